@@ -1,1 +1,26 @@
-//! placeholder
+//! boltzflow: unbiased Boltzmann sampling of physical systems whose energy comes from a plugin.
+//!
+//! - [`energy`]: loading energy plugins and evaluating them in parallel batches;
+//! - [`config`]: RON configuration files;
+//! - [`io`]: HDF5 input and output, written atomically;
+//! - [`analysis`]: importance weights, effective sample size and log Z estimates.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! let (_, system) = boltzflow::config::load_system(Path::new("examples/systems/gmm40.ron"))?;
+//! let x = system.sample_exact(1000, 42)?;
+//! let eval = system.evaluate(&x, true)?;
+//! assert_eq!(eval.n_nonfinite, 0);
+//! # Ok::<(), boltzflow::Error>(())
+//! ```
+
+pub mod analysis;
+pub mod config;
+pub mod energy;
+mod error;
+pub mod io;
+
+pub use error::{Error, Result};
+
+/// The program version, recorded in every output file.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

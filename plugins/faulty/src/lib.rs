@@ -1,1 +1,100 @@
+//! A plugin that misbehaves on request, so that boltzflow's tests can check that every failure
+//! reaches the user as a clear error and never as a crash.
+//!
+//! Its energy is the standard normal u(x) = ½|x|² (exact log Z = (dim/2) log 2π), and its
+//! configuration switches on faults:
+//!
+//! ```ron
+//! (dim: 2, panic_in_create: false, panic_in_energy: false, fail_in_energy: false,
+//!  nan_above: 0.0, inf_above: 1.0)
+//! ```
+//!
+//! `nan_above: v` makes u NaN where x₀ > v; `inf_above: v` makes u +∞ where x₀ > v.
 
+use boltzflow_plugin::{Energy, Metadata, PluginError, export_plugin, parse_config};
+use serde::{Deserialize, Serialize};
+
+/// The fault switches.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "default_dim")]
+    dim: usize,
+    #[serde(default)]
+    panic_in_create: bool,
+    #[serde(default)]
+    panic_in_energy: bool,
+    #[serde(default)]
+    fail_in_energy: bool,
+    #[serde(default)]
+    nan_above: Option<f64>,
+    #[serde(default)]
+    inf_above: Option<f64>,
+}
+
+fn default_dim() -> usize {
+    2
+}
+
+/// The standard normal energy with optional faults.
+struct Faulty(Config);
+
+impl Energy for Faulty {
+    fn from_config(config: &str) -> Result<Self, PluginError> {
+        let config: Config = parse_config(config)?;
+        if config.panic_in_create {
+            panic!("asked to panic in create");
+        }
+        Ok(Faulty(config))
+    }
+
+    fn dim(&self) -> usize {
+        self.0.dim
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata::new("faulty standard normal")
+            .with_description("a standard normal energy that fails on request (for tests)")
+            .with_parameters(&self.0)
+    }
+
+    fn energy(&self, x: &[f64], grad: Option<&mut [f64]>) -> f64 {
+        if self.0.panic_in_energy {
+            panic!("asked to panic in energy");
+        }
+        if let Some(g) = grad {
+            g.copy_from_slice(x);
+        }
+        if self.0.nan_above.is_some_and(|v| x[0] > v) {
+            return f64::NAN;
+        }
+        if self.0.inf_above.is_some_and(|v| x[0] > v) {
+            return f64::INFINITY;
+        }
+        0.5 * x.iter().map(|v| v * v).sum::<f64>()
+    }
+
+    fn energy_batch(
+        &self,
+        x: &[f64],
+        u: &mut [f64],
+        grad: Option<&mut [f64]>,
+    ) -> Result<(), PluginError> {
+        if self.0.fail_in_energy {
+            return Err(PluginError::new("asked to fail in energy"));
+        }
+        for (i, xi) in x.chunks_exact(self.0.dim).enumerate() {
+            u[i] = self.energy(xi, None);
+        }
+        if let Some(g) = grad {
+            g.copy_from_slice(x);
+        }
+        Ok(())
+    }
+
+    fn log_z(&self) -> Option<f64> {
+        Some(0.5 * self.0.dim as f64 * (2.0 * std::f64::consts::PI).ln())
+    }
+}
+
+export_plugin!(Faulty, "faulty");

@@ -39,6 +39,9 @@ mod tests {
     #[test]
     fn empty_text_means_defaults() {
         assert_eq!(parse_config::<Cfg>("  ").unwrap(), Cfg { a: 0.0, b: None });
-        assert_eq!(parse_config::<Cfg>("(b: 3)").unwrap(), Cfg { a: 0.0, b: Some(3) });
+        assert_eq!(
+            parse_config::<Cfg>("(b: 3)").unwrap(),
+            Cfg { a: 0.0, b: Some(3) }
+        );
     }
 }

@@ -74,7 +74,11 @@ pub trait Energy: Send + Sync + Sized + 'static {
         let dim = self.dim();
         match grad {
             Some(grad) => {
-                for ((ui, xi), gi) in u.iter_mut().zip(x.chunks_exact(dim)).zip(grad.chunks_exact_mut(dim)) {
+                for ((ui, xi), gi) in u
+                    .iter_mut()
+                    .zip(x.chunks_exact(dim))
+                    .zip(grad.chunks_exact_mut(dim))
+                {
                     *ui = self.energy(xi, Some(gi));
                 }
             }

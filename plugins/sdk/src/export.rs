@@ -57,22 +57,41 @@ macro_rules! export_plugin {
 
 /// Runs `f`, turning an error or a panic into a status and a message in the caller's buffer.
 fn guarded(err: *mut c_char, err_len: usize, f: impl FnOnce() -> Result<(), PluginError>) -> i32 {
+    install_panic_hook();
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => return STATUS_OK,
         Ok(Err(e)) => (STATUS_ERROR, e.message().to_owned()),
-        Err(payload) => (STATUS_PANIC, format!("plugin panicked: {}", panic_message(&*payload))),
+        Err(_) => (STATUS_PANIC, LAST_PANIC.with_borrow_mut(std::mem::take)),
     };
     // SAFETY: the host passes a buffer of `err_len` bytes, or NULL.
     unsafe { write_error(err, err_len, &message) };
     status
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
+thread_local! {
+    /// The message and location of the last panic on this thread, recorded by the panic hook.
+    static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Replaces the plugin's panic hook (a cdylib has its own copy of std, so this does not touch
+/// the host's) with one that records the panic for the host instead of printing it.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            LAST_PANIC.with_borrow_mut(|last| *last = format!("{message}{location}"));
+        }))
+    });
 }
 
 /// # Safety
@@ -96,7 +115,13 @@ fn new_instance<E: Energy>(text: &str) -> Result<Instance<E>, PluginError> {
     if energy.has_exact_sampler() {
         flags |= FLAG_EXACT_SAMPLER;
     }
-    Ok(Instance { dim: energy.dim(), energy, flags, metadata_json, log_z })
+    Ok(Instance {
+        dim: energy.dim(),
+        energy,
+        flags,
+        metadata_json,
+        log_z,
+    })
 }
 
 unsafe extern "C" fn create<E: Energy>(
@@ -157,7 +182,9 @@ unsafe extern "C" fn energy<E: Energy>(
         // SAFETY: the host passes a live instance.
         let this = unsafe { instance::<E>(inst) };
         let n = usize::try_from(n).map_err(|_| PluginError::new("batch too large"))?;
-        let len = n.checked_mul(this.dim).ok_or_else(|| PluginError::new("batch too large"))?;
+        let len = n
+            .checked_mul(this.dim)
+            .ok_or_else(|| PluginError::new("batch too large"))?;
         if n == 0 {
             return Ok(());
         }
@@ -165,7 +192,12 @@ unsafe extern "C" fn energy<E: Energy>(
             return Err(PluginError::new("energy was called with a NULL pointer"));
         }
         // SAFETY: the ABI contract: x has n × dim values, u has n, grad (if not NULL) n × dim.
-        let (x, u) = unsafe { (std::slice::from_raw_parts(x, len), std::slice::from_raw_parts_mut(u, n)) };
+        let (x, u) = unsafe {
+            (
+                std::slice::from_raw_parts(x, len),
+                std::slice::from_raw_parts_mut(u, n),
+            )
+        };
         let grad = (!grad.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(grad, len) });
         this.energy.energy_batch(x, u, grad)
     })
@@ -198,7 +230,9 @@ unsafe extern "C" fn sample<E: Energy>(
     }
     guarded(err, err_len, || {
         let n = usize::try_from(n).map_err(|_| PluginError::new("sample count too large"))?;
-        let len = n.checked_mul(this.dim).ok_or_else(|| PluginError::new("sample count too large"))?;
+        let len = n
+            .checked_mul(this.dim)
+            .ok_or_else(|| PluginError::new("sample count too large"))?;
         if len == 0 {
             return Ok(());
         }

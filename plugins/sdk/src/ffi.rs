@@ -41,7 +41,8 @@ pub const ERROR_BUFFER_LEN: usize = 4096;
 
 /// `create(config, out_instance, err, err_len) -> status`: builds an instance from the
 /// configuration text (UTF-8 RON, NUL-terminated) and stores its handle in `*out_instance`.
-pub type CreateFn = unsafe extern "C" fn(*const c_char, *mut *mut c_void, *mut c_char, usize) -> i32;
+pub type CreateFn =
+    unsafe extern "C" fn(*const c_char, *mut *mut c_void, *mut c_char, usize) -> i32;
 /// `destroy(instance)`: frees an instance. Never called twice.
 pub type DestroyFn = unsafe extern "C" fn(*mut c_void);
 /// `dim(instance) -> dim`: number of coordinates of one point.
@@ -53,13 +54,21 @@ pub type FlagsFn = unsafe extern "C" fn(*const c_void) -> u32;
 pub type MetadataFn = unsafe extern "C" fn(*const c_void) -> *const c_char;
 /// `energy(instance, n, x, u, grad, err, err_len) -> status`: reduced energies of the `n` points
 /// `x` (`n × dim`) into `u` (`n`), and gradients into `grad` (`n × dim`) unless `grad` is NULL.
-pub type EnergyFn =
-    unsafe extern "C" fn(*const c_void, u64, *const f64, *mut f64, *mut f64, *mut c_char, usize) -> i32;
+pub type EnergyFn = unsafe extern "C" fn(
+    *const c_void,
+    u64,
+    *const f64,
+    *mut f64,
+    *mut f64,
+    *mut c_char,
+    usize,
+) -> i32;
 /// `log_z(instance, out) -> status`: the exact log Z into `*out`, or [`STATUS_UNSUPPORTED`].
 pub type LogZFn = unsafe extern "C" fn(*const c_void, *mut f64) -> i32;
 /// `sample(instance, seed, n, out, err, err_len) -> status`: `n` exact samples into `out`
 /// (`n × dim`), reproducibly from `seed`.
-pub type SampleFn = unsafe extern "C" fn(*const c_void, u64, u64, *mut f64, *mut c_char, usize) -> i32;
+pub type SampleFn =
+    unsafe extern "C" fn(*const c_void, u64, u64, *mut f64, *mut c_char, usize) -> i32;
 
 /// The function table a plugin exports. Field order and types are the ABI: never reorder them;
 /// add fields only at the end together with a new [`ABI_VERSION`].

@@ -30,7 +30,10 @@ pub struct Metadata {
 impl Metadata {
     /// Metadata with only a system name.
     pub fn new(system: impl Into<String>) -> Self {
-        Metadata { system: system.into(), ..Default::default() }
+        Metadata {
+            system: system.into(),
+            ..Default::default()
+        }
     }
 
     /// Sets the description.

@@ -1,0 +1,5 @@
+//! Analyses of weighted samples.
+
+mod importance;
+
+pub use importance::ImportanceSummary;

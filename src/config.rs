@@ -1,0 +1,133 @@
+//! Configuration files in RON: system files (which plugin, with which parameters).
+//!
+//! A system file names a plugin and gives its configuration:
+//!
+//! ```ron
+//! // FAB's GMM-40
+//! System(
+//!     plugin: "gaussian-mixture",   // a name on the plugin search path, or a path to a library
+//!     config: (preset: "gmm40"),    // handed to the plugin as RON text
+//! )
+//! ```
+//!
+//! Unknown fields are errors that name the field and the file.
+
+use crate::energy::{PluginLibrary, System, resolve_plugin};
+use crate::{Error, Result};
+use ron::value::RawValue;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The RON options every boltzflow file is read with: `Option` fields may be written bare.
+fn ron_options() -> ron::Options {
+    ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+}
+
+/// Reads and parses a RON file into `T`, with errors that name the file and the position.
+pub fn read_ron_file<T: DeserializeOwned>(path: &Path) -> Result<(T, String)> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let value = ron_options().from_str(&text).map_err(|e| Error::Config {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok((value, text))
+}
+
+/// The contents of a system file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename = "System")]
+struct SystemFileContents {
+    plugin: String,
+    #[serde(default)]
+    config: Option<Box<RawValue>>,
+}
+
+/// A parsed system file: which plugin to load, and its configuration text.
+#[derive(Clone, Debug)]
+pub struct SystemFile {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The whole file, recorded in outputs for reproducibility.
+    pub text: String,
+    /// The plugin: a name on the search path or a path (relative to the file's folder).
+    pub plugin: String,
+    /// The plugin's configuration as RON text (empty when the file gives none).
+    pub config: String,
+}
+
+impl SystemFile {
+    /// Reads and parses a system file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let (contents, text): (SystemFileContents, String) = read_ron_file(path)?;
+        Ok(SystemFile {
+            path: path.to_owned(),
+            text,
+            plugin: contents.plugin,
+            config: contents
+                .config
+                .map(|c| c.get_ron().to_owned())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Finds and loads the plugin, and creates the system.
+    pub fn load(&self) -> Result<System> {
+        let library_path = resolve_plugin(&self.plugin, self.path.parent())?;
+        let library = Arc::new(PluginLibrary::open(&library_path)?);
+        System::new(library, &self.config, Some(&self.path))
+    }
+}
+
+/// Reads a system file and creates its system: [`SystemFile::read`] then [`SystemFile::load`].
+pub fn load_system(path: &Path) -> Result<(SystemFile, System)> {
+    let file = SystemFile::read(path)?;
+    let system = file.load()?;
+    Ok((file, system))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("system.ron");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn config_is_kept_as_ron_text() {
+        let (_dir, path) = write("System(plugin: \"x\", config: (preset: \"gmm40\", n: [1, 2]))");
+        let file = SystemFile::read(&path).unwrap();
+        assert_eq!(file.plugin, "x");
+        assert_eq!(file.config, "(preset: \"gmm40\", n: [1, 2])");
+    }
+
+    #[test]
+    fn missing_config_is_empty() {
+        let (_dir, path) = write("// comment\nSystem(plugin: \"x\")");
+        assert_eq!(SystemFile::read(&path).unwrap().config, "");
+    }
+
+    #[test]
+    fn typo_names_field_and_file() {
+        let (_dir, path) = write("System(plugn: \"x\")");
+        let message = SystemFile::read(&path).unwrap_err().to_string();
+        assert!(message.contains("plugn"), "{message}");
+        assert!(message.contains("system.ron"), "{message}");
+    }
+
+    #[test]
+    fn missing_file_names_file() {
+        let message = SystemFile::read(Path::new("/nonexistent/sys.ron"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("/nonexistent/sys.ron"), "{message}");
+    }
+}

@@ -1,0 +1,12 @@
+//! The host side of energy plugins: finding and loading them, creating systems, and evaluating
+//! energies in parallel batches.
+
+mod batch;
+mod library;
+mod search;
+mod system;
+
+pub use batch::Evaluation;
+pub use library::PluginLibrary;
+pub use search::{PLUGIN_PATH_VAR, discover_plugins, resolve_plugin, search_dirs};
+pub use system::System;

@@ -1,0 +1,68 @@
+//! Reading point sets from HDF5 files.
+
+use super::h5_error;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// A batch of points read from a file: `n × dim` values, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Points {
+    /// The values, row-major.
+    pub data: Vec<f64>,
+    /// Number of points.
+    pub n: usize,
+    /// Coordinates per point.
+    pub dim: usize,
+    /// Number of atoms, when read from `/positions` (`n × atoms × 3`, nm).
+    pub atoms: Option<usize>,
+}
+
+/// Reads points from `/x` (`[n, dim]`) or, for molecules, `/positions` (`[n, atoms, 3]`, nm).
+/// Any floating-point or integer type is converted to f64.
+pub fn read_points(path: &Path) -> Result<Points> {
+    if !path.is_file() {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "input file not found"),
+        });
+    }
+    let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
+    let (name, expected_ndim) = if file.link_exists("x") {
+        ("x", 2)
+    } else if file.link_exists("positions") {
+        ("positions", 3)
+    } else {
+        return Err(Error::Hdf5 {
+            path: path.to_owned(),
+            message: "no dataset /x ([n, dim]) or /positions ([n, atoms, 3]) in the file"
+                .to_owned(),
+        });
+    };
+    let dataset = file
+        .dataset(name)
+        .map_err(h5_error(path, &format!("/{name} is not a dataset")))?;
+    let shape = dataset.shape();
+    if shape.len() != expected_ndim || (expected_ndim == 3 && shape[2] != 3) {
+        let expected = if expected_ndim == 2 {
+            "[n, dim]"
+        } else {
+            "[n, atoms, 3]"
+        };
+        return Err(Error::Shape {
+            what: format!("/{name} in {}", path.display()),
+            expected: expected.to_owned(),
+            found: format!("{shape:?}"),
+        });
+    }
+    let data: Vec<f64> = dataset
+        .read_raw()
+        .map_err(h5_error(path, &format!("cannot read /{name} as numbers")))?;
+    let n = shape[0];
+    let dim = shape[1..].iter().product();
+    Ok(Points {
+        data,
+        n,
+        dim,
+        atoms: (expected_ndim == 3).then_some(shape[1]),
+    })
+}

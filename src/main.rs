@@ -1,0 +1,307 @@
+//! The `boltzflow` command line: parse arguments, call the library, report.
+
+use boltzflow::analysis::ImportanceSummary;
+use boltzflow::config::load_system;
+use boltzflow::energy::{System, discover_plugins, search_dirs};
+use boltzflow::io::{OutputFile, RunInfo, read_points};
+use boltzflow::{Error, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Unbiased Boltzmann sampling with energy plugins.
+#[derive(Parser)]
+#[command(name = "boltzflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the plugins found on the search path, with their versions.
+    Plugins,
+    /// Print a system's metadata (and its exact log Z when the plugin knows it).
+    Info {
+        /// The system file (RON).
+        #[arg(long)]
+        system: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate reduced energies and gradients of a batch of points.
+    Energy {
+        /// The system file (RON).
+        #[arg(long)]
+        system: PathBuf,
+        /// HDF5 file with /x [n, dim], or /positions [n, atoms, 3] in nm for molecules.
+        #[arg(long)]
+        input: PathBuf,
+        /// HDF5 file to write: /u [n], /grad_u [n, dim]; for molecules also /energy (kJ/mol) and
+        /// /forces [n, atoms, 3] (kJ/mol/nm).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Draw exact samples, for systems whose plugin has an exact sampler.
+    SampleExact {
+        /// The system file (RON).
+        #[arg(long)]
+        system: PathBuf,
+        /// Number of samples.
+        #[arg(short = 'n', long)]
+        n: usize,
+        /// HDF5 file to write (/samples/x, /samples/u, /samples/log_q, /samples/log_w, /estimates).
+        #[arg(long)]
+        output: PathBuf,
+        /// Random seed; the same seed gives the same samples on any number of threads.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plugins => list_plugins(),
+        Command::Info { system, json } => info(&system, json),
+        Command::Energy {
+            system,
+            input,
+            output,
+        } => energy(&system, &input, &output),
+        Command::SampleExact {
+            system,
+            n,
+            output,
+            seed,
+        } => sample_exact(&system, n, &output, seed),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_plugins() -> Result<()> {
+    let (plugins, failures) = discover_plugins();
+    if plugins.is_empty() {
+        println!("no plugins found; searched:");
+        for dir in search_dirs() {
+            println!("  {}", dir.display());
+        }
+    }
+    for plugin in &plugins {
+        println!(
+            "{:<20} {:<10} {}",
+            plugin.name(),
+            plugin.version(),
+            plugin.path().display()
+        );
+    }
+    for failure in failures {
+        eprintln!("warning: {failure}");
+    }
+    Ok(())
+}
+
+fn info(path: &Path, json: bool) -> Result<()> {
+    let (file, system) = load_system(path)?;
+    let metadata = system.metadata();
+    let library = system.library();
+    if json {
+        let mut value = serde_json::json!({
+            "system_file": file.path,
+            "plugin": { "name": library.name(), "version": library.version(), "path": library.path() },
+            "dim": system.dim(),
+            "thread_safe": system.is_thread_safe(),
+            "exact_sampler": system.has_exact_sampler(),
+            "metadata": metadata,
+        });
+        if let Some(log_z) = system.log_z() {
+            value["log_z"] = log_z.into();
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?
+        );
+        return Ok(());
+    }
+    println!("system:        {}", metadata.system);
+    if !metadata.description.is_empty() {
+        println!("description:   {}", metadata.description);
+    }
+    println!(
+        "plugin:        {} {} ({})",
+        library.name(),
+        library.version(),
+        library.path().display()
+    );
+    println!("dimension:     {}", system.dim());
+    if let Some(t) = metadata.temperature_kelvin {
+        println!("temperature:   {t} K");
+    }
+    if let Some(molecule) = &metadata.molecule {
+        println!("atoms:         {}", molecule.atoms.len());
+        for d in &molecule.dihedrals {
+            println!("dihedral:      {} = {:?}", d.name, d.atoms);
+        }
+    }
+    match system.log_z() {
+        Some(log_z) => println!("exact log Z:   {log_z:.12}"),
+        None => println!("exact log Z:   unknown"),
+    }
+    println!(
+        "exact sampler: {}",
+        if system.has_exact_sampler() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "thread-safe:   {}",
+        if system.is_thread_safe() { "yes" } else { "no" }
+    );
+    if !metadata.parameters.is_null() {
+        println!("parameters:    {}", metadata.parameters);
+    }
+    Ok(())
+}
+
+/// Points per progress-bar step in long evaluations.
+const PROGRESS_BLOCK: usize = 1 << 16;
+
+fn energy(system_path: &Path, input: &Path, output: &Path) -> Result<()> {
+    let (file, system) = load_system(system_path)?;
+    let points = read_points(input)?;
+    if points.dim != system.dim() {
+        let layout = match points.atoms {
+            Some(atoms) => format!("/positions with {atoms} atoms ({} coordinates)", points.dim),
+            None => format!("/x with {} coordinates per point", points.dim),
+        };
+        return Err(Error::Shape {
+            what: format!("input {}", input.display()),
+            expected: format!(
+                "{} coordinates per point for {}",
+                system.dim(),
+                system.metadata().system
+            ),
+            found: layout,
+        });
+    }
+    let (n, dim) = (points.n, points.dim);
+    let mut u = vec![0.0; n];
+    let mut grad = vec![0.0; n * dim];
+    let progress = progress_bar(n as u64, "evaluating");
+    let mut n_nonfinite = 0;
+    for ((x, u), g) in points
+        .data
+        .chunks(PROGRESS_BLOCK * dim)
+        .zip(u.chunks_mut(PROGRESS_BLOCK))
+        .zip(grad.chunks_mut(PROGRESS_BLOCK * dim))
+    {
+        n_nonfinite += system.evaluate_into(x, u, Some(g))?;
+        progress.inc(u.len() as u64);
+    }
+    progress.finish_and_clear();
+
+    let out = OutputFile::create(output)?;
+    out.write_run_info(&RunInfo::new("energy", None, &file, &system))?;
+    out.write_array("u", &u, &[n])?;
+    out.write_array("grad_u", &grad, &[n, dim])?;
+    out.set_u64("", "n_nonfinite", n_nonfinite as u64)?;
+    if let Some((atoms, kbt)) = molecular_units(&system) {
+        let energy: Vec<f64> = u.iter().map(|u| u * kbt).collect();
+        let forces: Vec<f64> = grad.iter().map(|g| -g * kbt).collect();
+        out.write_array("energy", &energy, &[n])?;
+        out.write_array("forces", &forces, &[n, atoms, 3])?;
+    }
+    let written = out.commit()?;
+    report_nonfinite(n_nonfinite, n);
+    eprintln!("wrote {} energies to {}", n, written.display());
+    Ok(())
+}
+
+/// Atom count and k_B T in the plugin's energy unit, for a molecular system at a temperature.
+fn molecular_units(system: &System) -> Option<(usize, f64)> {
+    /// Boltzmann constant in kJ/mol/K.
+    const KB: f64 = 0.008_314_462_6;
+    let atoms = system.n_atoms()?;
+    let t = system.metadata().temperature_kelvin?;
+    Some((atoms, KB * t))
+}
+
+fn sample_exact(system_path: &Path, n: usize, output: &Path, seed: u64) -> Result<()> {
+    let (file, system) = load_system(system_path)?;
+    if !system.has_exact_sampler() {
+        return Err(Error::Unsupported {
+            plugin: system.library().name().to_owned(),
+            system: system.metadata().system.clone(),
+            capability: "exact sampler",
+        });
+    }
+    let dim = system.dim();
+    let x = system.sample_exact(n, seed)?;
+    let eval = system.evaluate(&x, false)?;
+
+    let out = OutputFile::create(output)?;
+    out.write_run_info(&RunInfo::new("sample-exact", Some(seed), &file, &system))?;
+    out.write_array("samples/x", &x, &[n, dim])?;
+    out.write_array("samples/u", &eval.u, &[n])?;
+    if let Some(log_z) = system.log_z() {
+        // Exact samples: q = p = exp(−u − log Z), so every log weight −u − log q equals log Z.
+        let log_q: Vec<f64> = eval.u.iter().map(|u| -u - log_z).collect();
+        let log_w: Vec<f64> = eval.u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
+        let summary = ImportanceSummary::from_log_weights(&log_w);
+        out.write_array("samples/log_q", &log_q, &[n])?;
+        out.write_array("samples/log_w", &log_w, &[n])?;
+        out.set_f64("estimates", "ess", summary.ess)?;
+        out.set_f64("estimates", "log_z", summary.log_z)?;
+        out.set_f64("estimates", "log_z_stderr", summary.log_z_stderr)?;
+        out.set_u64("estimates", "n_nonfinite", summary.n_nonfinite as u64)?;
+    }
+    let written = out.commit()?;
+    report_nonfinite(eval.n_nonfinite, n);
+    eprintln!(
+        "wrote {n} exact samples of {} to {}",
+        system.metadata().system,
+        written.display()
+    );
+    Ok(())
+}
+
+fn report_nonfinite(n_nonfinite: usize, n: usize) {
+    if n_nonfinite > 0 {
+        eprintln!(
+            "warning: {n_nonfinite} of {n} points have a NaN or infinite energy or gradient \
+             (written as they are; analyses give them zero weight)"
+        );
+    }
+}
+
+fn progress_bar(len: u64, message: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len).with_message(message);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

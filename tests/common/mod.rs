@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test file uses a different subset
+
+use boltzflow::config::load_system;
+use boltzflow::energy::System;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compiles the example C plugin into `dir/lib<name>.so` with extra `-D` defines.
+pub fn build_c_plugin(dir: &Path, name: &str, defines: &[&str]) -> PathBuf {
+    let out = dir.join(format!("lib{name}.so"));
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Werror"])
+        .arg("-I")
+        .arg(workspace().join("plugins/sdk/include"))
+        .args(defines.iter().map(|d| format!("-D{d}")))
+        .arg(workspace().join("examples/c-plugin/harmonic.c"))
+        .arg("-o")
+        .arg(&out)
+        .arg("-lm")
+        .status()
+        .expect("a C compiler `cc` is needed to build the example C plugin");
+    assert!(status.success(), "compiling the C plugin failed");
+    out
+}
+
+/// Writes a system file `dir/<file>` naming `plugin` with the RON `config`.
+pub fn write_system(dir: &Path, file: &str, plugin: &str, config: &str) -> PathBuf {
+    let path = dir.join(file);
+    std::fs::write(
+        &path,
+        format!("System(\n    plugin: {plugin:?},\n    config: {config},\n)\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// Loads a system from a freshly written system file.
+pub fn system(dir: &Path, plugin: &str, config: &str) -> boltzflow::Result<System> {
+    load_system(&write_system(dir, "system.ron", plugin, config)).map(|(_, s)| s)
+}
+
+/// Runs the `boltzflow` binary with `args`.
+pub fn boltzflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boltzflow"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .unwrap()
+}
+
+/// Runs the binary and asserts success; returns stdout.
+pub fn boltzflow_ok(args: &[&str]) -> String {
+    let out = boltzflow(args);
+    assert!(
+        out.status.success(),
+        "boltzflow {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the binary, asserts failure, and returns stderr.
+pub fn boltzflow_err(args: &[&str]) -> String {
+    let out = boltzflow(args);
+    assert!(
+        !out.status.success(),
+        "boltzflow {args:?} should have failed"
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Writes an HDF5 file with one f64 dataset.
+pub fn write_h5(path: &Path, name: &str, data: &[f64], shape: &[usize]) {
+    let file = hdf5::File::create(path).unwrap();
+    let view = ndarray::ArrayViewD::from_shape(ndarray::IxDyn(shape), data).unwrap();
+    file.new_dataset_builder()
+        .with_data(&view)
+        .create(name)
+        .unwrap();
+}
+
+/// Reads an f64 dataset and its shape.
+pub fn read_h5(path: &Path, name: &str) -> (Vec<f64>, Vec<usize>) {
+    let file = hdf5::File::open(path).unwrap();
+    let ds = file.dataset(name).unwrap();
+    (ds.read_raw().unwrap(), ds.shape())
+}
+
+/// Reads a scalar f64 attribute of a group ("/" for the root).
+pub fn read_attr(path: &Path, group: &str, name: &str) -> f64 {
+    let file = hdf5::File::open(path).unwrap();
+    file.group(group)
+        .unwrap()
+        .attr(name)
+        .unwrap()
+        .read_scalar::<f64>()
+        .unwrap()
+}
