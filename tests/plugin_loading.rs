@@ -226,3 +226,23 @@ fn relative_plugin_paths_are_relative_to_the_system_file() {
     let system = system(dir.path(), "./libharmonic.so", "(dim: 4)").unwrap();
     assert_eq!(system.dim(), 4);
 }
+
+#[test]
+fn plugin_files_resolve_relative_to_the_system_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("params")).unwrap();
+    std::fs::write(dir.path().join("params/data.txt"), "x").unwrap();
+    assert!(system(dir.path(), "faulty", "(require_file: \"params/data.txt\")").is_ok());
+    let err = system(
+        dir.path(),
+        "faulty",
+        "(require_file: \"params/missing.txt\")",
+    )
+    .unwrap_err();
+    let expected = dir.path().join("params/missing.txt");
+    assert!(
+        err.to_string()
+            .contains(&format!("{} does not exist", expected.display())),
+        "{err}"
+    );
+}

@@ -60,7 +60,9 @@ static int field(const char *config, const char *name, double *out) {
     return 0;
 }
 
-static int32_t create(const char *config, void **out, char *err, size_t err_len) {
+static int32_t create(const char *config, const char *base_dir, void **out, char *err,
+                      size_t err_len) {
+    (void)base_dir; /* this plugin reads no files */
     double dim = 1, k = 1.0, atoms = 0;
     field(config, "dim", &dim);
     field(config, "k", &k);

@@ -30,8 +30,9 @@ unsafe impl Send for System {}
 unsafe impl Sync for System {}
 
 impl System {
-    /// Creates an instance of the plugin from its configuration text (RON). `context` names
-    /// where the configuration came from, for error messages.
+    /// Creates an instance of the plugin from its configuration text (RON). `context` is the
+    /// file the configuration came from: it names it in errors, and relative file names in the
+    /// configuration resolve against its folder (the current directory when `None`).
     pub fn new(library: Arc<PluginLibrary>, config: &str, context: Option<&Path>) -> Result<Self> {
         let rejected = |message: String| Error::ConfigRejected {
             plugin: library.name().to_owned(),
@@ -40,12 +41,26 @@ impl System {
         };
         let config_c = CString::new(config)
             .map_err(|_| rejected("the configuration contains a NUL byte".to_owned()))?;
+        let base_dir = context
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base_dir_c = CString::new(base_dir.to_string_lossy().as_bytes()).map_err(|_| {
+            rejected("the system file's folder name contains a NUL byte".to_owned())
+        })?;
         let api = library.api();
         let mut instance: *mut c_void = std::ptr::null_mut();
         let mut err = ErrorBuffer::new();
-        // SAFETY: ABI contract: a NUL-terminated config, a handle slot and an error buffer.
-        let status =
-            unsafe { (api.create)(config_c.as_ptr(), &mut instance, err.ptr(), err.len()) };
+        // SAFETY: ABI contract: NUL-terminated config and folder, a handle slot, an error buffer.
+        let status = unsafe {
+            (api.create)(
+                config_c.as_ptr(),
+                base_dir_c.as_ptr(),
+                &mut instance,
+                err.ptr(),
+                err.len(),
+            )
+        };
         match status {
             STATUS_OK if !instance.is_null() => {}
             STATUS_OK => return Err(rejected("create returned no instance".to_owned())),

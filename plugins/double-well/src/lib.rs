@@ -32,7 +32,7 @@ pub mod quadrature;
 pub mod quantum;
 pub mod transfer_matrix;
 
-use boltzflow_plugin::{Energy, Metadata, PluginError};
+use boltzflow_plugin::{Context, Energy, Metadata, PluginError};
 use config::SystemConfig;
 use many_well::ManyWell;
 use quantum::QuantumDoubleWell;
@@ -47,7 +47,7 @@ pub enum DoubleWell {
 }
 
 impl Energy for DoubleWell {
-    fn from_config(text: &str) -> Result<Self, PluginError> {
+    fn from_config(text: &str, _context: &Context) -> Result<Self, PluginError> {
         match config::parse(text)? {
             SystemConfig::ManyWell { dim } => Ok(DoubleWell::ManyWell(ManyWell::new(dim))),
             SystemConfig::Quantum {
@@ -134,7 +134,7 @@ mod tests {
     use super::*;
 
     fn build(text: &str) -> DoubleWell {
-        DoubleWell::from_config(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+        DoubleWell::from_config(text, &Context::default()).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]
@@ -190,8 +190,11 @@ mod tests {
     fn quantum_has_no_sampler_and_refuses_huge_grids() {
         let q = build(r#"(system: "quantum", sites: 4, mass: 1.0)"#);
         assert!(q.sample(1, &mut [0.0; 4]).is_err());
-        let e =
-            DoubleWell::from_config(r#"(system: "quantum", sites: 5000, mass: 6.0)"#).unwrap_err();
+        let e = DoubleWell::from_config(
+            r#"(system: "quantum", sites: 5000, mass: 6.0)"#,
+            &Context::default(),
+        )
+        .unwrap_err();
         assert!(
             e.message().contains("grid points") && e.message().contains("fewer `sites`"),
             "{e}"
@@ -208,7 +211,7 @@ mod tests {
                 "`mass` must be a positive",
             ),
         ] {
-            let e = DoubleWell::from_config(text).unwrap_err();
+            let e = DoubleWell::from_config(text, &Context::default()).unwrap_err();
             assert!(e.message().contains(needle), "{text}: {e}");
         }
     }
@@ -227,7 +230,13 @@ mod tests {
             let mut handle = std::ptr::null_mut();
 
             let bad = CString::new(r#"(system: "many_well", dim: 3)"#).unwrap();
-            let status = (api.create)(bad.as_ptr(), &mut handle, err.as_mut_ptr(), err.len());
+            let status = (api.create)(
+                bad.as_ptr(),
+                std::ptr::null(),
+                &mut handle,
+                err.as_mut_ptr(),
+                err.len(),
+            );
             assert_eq!(status, ffi::STATUS_ERROR);
             assert!(
                 CStr::from_ptr(err.as_ptr())
@@ -237,7 +246,13 @@ mod tests {
             );
 
             let config = CString::new(r#"(system: "many_well", dim: 4)"#).unwrap();
-            let status = (api.create)(config.as_ptr(), &mut handle, err.as_mut_ptr(), err.len());
+            let status = (api.create)(
+                config.as_ptr(),
+                std::ptr::null(),
+                &mut handle,
+                err.as_mut_ptr(),
+                err.len(),
+            );
             assert_eq!(status, ffi::STATUS_OK);
             assert_eq!((api.dim)(handle), 4);
             let flags = (api.flags)(handle);
@@ -276,7 +291,13 @@ mod tests {
             (api.destroy)(handle);
 
             let config = CString::new(r#"(system: "quantum", sites: 8, mass: 3.0)"#).unwrap();
-            let status = (api.create)(config.as_ptr(), &mut handle, err.as_mut_ptr(), err.len());
+            let status = (api.create)(
+                config.as_ptr(),
+                std::ptr::null(),
+                &mut handle,
+                err.as_mut_ptr(),
+                err.len(),
+            );
             assert_eq!(status, ffi::STATUS_OK);
             assert_eq!((api.flags)(handle) & ffi::FLAG_EXACT_SAMPLER, 0);
             let mut samples = vec![0.0; 8];

@@ -10,8 +10,10 @@
 //! ```
 //!
 //! `nan_above: v` makes u NaN where x₀ > v; `inf_above: v` makes u +∞ where x₀ > v.
+//! `require_file: "name"` refuses the configuration unless that file exists, resolved like any
+//! file a plugin reads (relative to the system file's folder).
 
-use boltzflow_plugin::{Energy, Metadata, PluginError, export_plugin, parse_config};
+use boltzflow_plugin::{Context, Energy, Metadata, PluginError, export_plugin, parse_config};
 use serde::{Deserialize, Serialize};
 
 /// The fault switches.
@@ -30,6 +32,8 @@ struct Config {
     nan_above: Option<f64>,
     #[serde(default)]
     inf_above: Option<f64>,
+    #[serde(default)]
+    require_file: Option<String>,
 }
 
 fn default_dim() -> usize {
@@ -40,8 +44,17 @@ fn default_dim() -> usize {
 struct Faulty(Config);
 
 impl Energy for Faulty {
-    fn from_config(config: &str) -> Result<Self, PluginError> {
+    fn from_config(config: &str, context: &Context) -> Result<Self, PluginError> {
         let config: Config = parse_config(config)?;
+        if let Some(file) = &config.require_file {
+            let path = context.resolve(file);
+            if !path.is_file() {
+                return Err(PluginError::new(format!(
+                    "required file {} does not exist",
+                    path.display()
+                )));
+            }
+        }
         if config.panic_in_create {
             panic!("asked to panic in create");
         }

@@ -54,7 +54,7 @@ mod mixture;
 #[cfg(test)]
 mod tests;
 
-use boltzflow_plugin::{Energy, Metadata, PluginError};
+use boltzflow_plugin::{Context, Energy, Metadata, PluginError};
 use config::{Shapes, Spec};
 use mixture::Mixture;
 use serde::Serialize;
@@ -83,7 +83,7 @@ struct Parameters<'a> {
 }
 
 impl Energy for GaussianMixture {
-    fn from_config(config: &str) -> Result<Self, PluginError> {
+    fn from_config(config: &str, _context: &Context) -> Result<Self, PluginError> {
         let spec = Spec::from_config(config)?;
         let mixture = Mixture::new(&spec)?;
         Ok(GaussianMixture { spec, mixture })

@@ -2,7 +2,7 @@
 
 use crate::GaussianMixture;
 use crate::config::{PRESETS, Shapes};
-use boltzflow_plugin::Energy;
+use boltzflow_plugin::{Context, Energy};
 use nalgebra::{DMatrix, DVector};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
@@ -19,7 +19,8 @@ const EXPLICIT_3D: &str = "(
 )";
 
 fn build(config: &str) -> GaussianMixture {
-    GaussianMixture::from_config(config).unwrap_or_else(|e| panic!("{config}: {e}"))
+    GaussianMixture::from_config(config, &Context::default())
+        .unwrap_or_else(|e| panic!("{config}: {e}"))
 }
 
 fn preset(name: &str) -> GaussianMixture {
@@ -51,7 +52,7 @@ fn many_components(n: usize) -> String {
 }
 
 fn error_of(config: &str) -> String {
-    match GaussianMixture::from_config(config) {
+    match GaussianMixture::from_config(config, &Context::default()) {
         Ok(_) => panic!("{config} was accepted"),
         Err(e) => e.message().to_owned(),
     }

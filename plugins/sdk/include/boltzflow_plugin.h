@@ -51,8 +51,11 @@ typedef struct BfPluginApi {
     const char *name;
     const char *version;
 
-    /* Build an instance from its configuration (UTF-8 RON text, NUL-terminated; may be empty). */
-    int32_t (*create)(const char *config, void **out_instance, char *err, size_t err_len);
+    /* Build an instance from its configuration (UTF-8 RON text, NUL-terminated; may be empty).
+     * base_dir is the folder of the system file (NULL: the current directory); resolve relative
+     * file names in the configuration against it. */
+    int32_t (*create)(const char *config, const char *base_dir, void **out_instance, char *err,
+                      size_t err_len);
     /* Free an instance. */
     void (*destroy)(void *instance);
     /* Number of coordinates of one point. */

@@ -2,6 +2,7 @@
 
 use crate::Metadata;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// An error a plugin reports to the host. It crosses the C ABI as its message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +40,39 @@ impl From<&str> for PluginError {
     }
 }
 
+/// Where a plugin's configuration came from: relative file names in it (a force field, a
+/// topology) are taken relative to the folder of the system file that holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    base_dir: PathBuf,
+}
+
+impl Context {
+    /// A context whose relative paths resolve against `base_dir`.
+    pub fn new(base_dir: impl Into<PathBuf>) -> Self {
+        Context {
+            base_dir: base_dir.into(),
+        }
+    }
+
+    /// The folder relative paths resolve against.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// `path` if absolute, else `path` inside the base folder.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> PathBuf {
+        self.base_dir.join(path)
+    }
+}
+
+impl Default for Context {
+    /// Relative paths resolve against the current directory.
+    fn default() -> Self {
+        Context::new(".")
+    }
+}
+
 /// A reduced energy u(x) = E(x)/k_BT on ℝ^dim, with its gradient, in f64.
 ///
 /// Implement the required methods and call [`export_plugin!`](crate::export_plugin) once in the
@@ -50,7 +84,8 @@ impl From<&str> for PluginError {
 /// undefined (a NaN coordinate). The host counts them and gives them zero weight.
 pub trait Energy: Send + Sync + Sized + 'static {
     /// Builds the energy from its configuration text (RON; see [`parse_config`](crate::parse_config)).
-    fn from_config(config: &str) -> Result<Self, PluginError>;
+    /// Resolve file names in the configuration with [`Context::resolve`].
+    fn from_config(config: &str, context: &Context) -> Result<Self, PluginError>;
 
     /// Number of coordinates of one point (3 × atoms for a molecule).
     fn dim(&self) -> usize;

@@ -5,7 +5,7 @@
 //! `panic = "unwind"`.
 
 use crate::ffi::*;
-use crate::{Energy, PluginError};
+use crate::{Context, Energy, PluginError};
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -101,8 +101,8 @@ unsafe fn instance<'a, E>(inst: *const c_void) -> &'a Instance<E> {
     unsafe { &*inst.cast::<Instance<E>>() }
 }
 
-fn new_instance<E: Energy>(text: &str) -> Result<Instance<E>, PluginError> {
-    let energy = E::from_config(text)?;
+fn new_instance<E: Energy>(text: &str, context: &Context) -> Result<Instance<E>, PluginError> {
+    let energy = E::from_config(text, context)?;
     let json = serde_json::to_string(&energy.metadata())
         .map_err(|e| PluginError::new(format!("cannot encode metadata: {e}")))?;
     let metadata_json =
@@ -126,6 +126,7 @@ fn new_instance<E: Energy>(text: &str) -> Result<Instance<E>, PluginError> {
 
 unsafe extern "C" fn create<E: Energy>(
     config: *const c_char,
+    base_dir: *const c_char,
     out: *mut *mut c_void,
     err: *mut c_char,
     err_len: usize,
@@ -138,7 +139,16 @@ unsafe extern "C" fn create<E: Energy>(
         let text = unsafe { CStr::from_ptr(config) }
             .to_str()
             .map_err(|_| PluginError::new("the configuration is not valid UTF-8"))?;
-        let instance = Box::new(new_instance::<E>(text)?);
+        let context = if base_dir.is_null() {
+            Context::default()
+        } else {
+            // SAFETY: the host passes a NUL-terminated string.
+            let dir = unsafe { CStr::from_ptr(base_dir) }
+                .to_str()
+                .map_err(|_| PluginError::new("the configuration folder is not valid UTF-8"))?;
+            Context::new(dir)
+        };
+        let instance = Box::new(new_instance::<E>(text, &context)?);
         // SAFETY: `out` is a valid pointer to a handle slot.
         unsafe { *out = Box::into_raw(instance).cast() };
         Ok(())

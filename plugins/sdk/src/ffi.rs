@@ -39,10 +39,12 @@ pub const FLAG_EXACT_SAMPLER: u32 = 1 << 2;
 /// Size of the error buffer the host passes (bytes, including the NUL).
 pub const ERROR_BUFFER_LEN: usize = 4096;
 
-/// `create(config, out_instance, err, err_len) -> status`: builds an instance from the
+/// `create(config, base_dir, out_instance, err, err_len) -> status`: builds an instance from the
 /// configuration text (UTF-8 RON, NUL-terminated) and stores its handle in `*out_instance`.
+/// `base_dir` (NUL-terminated, or NULL for the current directory) is the folder of the system
+/// file, against which relative file names in the configuration resolve.
 pub type CreateFn =
-    unsafe extern "C" fn(*const c_char, *mut *mut c_void, *mut c_char, usize) -> i32;
+    unsafe extern "C" fn(*const c_char, *const c_char, *mut *mut c_void, *mut c_char, usize) -> i32;
 /// `destroy(instance)`: frees an instance. Never called twice.
 pub type DestroyFn = unsafe extern "C" fn(*mut c_void);
 /// `dim(instance) -> dim`: number of coordinates of one point.

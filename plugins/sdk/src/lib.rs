@@ -13,7 +13,7 @@
 //! # A complete plugin
 //!
 //! ```
-//! use boltzflow_plugin::{export_plugin, parse_config, Energy, Metadata, PluginError};
+//! use boltzflow_plugin::{export_plugin, parse_config, Context, Energy, Metadata, PluginError};
 //! use serde::Deserialize;
 //!
 //! /// u(x) = ½ k |x|², an isotropic harmonic well.
@@ -24,7 +24,7 @@
 //! struct Config { dim: usize, k: f64 }
 //!
 //! impl Energy for Harmonic {
-//!     fn from_config(text: &str) -> Result<Self, PluginError> {
+//!     fn from_config(text: &str, _context: &Context) -> Result<Self, PluginError> {
 //!         let c: Config = parse_config(text)?;
 //!         if c.k <= 0.0 { return Err(PluginError::new("k must be positive")); }
 //!         Ok(Harmonic { dim: c.dim, k: c.k })
@@ -53,5 +53,5 @@ pub mod ffi;
 mod metadata;
 
 pub use config::parse_config;
-pub use energy::{Energy, PluginError};
+pub use energy::{Context, Energy, PluginError};
 pub use metadata::{Atom, Dihedral, Metadata, Molecule};
