@@ -18,6 +18,7 @@ pub mod analysis;
 pub mod config;
 pub mod energy;
 mod error;
+pub mod flow;
 pub mod io;
 
 pub use error::{Error, Result};
