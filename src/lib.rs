@@ -15,11 +15,14 @@
 //! ```
 
 pub mod analysis;
+pub mod backend;
 pub mod config;
 pub mod energy;
 mod error;
 pub mod flow;
 pub mod io;
+pub mod seed;
+pub mod train;
 
 pub use error::{Error, Result};
 

@@ -1,14 +1,22 @@
 //! The `boltzflow` command line: parse arguments, call the library, report.
 
 use boltzflow::analysis::ImportanceSummary;
-use boltzflow::config::load_system;
+use boltzflow::backend::{Cpu, DeviceKind, check_cuda};
+use boltzflow::config::{SystemFile, load_system};
 use boltzflow::energy::{System, discover_plugins, search_dirs};
+use boltzflow::flow::{sample_to_host, set_precision};
 use boltzflow::io::{OutputFile, RunInfo, read_points};
+use boltzflow::train::{Checkpoint, RunManifest, Trainer};
 use boltzflow::{Error, Result};
+use burn::backend::Autodiff;
+use burn::prelude::Backend;
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Unbiased Boltzmann sampling with energy plugins.
 #[derive(Parser)]
@@ -59,6 +67,38 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Train a flow; resumes from RUN_DIR's checkpoint if there is one. Ctrl-C saves a checkpoint.
+    Train {
+        /// The training configuration (RON).
+        config: PathBuf,
+        /// The run folder: checkpoints and run.h5 (training curves).
+        #[arg(long)]
+        out: PathBuf,
+        /// A system file to use instead of the configuration's.
+        #[arg(long)]
+        system: Option<PathBuf>,
+        /// Where the flow runs.
+        #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+        device: DeviceKind,
+    },
+    /// Sample a trained flow and reweight the samples to the system's Boltzmann distribution.
+    Sample {
+        /// The run folder of `boltzflow train`.
+        #[arg(long)]
+        run: PathBuf,
+        /// Number of samples.
+        #[arg(short = 'n', long)]
+        n: usize,
+        /// HDF5 file to write (/samples/x, /samples/log_q, /samples/u, /samples/log_w, /estimates).
+        #[arg(long)]
+        output: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where the flow runs.
+        #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+        device: DeviceKind,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +117,19 @@ fn main() -> ExitCode {
             output,
             seed,
         } => sample_exact(&system, n, &output, seed),
+        Command::Train {
+            config,
+            out,
+            system,
+            device,
+        } => train(&config, &out, system.as_deref(), device),
+        Command::Sample {
+            run,
+            n,
+            output,
+            seed,
+            device,
+        } => sample(&run, n, &output, seed, device),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -249,15 +302,38 @@ fn sample_exact(system_path: &Path, n: usize, output: &Path, seed: u64) -> Resul
     let dim = system.dim();
     let x = system.sample_exact(n, seed)?;
     let eval = system.evaluate(&x, false)?;
+    // Exact samples: q = p = exp(−u − log Z), known when log Z is.
+    let log_q = system
+        .log_z()
+        .map(|log_z| eval.u.iter().map(|u| -u - log_z).collect());
+    let info = RunInfo::new("sample-exact", Some(seed), &file, &system);
+    let written = write_samples(output, info, &x, dim, &eval.u, log_q)?;
+    report_nonfinite(eval.n_nonfinite, n);
+    eprintln!(
+        "wrote {n} exact samples of {} to {}",
+        system.metadata().system,
+        written.display()
+    );
+    Ok(())
+}
 
+/// Writes a sample file: `/samples/x`, `/samples/u`, and with the sampler's log density also
+/// `/samples/log_q`, `/samples/log_w` = −u − log q and the `/estimates` they give.
+fn write_samples(
+    output: &Path,
+    info: RunInfo,
+    x: &[f64],
+    dim: usize,
+    u: &[f64],
+    log_q: Option<Vec<f64>>,
+) -> Result<PathBuf> {
+    let n = u.len();
     let out = OutputFile::create(output)?;
-    out.write_run_info(&RunInfo::new("sample-exact", Some(seed), &file, &system))?;
-    out.write_array("samples/x", &x, &[n, dim])?;
-    out.write_array("samples/u", &eval.u, &[n])?;
-    if let Some(log_z) = system.log_z() {
-        // Exact samples: q = p = exp(−u − log Z), so every log weight −u − log q equals log Z.
-        let log_q: Vec<f64> = eval.u.iter().map(|u| -u - log_z).collect();
-        let log_w: Vec<f64> = eval.u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
+    out.write_run_info(&info)?;
+    out.write_array("samples/x", x, &[n, dim])?;
+    out.write_array("samples/u", u, &[n])?;
+    if let Some(log_q) = log_q {
+        let log_w: Vec<f64> = u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
         let summary = ImportanceSummary::from_log_weights(&log_w);
         out.write_array("samples/log_q", &log_q, &[n])?;
         out.write_array("samples/log_w", &log_w, &[n])?;
@@ -265,14 +341,98 @@ fn sample_exact(system_path: &Path, n: usize, output: &Path, seed: u64) -> Resul
         out.set_f64("estimates", "log_z", summary.log_z)?;
         out.set_f64("estimates", "log_z_stderr", summary.log_z_stderr)?;
         out.set_u64("estimates", "n_nonfinite", summary.n_nonfinite as u64)?;
+        eprintln!(
+            "reverse ESS {:.4}, log Z = {:.5} ± {:.5}",
+            summary.ess, summary.log_z, summary.log_z_stderr
+        );
     }
-    let written = out.commit()?;
+    out.commit()
+}
+
+fn train(config: &Path, out: &Path, system: Option<&Path>, device: DeviceKind) -> Result<()> {
+    match device {
+        DeviceKind::Cpu => train_on::<Autodiff<Cpu>>(config, out, system, Default::default()),
+        DeviceKind::Cuda => {
+            check_cuda()?;
+            #[cfg(feature = "cuda")]
+            return train_on::<Autodiff<boltzflow::backend::Cuda>>(
+                config,
+                out,
+                system,
+                Default::default(),
+            );
+            #[cfg(not(feature = "cuda"))]
+            unreachable!("check_cuda refuses builds without CUDA")
+        }
+    }
+}
+
+fn train_on<B: AutodiffBackend>(
+    config: &Path,
+    out: &Path,
+    system: Option<&Path>,
+    device: B::Device,
+) -> Result<()> {
+    let mut trainer = Trainer::<B>::new(config, system, out, device)?;
+    if trainer.step() > 0 {
+        eprintln!("resuming {} at step {}", out.display(), trainer.step());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Ctrl-C asks the loop to stop after the current step and save a checkpoint.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    let finished = trainer.run(&stop, true)?;
+    let state = trainer.state();
+    if finished {
+        eprintln!(
+            "trained {} steps ({} skipped as non-finite); checkpoint and run.h5 in {}",
+            state.step,
+            state.skipped_steps,
+            out.display()
+        );
+    } else {
+        eprintln!(
+            "interrupted at step {}; run the same command again to resume",
+            state.step
+        );
+    }
+    Ok(())
+}
+
+fn sample(run: &Path, n: usize, output: &Path, seed: u64, device: DeviceKind) -> Result<()> {
+    match device {
+        DeviceKind::Cpu => sample_on::<Cpu>(run, n, output, seed, Default::default()),
+        DeviceKind::Cuda => {
+            check_cuda()?;
+            #[cfg(feature = "cuda")]
+            return sample_on::<boltzflow::backend::Cuda>(run, n, output, seed, Default::default());
+            #[cfg(not(feature = "cuda"))]
+            unreachable!("check_cuda refuses builds without CUDA")
+        }
+    }
+}
+
+fn sample_on<B: Backend>(
+    run: &Path,
+    n: usize,
+    output: &Path,
+    seed: u64,
+    device: B::Device,
+) -> Result<()> {
+    let manifest = RunManifest::read(run)?;
+    let config = manifest.train_config()?;
+    let file = SystemFile::read(&manifest.system_file)?;
+    let system = file.load()?;
+    set_precision::<B>(&device, config.precision)?;
+    let checkpoint = Checkpoint::of_run(run);
+    let flow = checkpoint.load_model(checkpoint.flow_config()?.init::<B>(&device)?, &device)?;
+    B::seed(&device, seed);
+    let (x, log_q) = sample_to_host(&flow, n);
+    let eval = system.evaluate(&x, false)?;
+    let info = RunInfo::new("sample", Some(seed), &file, &system);
+    let written = write_samples(output, info, &x, system.dim(), &eval.u, Some(log_q))?;
     report_nonfinite(eval.n_nonfinite, n);
-    eprintln!(
-        "wrote {n} exact samples of {} to {}",
-        system.metadata().system,
-        written.display()
-    );
+    eprintln!("wrote {n} flow samples to {}", written.display());
     Ok(())
 }
 

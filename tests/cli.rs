@@ -329,3 +329,62 @@ fn sample_exact_without_a_sampler_is_refused() {
     ]);
     assert!(err.contains("has no exact sampler"), "{err}");
 }
+
+#[test]
+fn train_then_sample_writes_reweighted_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("train.ron");
+    let system = workspace().join("examples/systems/gmm2.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "Train(system: {system:?}, flow: RealNvp(layers: 2, hidden: [8], base_std: 6.0), seed: 1,
+             steps: 20, batch_size: 32, objectives: [ForwardKl(samples: Exact(n: 1000))],
+             checkpoint_every: 10, test_samples: 100)"
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let (config, run_str) = (config.to_str().unwrap(), run.to_str().unwrap());
+    boltzflow_ok(&["train", config, "--out", run_str]);
+    assert!(run.join("checkpoint/model.mpk").is_file() && run.join("run.h5").is_file());
+    let (loss, shape) = read_h5(&run.join("run.h5"), "training/loss");
+    assert_eq!(shape, vec![20]);
+    assert!(loss.iter().all(|l| l.is_finite()));
+
+    let samples = dir.path().join("samples.h5");
+    boltzflow_ok(&[
+        "sample",
+        "--run",
+        run_str,
+        "-n",
+        "500",
+        "--output",
+        samples.to_str().unwrap(),
+    ]);
+    let (x, shape) = read_h5(&samples, "samples/x");
+    assert_eq!(shape, vec![500, 2]);
+    let (log_w, _) = read_h5(&samples, "samples/log_w");
+    let (u, _) = read_h5(&samples, "samples/u");
+    let (log_q, _) = read_h5(&samples, "samples/log_q");
+    for i in 0..500 {
+        assert!(
+            (log_w[i] + u[i] + log_q[i]).abs() < 1e-9,
+            "log w = −u − log q"
+        );
+    }
+    let ess = read_attr(&samples, "estimates", "ess");
+    assert!(ess > 0.0 && ess <= 1.0);
+    assert!(x.iter().all(|v| v.is_finite()));
+
+    let err = boltzflow_err(&[
+        "sample",
+        "--run",
+        dir.path().to_str().unwrap(),
+        "-n",
+        "5",
+        "--output",
+        samples.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not a training run folder"), "{err}");
+}

@@ -76,7 +76,7 @@ impl System {
             .ok_or_else(|| Error::InvalidArgument(format!("{n} samples are too many")))?;
         let mut out = vec![0.0; len];
         let block = |(index, chunk): (usize, &mut [f64])| {
-            self.sample_raw(block_seed(seed, index as u64), chunk)
+            self.sample_raw(crate::seed::derive(seed, index as u64), chunk)
         };
         if self.is_thread_safe() {
             out.par_chunks_mut(SAMPLE_BLOCK * dim)
@@ -132,14 +132,6 @@ fn count_nonfinite(u: &[f64], grad: Option<&[f64]>, dim: usize) -> usize {
     }
 }
 
-/// A well-mixed seed for sampling block `index` (SplitMix64 of the pair).
-fn block_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,11 +148,5 @@ mod tests {
         let grad = [0.0, 0.0, f64::NAN, 1.0, 0.0, 0.0, 1.0, f64::NEG_INFINITY];
         assert_eq!(count_nonfinite(&u, None, 2), 2);
         assert_eq!(count_nonfinite(&u, Some(&grad), 2), 3);
-    }
-
-    #[test]
-    fn block_seeds_differ() {
-        assert_ne!(block_seed(1, 0), block_seed(1, 1));
-        assert_ne!(block_seed(1, 0), block_seed(2, 0));
     }
 }

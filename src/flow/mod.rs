@@ -17,10 +17,12 @@ mod affine;
 mod base;
 mod bijection;
 mod coupling_flow;
+mod host;
 mod layer;
 mod mask;
 mod mlp;
 mod precision;
+mod spec;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -28,7 +30,9 @@ pub use affine::{AffineCoupling, AffineCouplingConfig};
 pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
 pub use coupling_flow::{Density, Flow, FlowConfig};
+pub use host::{log_prob_on_host, sample_to_host, to_host};
 pub use layer::{Layer, LayerConfig};
 pub use mask::{Mask, alternating_mask, random_mask};
 pub use mlp::{Activation, Mlp, MlpConfig};
 pub use precision::{Precision, from_f64, set_precision};
+pub use spec::FlowSpec;

@@ -17,8 +17,9 @@ pub struct Points {
     pub atoms: Option<usize>,
 }
 
-/// Reads points from `/x` (`[n, dim]`) or, for molecules, `/positions` (`[n, atoms, 3]`, nm).
-/// Any floating-point or integer type is converted to f64.
+/// Reads points from `/x` or `/samples/x` (`[n, dim]`) or, for molecules, `/positions` or
+/// `/samples/positions` (`[n, atoms, 3]`, nm), the first found in that order. Any
+/// floating-point or integer type is converted to f64.
 pub fn read_points(path: &Path) -> Result<Points> {
     if !path.is_file() {
         return Err(Error::Io {
@@ -27,15 +28,19 @@ pub fn read_points(path: &Path) -> Result<Points> {
         });
     }
     let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
-    let (name, expected_ndim) = if file.link_exists("x") {
-        ("x", 2)
-    } else if file.link_exists("positions") {
-        ("positions", 3)
-    } else {
+    let candidates = [
+        ("x", 2),
+        ("samples/x", 2),
+        ("positions", 3),
+        ("samples/positions", 3),
+    ];
+    let Some((name, expected_ndim)) = candidates
+        .into_iter()
+        .find(|(name, _)| link_exists(&file, name))
+    else {
         return Err(Error::Hdf5 {
             path: path.to_owned(),
-            message: "no dataset /x ([n, dim]) or /positions ([n, atoms, 3]) in the file"
-                .to_owned(),
+            message: "no dataset /x or /samples/x ([n, dim]), nor /positions ([n, atoms, 3]), in the file".to_owned(),
         });
     };
     let dataset = file
@@ -65,4 +70,14 @@ pub fn read_points(path: &Path) -> Result<Points> {
         dim,
         atoms: (expected_ndim == 3).then_some(shape[1]),
     })
+}
+
+/// Whether the path `a/b` exists, without HDF5 errors for a missing intermediate group.
+fn link_exists(file: &hdf5::File, path: &str) -> bool {
+    match path.split_once('/') {
+        Some((group, rest)) => {
+            file.link_exists(group) && file.group(group).is_ok_and(|g| g.link_exists(rest))
+        }
+        None => file.link_exists(path),
+    }
 }

@@ -1,0 +1,39 @@
+//! The compute backends flows run on: burn's Flex on the CPU, and CUDA with `--features cuda`.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The CPU backend.
+pub type Cpu = burn::backend::Flex;
+
+/// The CUDA backend (built with `--features cuda`).
+#[cfg(feature = "cuda")]
+pub type Cuda = burn::backend::Cuda;
+
+/// Where a flow runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum DeviceKind {
+    /// The CPU (burn's Flex backend), multithreaded.
+    #[default]
+    Cpu,
+    /// The first CUDA GPU (needs a build with `--features cuda` and an NVIDIA driver).
+    Cuda,
+}
+
+/// Checks that a CUDA device can be used: this build has the feature and the driver library
+/// loads. (burn panics on a background thread when it finds no GPU, so look first.)
+pub fn check_cuda() -> Result<()> {
+    if !cfg!(feature = "cuda") {
+        return Err(Error::InvalidArgument(
+            "this boltzflow was built without CUDA support; rebuild with `cargo build --release --features cuda`"
+                .to_owned(),
+        ));
+    }
+    // SAFETY: loading the NVIDIA driver library runs its initialisers; nothing is called.
+    match unsafe { libloading::Library::new("libcuda.so.1") } {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::InvalidArgument(format!(
+            "no CUDA driver found ({e}); use `--device cpu`, or run on a machine with an NVIDIA GPU"
+        ))),
+    }
+}

@@ -1,0 +1,153 @@
+//! The run configuration of `boltzflow train` (RON).
+
+use crate::flow::{FlowSpec, Precision};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A training run.
+///
+/// ```ron
+/// Train(
+///     system: "systems/gmm40.ron",          // relative to this file's folder
+///     flow: RealNvp(layers: 8, hidden: [64, 64]),
+///     precision: F32,
+///     seed: 1,
+///     steps: 2000,
+///     batch_size: 512,
+///     objectives: [ForwardKl(weight: 1.0, samples: Exact(n: 100000))],
+///     optimizer: (lr: 1e-3, warmup_steps: 100, cosine: true, clip_grad_norm: 100.0),
+///     checkpoint_every: 500,
+/// )
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Train")]
+pub struct TrainConfig {
+    /// The system file, relative to the configuration's folder (overridable with `--system`).
+    pub system: PathBuf,
+    /// The flow architecture.
+    pub flow: FlowSpec,
+    /// Float precision.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Random seed of the run: masks, initial weights, batches.
+    #[serde(default)]
+    pub seed: u64,
+    /// Number of gradient steps.
+    pub steps: usize,
+    /// Points per gradient step.
+    pub batch_size: usize,
+    /// The objectives, summed with their weights.
+    pub objectives: Vec<ObjectiveConfig>,
+    /// The optimiser.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Steps between checkpoints (and evaluations).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+    /// Exact samples for the test log-likelihood, when the system has an exact sampler.
+    #[serde(default = "default_test_samples")]
+    pub test_samples: usize,
+}
+
+fn default_checkpoint_every() -> usize {
+    1000
+}
+
+fn default_test_samples() -> usize {
+    10_000
+}
+
+impl TrainConfig {
+    /// Checks the numbers that serde cannot.
+    pub fn validate(&self) -> crate::Result<()> {
+        let fail = |m: &str| Err(crate::Error::InvalidArgument(m.to_owned()));
+        if self.steps == 0 || self.batch_size == 0 {
+            return fail("`steps` and `batch_size` must be positive");
+        }
+        if self.objectives.is_empty() {
+            return fail(
+                "`objectives` is empty: give at least one, e.g. [ForwardKl(weight: 1.0, samples: Exact(n: 100000))]",
+            );
+        }
+        if self.checkpoint_every == 0 {
+            return fail("`checkpoint_every` must be positive");
+        }
+        let o = &self.optimizer;
+        if o.lr.is_nan()
+            || o.lr <= 0.0
+            || o.weight_decay < 0.0
+            || !(0.0..=1.0).contains(&o.final_lr_fraction)
+        {
+            return fail(
+                "optimizer: `lr` must be positive, `weight_decay` non-negative, `final_lr_fraction` in [0, 1]",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One objective with its weight in the total loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ObjectiveConfig {
+    /// Maximum likelihood on samples: −E_data[log q(x)].
+    ForwardKl {
+        /// Weight in the total loss.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Where the samples come from.
+        samples: SampleSource,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Training samples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum SampleSource {
+    /// `n` exact samples from the system's sampler (seeded by the run's seed).
+    Exact {
+        /// Number of samples.
+        n: usize,
+    },
+    /// Samples from an HDF5 file: `/x`, `/positions` or `/samples/x` (relative to the
+    /// configuration's folder).
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// AdamW with linear warm-up and optional cosine decay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// Steps of linear warm-up from lr/warmup_steps to lr.
+    pub warmup_steps: usize,
+    /// Cosine decay after the warm-up, down to `final_lr_fraction · lr`.
+    pub cosine: bool,
+    /// Final learning rate of the cosine decay, as a fraction of `lr`.
+    pub final_lr_fraction: f64,
+    /// Maximum global gradient norm (none: no clipping).
+    pub clip_grad_norm: Option<f64>,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            lr: 1e-3,
+            weight_decay: 0.0,
+            warmup_steps: 0,
+            cosine: false,
+            final_lr_fraction: 0.0,
+            clip_grad_norm: None,
+        }
+    }
+}

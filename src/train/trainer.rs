@@ -1,0 +1,414 @@
+//! The training loop.
+
+use super::checkpoint::HistoryRow;
+use super::{
+    Checkpoint, ForwardKl, ObjectiveConfig, SampleSource, TrainConfig, TrainState,
+    clip_global_norm, learning_rate,
+};
+use crate::config::{load_system, read_ron_file};
+use crate::energy::System;
+use crate::flow::{Flow, FlowConfig, log_prob_on_host, set_precision};
+use crate::io::{OutputFile, RunInfo, read_points};
+use crate::{Error, Result};
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The seed of training step `step` of a run seeded with `seed`: batches and burn's generator are
+/// reseeded from it every step, so a resumed run draws the same numbers as an uninterrupted one.
+pub fn seed_for_step(seed: u64, step: usize) -> u64 {
+    crate::seed::derive(seed, step as u64)
+}
+
+/// Stream indices (far from any step index) for the run's fixed sample sets.
+const TRAINING_SET_STREAM: u64 = u64::MAX - 1;
+const TEST_SET_STREAM: u64 = u64::MAX;
+
+/// What identifies a run: its configuration text and the system file it trains on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// The training configuration, as written.
+    pub config: String,
+    /// The configuration's path when the run started.
+    pub config_path: PathBuf,
+    /// The system file used.
+    pub system_file: PathBuf,
+}
+
+impl RunManifest {
+    /// Reads `RUN_DIR/run.ron`.
+    pub fn read(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join("run.ron");
+        if !path.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is not a training run folder (no run.ron); train one with `boltzflow train CONFIG --out {}`",
+                run_dir.display(),
+                run_dir.display()
+            )));
+        }
+        read_ron_file(&path).map(|(m, _)| m)
+    }
+
+    /// The parsed training configuration.
+    pub fn train_config(&self) -> Result<TrainConfig> {
+        ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(&self.config)
+            .map_err(|e| Error::Config {
+                path: self.config_path.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// An objective ready to produce losses.
+enum Objective {
+    ForwardKl(ForwardKl),
+}
+
+/// Exact test samples and their exact mean log-density, for the test log-likelihood.
+struct TestSet {
+    x: Vec<f64>,
+    exact_log_likelihood: Option<f64>,
+}
+
+/// A training run: the system, the flow being trained, its optimiser and progress.
+pub struct Trainer<B: AutodiffBackend> {
+    config: TrainConfig,
+    manifest: RunManifest,
+    run_dir: PathBuf,
+    system: System,
+    flow_config: FlowConfig,
+    model: Option<Flow<B>>,
+    optimizer: OptimizerAdaptor<AdamW, Flow<B>, B>,
+    state: TrainState,
+    objectives: Vec<Objective>,
+    test_set: Option<TestSet>,
+    device: B::Device,
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Prepares the run in `run_dir` from the configuration file, resuming from its checkpoint
+    /// if there is one. `system_override` replaces the configuration's system file.
+    pub fn new(
+        config_path: &Path,
+        system_override: Option<&Path>,
+        run_dir: &Path,
+        device: B::Device,
+    ) -> Result<Self> {
+        let (config, text): (TrainConfig, String) = read_ron_file(config_path)?;
+        config.validate().map_err(|e| Error::Config {
+            path: config_path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base_dir = config_path.parent().unwrap_or(Path::new("."));
+        let system_path =
+            system_override.map_or_else(|| base_dir.join(&config.system), Path::to_owned);
+        let manifest = RunManifest {
+            config: text,
+            config_path: config_path.to_owned(),
+            system_file: system_path.clone(),
+        };
+        std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
+            path: run_dir.to_owned(),
+            source,
+        })?;
+        check_or_write_manifest(run_dir, &manifest)?;
+
+        let (_, system) = load_system(&system_path)?;
+        set_precision::<B>(&device, config.precision)?;
+        let checkpoint = Checkpoint::of_run(run_dir);
+        let resuming = checkpoint.exists();
+        let (flow_config, state) = if resuming {
+            (checkpoint.flow_config()?, checkpoint.state()?)
+        } else {
+            (
+                config.flow.build(system.dim(), config.seed)?,
+                TrainState::default(),
+            )
+        };
+        B::seed(&device, config.seed);
+        let mut model = flow_config.init::<B>(&device)?;
+        let mut optimizer = AdamWConfig::new()
+            .with_weight_decay(config.optimizer.weight_decay as f32)
+            .init();
+        if resuming {
+            model = checkpoint.load_model(model, &device)?;
+            optimizer = checkpoint.load_optimizer(optimizer, &device)?;
+        }
+        let objectives = build_objectives(&config, base_dir, &system)?;
+        let test_set = if system.has_exact_sampler() && config.test_samples > 0 {
+            let x = system.sample_exact(
+                config.test_samples,
+                crate::seed::derive(config.seed, TEST_SET_STREAM),
+            )?;
+            let exact_log_likelihood = system.log_z().map(|log_z| -> Result<f64> {
+                let u = system.evaluate(&x, false)?.u;
+                Ok(-u.iter().sum::<f64>() / u.len() as f64 - log_z)
+            });
+            Some(TestSet {
+                x,
+                exact_log_likelihood: exact_log_likelihood.transpose()?,
+            })
+        } else {
+            None
+        };
+        Ok(Trainer {
+            config,
+            manifest,
+            run_dir: run_dir.to_owned(),
+            system,
+            flow_config,
+            model: Some(model),
+            optimizer,
+            state,
+            objectives,
+            test_set,
+            device,
+        })
+    }
+
+    /// Steps already done (more than zero when resuming).
+    pub fn step(&self) -> usize {
+        self.state.step
+    }
+
+    /// The training state.
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// The flow being trained.
+    pub fn model(&self) -> &Flow<B> {
+        self.model
+            .as_ref()
+            .expect("the model is present between steps")
+    }
+
+    /// Trains until the configured number of steps, or until `stop` is set (Ctrl-C), writing
+    /// checkpoints and `run.h5` along the way. Returns whether the run finished.
+    pub fn run(&mut self, stop: &AtomicBool, show_progress: bool) -> Result<bool> {
+        self.run_steps(usize::MAX, stop, show_progress)
+    }
+
+    /// Like [`Trainer::run`], but stops (with a checkpoint) after at most `max_steps` more steps.
+    pub fn run_steps(
+        &mut self,
+        max_steps: usize,
+        stop: &AtomicBool,
+        show_progress: bool,
+    ) -> Result<bool> {
+        let total = self.config.steps;
+        let limit = self.state.step.saturating_add(max_steps).min(total);
+        let progress = if show_progress {
+            ProgressBar::new(total as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        progress.set_style(
+            ProgressStyle::with_template("training [{bar:30}] {pos}/{len} {msg} ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        progress.set_position(self.state.step as u64);
+        while self.state.step < total {
+            if stop.load(Ordering::SeqCst) || self.state.step >= limit {
+                self.save()?;
+                progress.abandon_with_message("interrupted; checkpoint saved");
+                return Ok(false);
+            }
+            let row = self.train_step()?;
+            if let Some(row) = row {
+                progress.set_message(format!("loss {:.4}", row.loss));
+            }
+            progress.inc(1);
+            let done = self.state.step;
+            if done % self.config.checkpoint_every == 0 || done == total {
+                let test = self.evaluate()?;
+                if let (Some(row), Some(ll)) = (self.state.history.last_mut(), test) {
+                    row.test_log_likelihood = Some(ll);
+                    let line = format!(
+                        "step {done}: loss {:.4}, test log-likelihood {ll:.4}",
+                        row.loss
+                    );
+                    if progress.is_hidden() {
+                        eprintln!("{line}");
+                    } else {
+                        progress.println(line);
+                    }
+                }
+                self.save()?;
+            }
+        }
+        progress.finish_and_clear();
+        Ok(true)
+    }
+
+    /// One gradient step; `None` if it was skipped because the loss or gradients were not finite.
+    fn train_step(&mut self) -> Result<Option<HistoryRow>> {
+        let step = self.state.step;
+        let seed = seed_for_step(self.config.seed, step);
+        B::seed(&self.device, seed);
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let model = self
+            .model
+            .take()
+            .expect("the model is present between steps");
+        let mut loss = Tensor::<B, 1>::zeros([1], &self.device);
+        for objective in &self.objectives {
+            loss = loss
+                + match objective {
+                    Objective::ForwardKl(o) => {
+                        o.loss(&model, self.config.batch_size, &mut rng, &self.device)
+                    }
+                };
+        }
+        let loss_value = loss.clone().into_scalar().elem::<f64>();
+        self.state.step += 1;
+        if !loss_value.is_finite() {
+            self.state.skipped_steps += 1;
+            self.model = Some(model);
+            return Ok(None);
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let max_norm = self
+            .config
+            .optimizer
+            .clip_grad_norm
+            .unwrap_or(f64::INFINITY);
+        let grad_norm = clip_global_norm(&model, &mut grads, max_norm);
+        if !grad_norm.is_finite() {
+            self.state.skipped_steps += 1;
+            self.model = Some(model);
+            return Ok(None);
+        }
+        let lr = learning_rate(&self.config.optimizer, step, self.config.steps);
+        self.model = Some(self.optimizer.step(lr, model, grads));
+        let row = HistoryRow {
+            step,
+            loss: loss_value,
+            lr,
+            grad_norm,
+            test_log_likelihood: None,
+        };
+        self.state.history.push(row.clone());
+        Ok(Some(row))
+    }
+
+    /// Mean log q of the exact test set, when there is one.
+    fn evaluate(&self) -> Result<Option<f64>> {
+        let Some(test) = &self.test_set else {
+            return Ok(None);
+        };
+        let log_q = log_prob_on_host(&self.model().valid(), &test.x, &self.device);
+        Ok(Some(log_q.iter().sum::<f64>() / log_q.len() as f64))
+    }
+
+    /// Writes the checkpoint and `run.h5`.
+    fn save(&self) -> Result<()> {
+        Checkpoint::of_run(&self.run_dir).save(
+            &self.flow_config,
+            self.model(),
+            &self.optimizer,
+            &self.state,
+        )?;
+        self.write_curves()
+    }
+
+    /// Writes the training curves to `RUN_DIR/run.h5`.
+    fn write_curves(&self) -> Result<()> {
+        let out = OutputFile::create(&self.run_dir.join("run.h5"))?;
+        let file = crate::config::SystemFile::read(&self.manifest.system_file)?;
+        out.write_run_info(&RunInfo::new(
+            "train",
+            Some(self.config.seed),
+            &file,
+            &self.system,
+        ))?;
+        out.set_str("", "train_config", &self.manifest.config)?;
+        let history = &self.state.history;
+        let column = |f: &dyn Fn(&HistoryRow) -> f64| history.iter().map(f).collect::<Vec<f64>>();
+        let n = history.len();
+        out.write_array("training/step", &column(&|r| r.step as f64), &[n])?;
+        out.write_array("training/loss", &column(&|r| r.loss), &[n])?;
+        out.write_array("training/lr", &column(&|r| r.lr), &[n])?;
+        out.write_array("training/grad_norm", &column(&|r| r.grad_norm), &[n])?;
+        out.write_array(
+            "training/test_log_likelihood",
+            &column(&|r| r.test_log_likelihood.unwrap_or(f64::NAN)),
+            &[n],
+        )?;
+        out.set_u64("training", "steps_done", self.state.step as u64)?;
+        out.set_u64("training", "skipped_steps", self.state.skipped_steps as u64)?;
+        out.set_u64(
+            "training",
+            "target_evaluations",
+            self.state.target_evaluations,
+        )?;
+        if let Some(ll) = self.test_set.as_ref().and_then(|t| t.exact_log_likelihood) {
+            out.set_f64("training", "exact_test_log_likelihood", ll)?;
+        }
+        out.commit()?;
+        Ok(())
+    }
+}
+
+fn check_or_write_manifest(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
+    let path = run_dir.join("run.ron");
+    if path.is_file() {
+        let existing = RunManifest::read(run_dir)?;
+        if existing.config != manifest.config || existing.system_file != manifest.system_file {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds a run with another configuration or system; resume it with the same \
+                 ones, or train into a new --out folder",
+                run_dir.display()
+            )));
+        }
+        return Ok(());
+    }
+    let text = ron::ser::to_string_pretty(manifest, ron::ser::PrettyConfig::default())
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+}
+
+fn build_objectives(
+    config: &TrainConfig,
+    base_dir: &Path,
+    system: &System,
+) -> Result<Vec<Objective>> {
+    config
+        .objectives
+        .iter()
+        .map(|objective| match objective {
+            ObjectiveConfig::ForwardKl { weight, samples } => {
+                let data = match samples {
+                    SampleSource::Exact { n } => system
+                        .sample_exact(*n, crate::seed::derive(config.seed, TRAINING_SET_STREAM))?,
+                    SampleSource::File { path } => {
+                        let points = read_points(&base_dir.join(path))?;
+                        if points.dim != system.dim() {
+                            return Err(Error::Shape {
+                                what: format!("training samples {}", path.display()),
+                                expected: format!("{} coordinates per point", system.dim()),
+                                found: format!("{}", points.dim),
+                            });
+                        }
+                        points.data
+                    }
+                };
+                Ok(Objective::ForwardKl(ForwardKl::new(
+                    *weight,
+                    data,
+                    system.dim(),
+                )?))
+            }
+        })
+        .collect()
+}
