@@ -7,6 +7,7 @@
 //! - [`Bijection`]: one invertible layer, batched (`[n, dim]`), with its log-determinant;
 //! - [`Layer`]: every layer kind as one enum (a burn `Module`), so a flow is a `Vec<Layer>`;
 //! - [`Base`]: the base distributions;
+//! - [`InternalCoordinates`]: molecular internal coordinates ↔ Cartesian positions;
 //! - [`Flow`]: base + layers, with `sample` (points and their log q) and `log_prob`;
 //! - [`Density`]: what a trainer needs from any flow, discrete or continuous.
 //!
@@ -17,6 +18,7 @@ mod affine;
 mod base;
 mod bijection;
 mod coupling_flow;
+mod internal;
 mod layer;
 mod mask;
 mod mlp;
@@ -28,6 +30,10 @@ pub use affine::{AffineCoupling, AffineCouplingConfig};
 pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
 pub use coupling_flow::{Density, Flow, FlowConfig};
+pub use internal::{
+    ALDP_PHI, ALDP_PSI, InternalCoordinates, InternalCoordinatesConfig, NormalisationScales,
+    ZMatrix, ZRow,
+};
 pub use layer::{Layer, LayerConfig};
 pub use mask::{Mask, alternating_mask, random_mask};
 pub use mlp::{Activation, Mlp, MlpConfig};
