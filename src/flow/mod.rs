@@ -7,6 +7,7 @@
 //! - [`Bijection`]: one invertible layer, batched (`[n, dim]`), with its log-determinant;
 //! - [`Layer`]: every layer kind as one enum (a burn `Module`), so a flow is a `Vec<Layer>`;
 //! - [`Base`]: the base distributions;
+//! - [`InternalCoordinates`]: molecular internal coordinates ↔ Cartesian positions;
 //! - [`Flow`]: base + layers, with `sample` (points and their log q) and `log_prob`;
 //! - [`Density`]: what a trainer needs from any flow, discrete or continuous.
 //!
@@ -18,6 +19,7 @@ mod base;
 mod bijection;
 mod coupling_flow;
 mod host;
+mod internal;
 mod layer;
 mod mask;
 mod mlp;
@@ -31,6 +33,10 @@ pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
 pub use coupling_flow::{Density, Flow, FlowConfig};
 pub use host::{log_prob_on_host, sample_to_host, to_host};
+pub use internal::{
+    ALDP_PHI, ALDP_PSI, InternalCoordinates, InternalCoordinatesConfig, NormalisationScales,
+    ZMatrix, ZRow,
+};
 pub use layer::{Layer, LayerConfig};
 pub use mask::{Mask, alternating_mask, random_mask};
 pub use mlp::{Activation, Mlp, MlpConfig};

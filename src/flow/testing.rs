@@ -65,6 +65,31 @@ pub fn assert_round_trip(
     }
 }
 
+/// The Jacobian `[out_dim, d]` of `forward` at one point of dimension `d`, by central
+/// differences with step `h`.
+pub fn jacobian_by_differences(
+    layer: &impl Bijection<TestBackend>,
+    point: &[f64],
+    h: f64,
+) -> nalgebra::DMatrix<f64> {
+    let d = point.len();
+    // All 2d perturbed copies of the point in one batch.
+    let mut batch = Vec::with_capacity(2 * d * d);
+    for j in 0..d {
+        for sign in [1.0, -1.0] {
+            let mut p = point.to_vec();
+            p[j] += sign * h;
+            batch.extend(p);
+        }
+    }
+    let (out, _) = layer.forward(tensor(&batch, 2 * d, d));
+    let out = values(out);
+    let out_dim = out.len() / (2 * d);
+    nalgebra::DMatrix::from_fn(out_dim, d, |r, c| {
+        (out[(2 * c) * out_dim + r] - out[(2 * c + 1) * out_dim + r]) / (2.0 * h)
+    })
+}
+
 /// Asserts the forward log-determinant equals log|det J| of a central-difference Jacobian.
 pub fn assert_log_det_matches_jacobian(
     layer: &impl Bijection<TestBackend>,
@@ -73,30 +98,15 @@ pub fn assert_log_det_matches_jacobian(
     d: usize,
     tol: f64,
 ) {
-    let h = 1e-6;
     let (_, log_det) = layer.forward(tensor(z, n, d));
     let log_det = values(log_det);
     for i in 0..n {
-        let point = &z[i * d..(i + 1) * d];
-        // All 2d perturbed copies of the point in one batch.
-        let mut batch = Vec::with_capacity(2 * d * d);
-        for j in 0..d {
-            for sign in [1.0, -1.0] {
-                let mut p = point.to_vec();
-                p[j] += sign * h;
-                batch.extend(p);
-            }
-        }
-        let (out, _) = layer.forward(tensor(&batch, 2 * d, d));
-        let out = values(out);
-        let out_dim = out.len() / (2 * d);
+        let jacobian = jacobian_by_differences(layer, &z[i * d..(i + 1) * d], 1e-6);
         assert_eq!(
-            out_dim, d,
+            jacobian.nrows(),
+            d,
             "brute-force log-determinants need a square Jacobian"
         );
-        let jacobian = nalgebra::DMatrix::from_fn(d, d, |r, c| {
-            (out[(2 * c) * d + r] - out[(2 * c + 1) * d + r]) / (2.0 * h)
-        });
         let brute = jacobian.determinant().abs().ln();
         assert!(
             (brute - log_det[i]).abs() < tol,
