@@ -1,5 +1,6 @@
 //! Analyses of weighted samples.
 
+pub mod geometry;
 mod importance;
 
 pub use importance::ImportanceSummary;
