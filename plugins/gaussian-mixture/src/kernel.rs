@@ -9,6 +9,7 @@
 //! time, and specialised for dimensions 1 to 3.
 
 use boltzflow_plugin::PluginError;
+use boltzflow_plugin::fastmath::exp_nonpositive;
 
 /// Components handled together.
 const LANES: usize = 8;
@@ -328,77 +329,11 @@ fn has_avx2() -> bool {
     return false;
 }
 
-/// exp(t) for t ≤ 0, to a few ulp, as straight-line code the compiler can inline and
-/// vectorise (libm's exp is a call). Below −708 it returns about 3e-308 instead of less, and a
-/// NaN t is treated as −708: harmless here, where the largest term of a sum is exp(0) = 1.
-#[inline(always)]
-fn exp_nonpositive(t: f64) -> f64 {
-    // Adding 1.5 · 2^52 rounds to an integer and leaves it in the low mantissa bits.
-    const ROUND: f64 = 6_755_399_441_055_744.0;
-    // ln 2 split as in fdlibm, so that n · LN2_HI is exact for |n| < 2^11.
-    const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-    const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
-    let t = larger(t, -708.0);
-    let shifted = t * std::f64::consts::LOG2_E + ROUND;
-    let n = shifted - ROUND;
-    let r = (t - n * LN2_HI) - n * LN2_LO;
-    // 2^n from the exponent bits: the low 12 bits of (bits + 1023) are n + 1023.
-    let two_to_n = f64::from_bits(shifted.to_bits().wrapping_add(1023) << 52);
-    two_to_n * exp_reduced(r)
-}
-
-/// exp(r) for |r| ≤ ln 2 / 2 by its Taylor polynomial of degree 13 (truncation error < 1e-17),
-/// evaluated by Estrin's scheme, whose short dependency chains pipeline better than Horner's.
-#[inline(always)]
-fn exp_reduced(r: f64) -> f64 {
-    const INV_FACTORIALS: [f64; 14] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5_040.0,
-        1.0 / 40_320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 6_227_020_800.0,
-    ];
-    let c = INV_FACTORIALS;
-    let r2 = r * r;
-    let r4 = r2 * r2;
-    let r8 = r4 * r4;
-    let q: [f64; 7] = std::array::from_fn(|i| c[2 * i] + c[2 * i + 1] * r);
-    let s0 = q[0] + q[1] * r2;
-    let s1 = q[2] + q[3] * r2;
-    let s2 = q[4] + q[5] * r2;
-    let t0 = s0 + s1 * r4;
-    let t1 = s2 + q[6] * r4;
-    t0 + t1 * r8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
     use rand_pcg::Pcg64;
-
-    #[test]
-    fn exp_nonpositive_matches_std_exp() {
-        for i in 0..=200_000 {
-            let t = -708.0 * f64::from(i) / 200_000.0;
-            let (fast, exact) = (exp_nonpositive(t), t.exp());
-            assert!(
-                (fast - exact).abs() <= 4.0 * f64::EPSILON * exact,
-                "exp({t}): {fast} vs {exact}"
-            );
-        }
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-        assert!(exp_nonpositive(f64::NEG_INFINITY) < 1e-307);
-    }
 
     #[test]
     fn padding_lanes_add_nothing() {

@@ -18,7 +18,6 @@
 //! top of each other (closer than 1e-8 nm) give u = +∞ with a zero gradient.
 
 mod config;
-mod fastmath;
 pub mod forcefield;
 pub mod pdb;
 pub mod terms;

@@ -49,6 +49,7 @@
 mod config;
 mod energy;
 pub mod export;
+pub mod fastmath;
 pub mod ffi;
 mod metadata;
 

@@ -6,7 +6,7 @@
 //! scratch arrays. A workspace is allocated once per batch, never per conformation.
 //!
 //! Pair data are stored as structures of arrays over all pairs, and the pair loops are
-//! branch-free straight-line code (with [`crate::fastmath`]'s `ln` and `exp`), so the compiler
+//! branch-free straight-line code (with [`boltzflow_plugin::fastmath`]'s `ln` and `exp`), so the compiler
 //! vectorises them.
 
 pub mod angles;
@@ -16,8 +16,8 @@ pub mod obc;
 pub mod obc_custom;
 pub mod torsions;
 
-use crate::fastmath;
 use crate::vec3::V3;
+use boltzflow_plugin::fastmath;
 
 /// All atom pairs `i < j` of an `n`-atom system, in row-major order: row i holds the pairs
 /// (i, i+1), ..., (i, n−1), contiguously, so that a row's partners are the contiguous atoms

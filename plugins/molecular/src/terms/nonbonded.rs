@@ -5,8 +5,8 @@
 //! E = K qq/r + 4ε ((σ/r)¹² − (σ/r)⁶), with K = 1/(4π ε₀) exactly as OpenMM computes it.
 
 use super::{PairTable, Workspace};
-use crate::fastmath;
 use crate::xml::ForceXml;
+use boltzflow_plugin::fastmath;
 
 /// 1/(4π ε₀) in kJ mol⁻¹ nm e⁻², written as OpenMM 8 defines it
 /// (`platforms/reference/include/SimTKOpenMMRealType.h`, CODATA 2018 constants), in the same

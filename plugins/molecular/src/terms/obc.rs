@@ -18,9 +18,9 @@
 //! against the derivative of the buried-atom correction.
 
 use super::{PairTable, Workspace, gather_pairs, scatter_pairs};
-use crate::fastmath;
 use crate::terms::nonbonded::{ONE_4PI_EPS0, method_name};
 use crate::xml::ForceXml;
+use boltzflow_plugin::fastmath;
 
 pub use crate::terms::obc_custom::from_custom_gb;
 
