@@ -1,6 +1,10 @@
 //! Every flow layer kind as one module enum, so that a flow is a `Vec<Layer>`.
 
-use super::{AffineCoupling, AffineCouplingConfig, Bijection};
+use super::{
+    ActNorm, ActNormConfig, AffineCoupling, AffineCouplingConfig, Bijection, LuLinear,
+    LuLinearConfig, PeriodicShift, PeriodicShiftConfig, Permutation, PermutationConfig,
+    SplineCoupling, SplineCouplingConfig,
+};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -9,6 +13,16 @@ use serde::{Deserialize, Serialize};
 pub enum LayerConfig {
     /// Affine coupling (RealNVP).
     Affine(AffineCouplingConfig),
+    /// Rational-quadratic spline coupling, linear tails and circular splines for angles.
+    Spline(SplineCouplingConfig),
+    /// A fixed rotation of the angles.
+    PeriodicShift(PeriodicShiftConfig),
+    /// A fixed permutation of the coordinates.
+    Permutation(PermutationConfig),
+    /// Invertible linear mixing in LU form.
+    LuLinear(LuLinearConfig),
+    /// Per-coordinate affine normalisation.
+    ActNorm(ActNormConfig),
 }
 
 impl LayerConfig {
@@ -16,6 +30,11 @@ impl LayerConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Layer<B>> {
         Ok(match self {
             LayerConfig::Affine(c) => Layer::Affine(c.init(device)?),
+            LayerConfig::Spline(c) => Layer::Spline(c.init(device)?),
+            LayerConfig::PeriodicShift(c) => Layer::PeriodicShift(c.init(device)?),
+            LayerConfig::Permutation(c) => Layer::Permutation(c.init(device)?),
+            LayerConfig::LuLinear(c) => Layer::LuLinear(c.init(device)?),
+            LayerConfig::ActNorm(c) => Layer::ActNorm(c.init(device)?),
         })
     }
 }
@@ -25,18 +44,38 @@ impl LayerConfig {
 pub enum Layer<B: Backend> {
     /// Affine coupling (RealNVP).
     Affine(AffineCoupling<B>),
+    /// Rational-quadratic spline coupling, linear tails and circular splines for angles.
+    Spline(SplineCoupling<B>),
+    /// A fixed rotation of the angles.
+    PeriodicShift(PeriodicShift<B>),
+    /// A fixed permutation of the coordinates.
+    Permutation(Permutation<B>),
+    /// Invertible linear mixing in LU form.
+    LuLinear(LuLinear<B>),
+    /// Per-coordinate affine normalisation.
+    ActNorm(ActNorm<B>),
 }
 
 impl<B: Backend> Bijection<B> for Layer<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         match self {
             Layer::Affine(l) => l.forward(z),
+            Layer::Spline(l) => l.forward(z),
+            Layer::PeriodicShift(l) => l.forward(z),
+            Layer::Permutation(l) => l.forward(z),
+            Layer::LuLinear(l) => l.forward(z),
+            Layer::ActNorm(l) => l.forward(z),
         }
     }
 
     fn inverse(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         match self {
             Layer::Affine(l) => l.inverse(x),
+            Layer::Spline(l) => l.inverse(x),
+            Layer::PeriodicShift(l) => l.inverse(x),
+            Layer::Permutation(l) => l.inverse(x),
+            Layer::LuLinear(l) => l.inverse(x),
+            Layer::ActNorm(l) => l.inverse(x),
         }
     }
 }

@@ -13,22 +13,35 @@
 //! Float precision is chosen once per process with [`set_precision`] (burn fixes a device's
 //! default float type at its first tensor).
 
+mod act_norm;
 mod affine;
 mod base;
 mod bijection;
+mod columns;
 mod coupling_flow;
 mod layer;
+mod lu_linear;
 mod mask;
 mod mlp;
+mod periodic_shift;
+mod permutation;
 mod precision;
+mod spline;
+mod spline_coupling;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use act_norm::{ActNorm, ActNormConfig};
 pub use affine::{AffineCoupling, AffineCouplingConfig};
 pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
+pub use columns::random_permutation;
 pub use coupling_flow::{Density, Flow, FlowConfig};
 pub use layer::{Layer, LayerConfig};
+pub use lu_linear::{LuLinear, LuLinearConfig};
 pub use mask::{Mask, alternating_mask, random_mask};
 pub use mlp::{Activation, Mlp, MlpConfig};
+pub use periodic_shift::{PeriodicShift, PeriodicShiftConfig};
+pub use permutation::{Permutation, PermutationConfig};
 pub use precision::{Precision, from_f64, set_precision};
+pub use spline_coupling::{SplineCoupling, SplineCouplingConfig};
