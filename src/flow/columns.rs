@@ -35,7 +35,7 @@ pub(crate) fn inverse_permutation(order: &[usize]) -> Vec<usize> {
 }
 
 /// A uniformly random permutation of `0..dim`, drawn from `rng`.
-pub fn random_permutation(dim: usize, rng: &mut impl rand::Rng) -> Vec<usize> {
+pub(crate) fn random_permutation(dim: usize, rng: &mut impl rand::Rng) -> Vec<usize> {
     let mut order: Vec<usize> = (0..dim).collect();
     order.shuffle(rng);
     order

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Configuration of an [`LuLinear`] layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LuLinearConfig {
-    /// The fixed permutation P, as an order: (P v)_i = v_order[i].
+    /// The fixed permutation P, as an order: `(P v)[i] = v[order[i]]`.
     pub order: Vec<usize>,
 }
 

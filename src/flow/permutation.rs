@@ -37,7 +37,7 @@ impl PermutationConfig {
     }
 }
 
-/// x_i = z_order[i]; log|det| = 0.
+/// `x[i] = z[order[i]]`; log|det| = 0.
 #[derive(Module, Debug)]
 pub struct Permutation<B: Backend> {
     order: Tensor<B, 1, Int>,

@@ -16,7 +16,7 @@ const MIN_DERIVATIVE: f64 = 1e-3;
 
 /// Derivatives at knots from unconstrained values: `MIN_DERIVATIVE + softplus(raw + c)`, with c
 /// chosen so that `raw = 0` gives a derivative of 1 (an identity spline).
-pub(crate) fn knot_derivatives<B: Backend, const D: usize>(raw: Tensor<B, D>) -> Tensor<B, D> {
+fn knot_derivatives<B: Backend, const D: usize>(raw: Tensor<B, D>) -> Tensor<B, D> {
     let offset = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
     softplus(raw.add_scalar(offset)).add_scalar(MIN_DERIVATIVE)
 }
@@ -54,8 +54,9 @@ pub(crate) struct RationalQuadratic<B: Backend> {
     xs: Tensor<B, 3>,
     /// Output knots `[n, m, K + 1]`.
     ys: Tensor<B, 3>,
-    /// Derivatives at the knots `[n, m, K + 1]`.
-    derivatives: Tensor<B, 3>,
+    /// Unconstrained derivatives at the knots `[n, m, K + 1]`, mapped through
+    /// [`knot_derivatives`] only where needed (at the two knots of each point's bin).
+    raw_derivatives: Tensor<B, 3>,
 }
 
 /// The bin that holds each point: its lower-left corner, size and end derivatives, `[n, m]` each.
@@ -69,28 +70,20 @@ struct Bin<B: Backend> {
 }
 
 impl<B: Backend> RationalQuadratic<B> {
-    /// Splines from unconstrained bin widths and heights `[n, m, K]` (zeros: equal bins), raw
-    /// interior derivatives `[n, m, K − 1]` (see [`knot_derivatives`]; zeros: 1) and the
-    /// derivatives at both ends `[n, m]`, already positive (the same value at 0 and 1).
+    /// Splines from unconstrained bin widths and heights `[n, m, K]` (zeros: equal bins),
+    /// unconstrained interior knot derivatives `[n, m, K − 1]` and one unconstrained derivative
+    /// `[n, m]` shared by both ends (zeros: derivatives 1, so all zeros give the identity).
     pub(crate) fn new(
         raw_widths: Tensor<B, 3>,
         raw_heights: Tensor<B, 3>,
         raw_interior_derivatives: Tensor<B, 3>,
-        end_derivatives: Tensor<B, 2>,
+        raw_end_derivatives: Tensor<B, 2>,
     ) -> Self {
-        let ends = end_derivatives.unsqueeze_dim::<3>(2);
-        let derivatives = Tensor::cat(
-            vec![
-                ends.clone(),
-                knot_derivatives(raw_interior_derivatives),
-                ends,
-            ],
-            2,
-        );
+        let ends = raw_end_derivatives.unsqueeze_dim::<3>(2);
         RationalQuadratic {
             xs: knots(raw_widths),
             ys: knots(raw_heights),
-            derivatives,
+            raw_derivatives: Tensor::cat(vec![ends.clone(), raw_interior_derivatives, ends], 2),
         }
     }
 
@@ -117,8 +110,8 @@ impl<B: Backend> RationalQuadratic<B> {
             height: at(&self.ys, &next) - y0.clone(),
             x0,
             y0,
-            d0: at(&self.derivatives, &index),
-            d1: at(&self.derivatives, &next),
+            d0: knot_derivatives(at(&self.raw_derivatives, &index)),
+            d1: knot_derivatives(at(&self.raw_derivatives, &next)),
         }
     }
 
@@ -186,7 +179,7 @@ mod tests {
             crate::flow::from_f64(all, [n, m, len], &device())
         };
         let ends = crate::flow::from_f64(
-            (0..n).flat_map(|_| vec![0.4; m]).collect(),
+            (0..n).flat_map(|_| vec![-0.7; m]).collect(),
             [n, m],
             &device(),
         );
@@ -195,9 +188,13 @@ mod tests {
 
     #[test]
     fn zero_parameters_give_the_identity() {
-        let ones = Tensor::ones([4, 2], &device());
         let zeros = |k: usize| Tensor::zeros([4, 2, k], &device());
-        let spline = RationalQuadratic::<TestBackend>::new(zeros(5), zeros(5), zeros(4), ones);
+        let spline = RationalQuadratic::<TestBackend>::new(
+            zeros(5),
+            zeros(5),
+            zeros(4),
+            Tensor::zeros([4, 2], &device()),
+        );
         let u = points(4, 2, 0.5, 7)
             .iter()
             .map(|x| x + 0.5)

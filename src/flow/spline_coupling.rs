@@ -3,7 +3,7 @@
 //! "Normalizing flows on tori and spheres"), in one layer.
 
 use super::columns::{check_flags, index_tensor, inverse_permutation};
-use super::spline::{MIN_BIN_SIZE, RationalQuadratic, knot_derivatives};
+use super::spline::{MIN_BIN_SIZE, RationalQuadratic};
 use super::{Activation, Bijection, Mask, Mlp, MlpConfig, from_f64};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -216,13 +216,14 @@ impl<B: Backend> SplineCoupling<B> {
             out.clone()
                 .slice_dim(1, 0..t * (3 * k - 1))
                 .reshape([n, t, 3 * k - 1]);
+        // Raw end derivatives: 0 (derivative 1, for linear tails) for ordinary coordinates,
+        // learned for angles.
         let mut ends = Vec::with_capacity(2);
         if self.linear > 0 {
-            ends.push(Tensor::ones([n, self.linear], &out.device()));
+            ends.push(Tensor::zeros([n, self.linear], &out.device()));
         }
         if self.angles > 0 {
-            let raw = out.slice_dim(1, t * (3 * k - 1)..t * (3 * k - 1) + self.angles);
-            ends.push(knot_derivatives(raw));
+            ends.push(out.slice_dim(1, t * (3 * k - 1)..t * (3 * k - 1) + self.angles));
         }
         RationalQuadratic::new(
             per_coordinate.clone().slice_dim(2, 0..k),
