@@ -352,16 +352,7 @@ mod tests {
         let eps = 1e-7;
         // Angle 2 transformed near −π and near π, with the same conditioning (1 ordinary, 3
         // angle); coordinate 0 in the tail, so that the log-determinant is the angle's alone.
-        let z = [
-            4.0,
-            -1.2,
-            -PI + eps,
-            2.0, //
-            4.0,
-            -1.2,
-            PI - eps,
-            2.0,
-        ];
+        let z = [[4.0, -1.2, -PI + eps, 2.0], [4.0, -1.2, PI - eps, 2.0]].concat();
         let (x, log_det) = layer.forward(tensor(&z, 2, 4));
         let (x, log_det) = (values(x), values(log_det));
         // Both ends are fixed, so f(π − ε) ≈ f(−π + ε) + 2π, with equal derivatives there.
