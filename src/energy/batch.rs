@@ -93,7 +93,7 @@ impl System {
     /// Number of points in a flat array, or a shape error.
     pub(crate) fn points_in(&self, x: &[f64], what: &str) -> Result<usize> {
         let dim = self.dim();
-        if x.len() % dim != 0 {
+        if !x.len().is_multiple_of(dim) {
             return Err(Error::Shape {
                 what: what.to_owned(),
                 expected: format!("a multiple of dim = {dim} values"),

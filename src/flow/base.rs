@@ -1,5 +1,12 @@
 //! Base distributions of flows.
 
+// The variants of `Base`, `BaseConfig` (and the record enum burn derives) are named after the
+// distributions they hold, which all happen to be Gaussians so far.
+#![allow(clippy::enum_variant_names)]
+
+use super::{
+    CircularGaussian, CircularGaussianConfig, GeneralizedGaussian, GeneralizedGaussianConfig,
+};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -10,14 +17,20 @@ use serde::{Deserialize, Serialize};
 pub enum BaseConfig {
     /// Diagonal Gaussian.
     DiagGaussian(DiagGaussianConfig),
+    /// Generalised Gaussian exp(−Σ|xᵢ/σ|ᵖ)/Z.
+    GeneralizedGaussian(GeneralizedGaussianConfig),
+    /// Uniform angles and Gaussian other coordinates.
+    CircularGaussian(CircularGaussianConfig),
 }
 
 impl BaseConfig {
     /// Builds the distribution on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Base<B> {
-        match self {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Base<B>> {
+        Ok(match self {
             BaseConfig::DiagGaussian(c) => Base::DiagGaussian(c.init(device)),
-        }
+            BaseConfig::GeneralizedGaussian(c) => Base::GeneralizedGaussian(c.init(device)?),
+            BaseConfig::CircularGaussian(c) => Base::CircularGaussian(c.init(device)?),
+        })
     }
 }
 
@@ -26,6 +39,10 @@ impl BaseConfig {
 pub enum Base<B: Backend> {
     /// Diagonal Gaussian, trainable or fixed.
     DiagGaussian(DiagGaussian<B>),
+    /// Generalised Gaussian exp(−Σ|xᵢ/σ|ᵖ)/Z, fixed.
+    GeneralizedGaussian(GeneralizedGaussian<B>),
+    /// Uniform angles and Gaussian other coordinates.
+    CircularGaussian(CircularGaussian<B>),
 }
 
 impl<B: Backend> Base<B> {
@@ -33,13 +50,18 @@ impl<B: Backend> Base<B> {
     pub fn dim(&self) -> usize {
         match self {
             Base::DiagGaussian(b) => b.dim(),
+            Base::GeneralizedGaussian(b) => b.dim(),
+            Base::CircularGaussian(b) => b.dim(),
         }
     }
 
-    /// `n` independent samples `[n, dim]`, from burn's seeded generator.
+    /// `n` independent samples `[n, dim]`, reproducible under burn's seed of the device
+    /// (`B::seed`).
     pub fn sample(&self, n: usize) -> Tensor<B, 2> {
         match self {
             Base::DiagGaussian(b) => b.sample(n),
+            Base::GeneralizedGaussian(b) => b.sample(n),
+            Base::CircularGaussian(b) => b.sample(n),
         }
     }
 
@@ -47,6 +69,8 @@ impl<B: Backend> Base<B> {
     pub fn log_prob(&self, z: Tensor<B, 2>) -> Tensor<B, 1> {
         match self {
             Base::DiagGaussian(b) => b.log_prob(z),
+            Base::GeneralizedGaussian(b) => b.log_prob(z),
+            Base::CircularGaussian(b) => b.log_prob(z),
         }
     }
 }

@@ -14,31 +14,47 @@
 //! Float precision is chosen once per process with [`set_precision`] (burn fixes a device's
 //! default float type at its first tensor).
 
+mod act_norm;
 mod affine;
 mod base;
 mod bijection;
+mod circular_gaussian;
+mod columns;
 mod coupling_flow;
+mod generalized_gaussian;
 mod host;
 mod internal;
 mod layer;
+mod lu_linear;
 mod mask;
 mod mlp;
+mod periodic_shift;
+mod permutation;
 mod precision;
 mod spec;
+mod spline;
+mod spline_coupling;
 #[cfg(test)]
 pub(crate) mod testing;
 
+pub use act_norm::{ActNorm, ActNormConfig};
 pub use affine::{AffineCoupling, AffineCouplingConfig};
 pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
+pub use circular_gaussian::{CircularGaussian, CircularGaussianConfig};
 pub use coupling_flow::{Density, Flow, FlowConfig};
+pub use generalized_gaussian::{GeneralizedGaussian, GeneralizedGaussianConfig};
 pub use host::{log_prob_on_host, sample_to_host, to_host};
 pub use internal::{
     ALDP_PHI, ALDP_PSI, InternalCoordinates, InternalCoordinatesConfig, NormalisationScales,
     ZMatrix, ZRow,
 };
 pub use layer::{Layer, LayerConfig};
+pub use lu_linear::{LuLinear, LuLinearConfig};
 pub use mask::{Mask, alternating_mask, random_mask};
 pub use mlp::{Activation, Mlp, MlpConfig};
+pub use periodic_shift::{PeriodicShift, PeriodicShiftConfig};
+pub use permutation::{Permutation, PermutationConfig};
 pub use precision::{Precision, from_f64, set_precision};
 pub use spec::FlowSpec;
+pub use spline_coupling::{SplineCoupling, SplineCouplingConfig};

@@ -43,6 +43,28 @@ pub fn points(n: usize, d: usize, scale: f64, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Asserts that both directions of the layer leave `z` unchanged with zero log-determinants, to
+/// `tol`.
+pub fn assert_identity(
+    layer: &impl Bijection<TestBackend>,
+    z: &[f64],
+    n: usize,
+    d: usize,
+    tol: f64,
+) {
+    for (out, log_det) in [
+        layer.forward(tensor(z, n, d)),
+        layer.inverse(tensor(z, n, d)),
+    ] {
+        for (a, b) in z.iter().zip(values(out)) {
+            assert!((a - b).abs() <= tol, "not the identity: {a} became {b}");
+        }
+        for l in values(log_det) {
+            assert!(l.abs() <= tol, "log-determinant {l} of the identity");
+        }
+    }
+}
+
 /// Asserts `inverse(forward(z)) = z` and that the two log-determinants cancel, to `tol`.
 pub fn assert_round_trip(
     layer: &impl Bijection<TestBackend>,
@@ -117,18 +139,28 @@ pub fn assert_log_det_matches_jacobian(
 }
 
 /// Replaces every float parameter of a module by small random values, so that layers built as
-/// the identity become generic maps for testing.
+/// the identity become generic maps for testing. The values are N(0, scale²) from a fixed seed,
+/// so tests are reproducible.
 pub fn randomized<M: burn::module::Module<TestBackend>>(module: M, scale: f64) -> M {
-    struct Randomize(f64);
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    struct Randomize(f64, rand_pcg::Pcg64);
     impl burn::module::ModuleMapper<TestBackend> for Randomize {
         fn map_float<const D: usize>(
             &mut self,
             param: burn::module::Param<Tensor<TestBackend, D>>,
         ) -> burn::module::Param<Tensor<TestBackend, D>> {
             let (id, tensor, mapper) = param.consume();
-            let noise = tensor.random_like(burn::tensor::Distribution::Normal(0.0, self.0));
+            let shape: [usize; D] = tensor.dims();
+            let noise = (0..tensor.shape().num_elements())
+                .map(|_| {
+                    let x: f64 = StandardNormal.sample(&mut self.1);
+                    self.0 * x
+                })
+                .collect();
+            let noise = super::from_f64(noise, shape, &tensor.device());
             burn::module::Param::from_mapped_value(id, noise, mapper)
         }
     }
-    module.map(&mut Randomize(scale))
+    module.map(&mut Randomize(scale, rand_pcg::Pcg64::seed_from_u64(1)))
 }

@@ -15,7 +15,7 @@ pub struct ForwardKl {
 impl ForwardKl {
     /// Holds `data` (row-major, `n × dim`); non-finite points are refused.
     pub fn new(weight: f64, data: Vec<f64>, dim: usize) -> Result<Self> {
-        if data.is_empty() || data.len() % dim != 0 {
+        if data.is_empty() || !data.len().is_multiple_of(dim) {
             return Err(Error::Shape {
                 what: "forward-KL training samples".to_owned(),
                 expected: format!("a non-empty multiple of dim = {dim} values"),

@@ -230,7 +230,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             progress.inc(1);
             let done = self.state.step;
-            if done % self.config.checkpoint_every == 0 || done == total {
+            if done.is_multiple_of(self.config.checkpoint_every) || done == total {
                 let test = self.evaluate()?;
                 if let (Some(row), Some(ll)) = (self.state.history.last_mut(), test) {
                     row.test_log_likelihood = Some(ll);

@@ -115,7 +115,7 @@ struct ManyWellParameters {
 impl ManyWell {
     /// The Many-Well in `dim` dimensions; `dim` must be even and ≥ 2 (checked by the caller).
     pub fn new(dim: usize) -> Self {
-        debug_assert!(dim >= 2 && dim % 2 == 0);
+        debug_assert!(dim >= 2 && dim.is_multiple_of(2));
         ManyWell {
             dim,
             log_z1: log_z1(),
@@ -172,7 +172,7 @@ impl ManyWell {
 
     /// Fills `out` (n × dim) with exact samples, reproducibly from `seed` (Pcg64).
     pub fn sample(&self, seed: u64, out: &mut [f64]) -> Result<(), PluginError> {
-        if out.len() % self.dim != 0 {
+        if !out.len().is_multiple_of(self.dim) {
             return Err(PluginError::new(format!(
                 "the sample buffer holds {} values, not a whole number of {}-dimensional points",
                 out.len(),

@@ -82,7 +82,7 @@ impl Mixture {
     /// for a seed do not depend on how many are drawn.
     pub fn sample(&self, seed: u64, out: &mut [f64]) -> Result<(), PluginError> {
         let dim = self.dim;
-        if out.len() % dim != 0 {
+        if !out.len().is_multiple_of(dim) {
             return Err(PluginError::new(format!(
                 "the sample buffer holds {} numbers, not a whole number of {dim}-D points",
                 out.len()

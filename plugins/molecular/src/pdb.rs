@@ -79,10 +79,10 @@ pub fn parse_pdb(text: &str) -> ReadResult<PdbTopology> {
                     field(line, 22, 27).to_owned(),
                     residue.clone(),
                 );
-                if let Some(last) = &last_residue {
-                    if *last != key {
-                        residue_index += 1;
-                    }
+                if let Some(last) = &last_residue
+                    && *last != key
+                {
+                    residue_index += 1;
                 }
                 last_residue = Some(key);
                 let mut element = field(line, 76, 78).to_owned();

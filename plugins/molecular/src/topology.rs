@@ -48,15 +48,15 @@ pub fn backbone_dihedrals(pdb: &PdbTopology, bonds: &[[usize; 2]]) -> Vec<Dihedr
         let (Some(n), Some(ca), Some(c)) = (find(res, "N"), find(res, "CA"), find(res, "C")) else {
             continue;
         };
-        if let Some(prev_c) = res.checked_sub(1).and_then(|r| find(r, "C")) {
-            if bonded(prev_c, n) {
-                phi.push((res, [prev_c, n, ca, c]));
-            }
+        if let Some(prev_c) = res.checked_sub(1).and_then(|r| find(r, "C"))
+            && bonded(prev_c, n)
+        {
+            phi.push((res, [prev_c, n, ca, c]));
         }
-        if let Some(next_n) = find(res + 1, "N") {
-            if bonded(c, next_n) {
-                psi.push((res, [n, ca, c, next_n]));
-            }
+        if let Some(next_n) = find(res + 1, "N")
+            && bonded(c, next_n)
+        {
+            psi.push((res, [n, ca, c, next_n]));
         }
     }
     let single = phi.len() <= 1 && psi.len() <= 1;

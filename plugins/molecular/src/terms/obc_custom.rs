@@ -143,13 +143,13 @@ pub fn from_custom_gb(force: &ForceXml, n: usize, pairs: &PairTable) -> Result<O
                     "{what} {k} has computation type {found_kind}, the recognised form {kind}"
                 )));
             }
-            if let Some(value_name) = value_name {
-                if item.attr("name") != Some(value_name) {
-                    return Err(unrecognised(format!(
-                        "{what} {k} is named {:?}, the recognised form {value_name:?}",
-                        item.attr("name").unwrap_or("")
-                    )));
-                }
+            if let Some(value_name) = value_name
+                && item.attr("name") != Some(value_name)
+            {
+                return Err(unrecognised(format!(
+                    "{what} {k} is named {:?}, the recognised form {value_name:?}",
+                    item.attr("name").unwrap_or("")
+                )));
             }
         }
         Ok(())

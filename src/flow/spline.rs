@@ -1,0 +1,249 @@
+//! Monotone rational-quadratic splines (Gregory & Delbourgo 1982, as used by Durkan et al. 2019,
+//! "Neural Spline Flows"), batched over points and coordinates with burn tensor ops.
+//!
+//! Each spline maps the unit interval onto itself through K bins; coupling layers scale it to
+//! their own intervals. Bins are found by comparisons and read with `gather`, so everything is
+//! differentiable with respect to the spline parameters.
+
+use burn::prelude::*;
+use burn::tensor::activation::{relu, softmax};
+
+/// Smallest width and height of a bin, as a fraction of the interval.
+pub(crate) const MIN_BIN_SIZE: f64 = 1e-3;
+
+/// Smallest derivative at a knot.
+const MIN_DERIVATIVE: f64 = 1e-3;
+
+/// Derivatives at knots from unconstrained values: `MIN_DERIVATIVE + softplus(raw + c)`, with c
+/// chosen so that `raw = 0` gives a derivative of 1 (an identity spline).
+fn knot_derivatives<B: Backend, const D: usize>(raw: Tensor<B, D>) -> Tensor<B, D> {
+    let offset = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
+    softplus(raw.add_scalar(offset)).add_scalar(MIN_DERIVATIVE)
+}
+
+/// ln(1 + eˣ), linear above a threshold so that it never overflows (burn's `softplus` does in
+/// f32 beyond x ≈ 88).
+fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    // ln(1 + e³⁰) − 30 ≈ 9e-14.
+    const LINEAR_ABOVE: f64 = 30.0;
+    x.clone().clamp_max(LINEAR_ABOVE).exp().log1p() + relu(x.sub_scalar(LINEAR_ABOVE))
+}
+
+/// Knot positions `[n, m, K + 1]` from unconstrained bin sizes `[n, m, K]`: exactly 0, the
+/// cumulative softmax sizes (each bin at least `MIN_BIN_SIZE`), exactly 1.
+fn knots<B: Backend>(raw_sizes: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [n, m, k] = raw_sizes.dims();
+    let device = raw_sizes.device();
+    let sizes = softmax(raw_sizes, 2)
+        .mul_scalar(1.0 - k as f64 * MIN_BIN_SIZE)
+        .add_scalar(MIN_BIN_SIZE);
+    let inner = sizes.cumsum(2).slice_dim(2, 0..k - 1);
+    Tensor::cat(
+        vec![
+            Tensor::zeros([n, m, 1], &device),
+            inner,
+            Tensor::ones([n, m, 1], &device),
+        ],
+        2,
+    )
+}
+
+/// A batch of increasing splines of [0, 1] onto itself, one per point and coordinate (`[n, m]`).
+pub(crate) struct RationalQuadratic<B: Backend> {
+    /// Input knots `[n, m, K + 1]`.
+    xs: Tensor<B, 3>,
+    /// Output knots `[n, m, K + 1]`.
+    ys: Tensor<B, 3>,
+    /// Unconstrained derivatives at the knots `[n, m, K + 1]`, mapped through
+    /// [`knot_derivatives`] only where needed (at the two knots of each point's bin).
+    raw_derivatives: Tensor<B, 3>,
+}
+
+/// The bin that holds each point: its lower-left corner, size and end derivatives, `[n, m]` each.
+struct Bin<B: Backend> {
+    x0: Tensor<B, 2>,
+    y0: Tensor<B, 2>,
+    width: Tensor<B, 2>,
+    height: Tensor<B, 2>,
+    d0: Tensor<B, 2>,
+    d1: Tensor<B, 2>,
+}
+
+impl<B: Backend> RationalQuadratic<B> {
+    /// Splines from unconstrained bin widths and heights `[n, m, K]` (zeros: equal bins),
+    /// unconstrained interior knot derivatives `[n, m, K − 1]` and one unconstrained derivative
+    /// `[n, m]` shared by both ends (zeros: derivatives 1, so all zeros give the identity).
+    pub(crate) fn new(
+        raw_widths: Tensor<B, 3>,
+        raw_heights: Tensor<B, 3>,
+        raw_interior_derivatives: Tensor<B, 3>,
+        raw_end_derivatives: Tensor<B, 2>,
+    ) -> Self {
+        let ends = raw_end_derivatives.unsqueeze_dim::<3>(2);
+        RationalQuadratic {
+            xs: knots(raw_widths),
+            ys: knots(raw_heights),
+            raw_derivatives: Tensor::cat(vec![ends.clone(), raw_interior_derivatives, ends], 2),
+        }
+    }
+
+    /// Finds the bin of each point `t`, searching the input knots or the output knots.
+    fn locate(&self, t: &Tensor<B, 2>, by_output: bool) -> Bin<B> {
+        let searched = if by_output { &self.ys } else { &self.xs };
+        let k = searched.dims()[2] - 1;
+        let interior = searched.clone().slice_dim(2, 1..k);
+        // The number of interior knots at or below t: the bin index, in 0..K.
+        let index = t
+            .clone()
+            .unsqueeze_dim::<3>(2)
+            .greater_equal(interior)
+            .int()
+            .sum_dim(2);
+        let next = index.clone().add_scalar(1);
+        let at = |values: &Tensor<B, 3>, i: &Tensor<B, 3, Int>| {
+            values.clone().gather(2, i.clone()).squeeze_dim::<2>(2)
+        };
+        let x0 = at(&self.xs, &index);
+        let y0 = at(&self.ys, &index);
+        Bin {
+            width: at(&self.xs, &next) - x0.clone(),
+            height: at(&self.ys, &next) - y0.clone(),
+            x0,
+            y0,
+            d0: knot_derivatives(at(&self.raw_derivatives, &index)),
+            d1: knot_derivatives(at(&self.raw_derivatives, &next)),
+        }
+    }
+
+    /// `(v, ln dv/du)` for inputs `u` in [0, 1], `[n, m]`.
+    pub(crate) fn forward(&self, u: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let bin = self.locate(&u, false);
+        let slope = bin.height.clone() / bin.width.clone();
+        let xi = (u - bin.x0.clone()) / bin.width.clone();
+        let xi_rest = xi.clone() * xi.clone().neg().add_scalar(1.0);
+        let numerator = bin.height.clone()
+            * (slope.clone() * xi.clone().powi_scalar(2) + bin.d0.clone() * xi_rest.clone());
+        let v = bin.y0.clone() + numerator / bin.denominator(&slope, xi_rest);
+        (v, bin.log_derivative(slope, xi))
+    }
+
+    /// `(u, ln du/dv)` for outputs `v` in [0, 1], `[n, m]`: the root of the bin's quadratic in
+    /// the form that does not cancel (Durkan et al. 2019, appendix A.3).
+    pub(crate) fn inverse(&self, v: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let bin = self.locate(&v, true);
+        let slope = bin.height.clone() / bin.width.clone();
+        let rise = v - bin.y0.clone();
+        let curvature = bin.d0.clone() + bin.d1.clone() - slope.clone().mul_scalar(2.0);
+        let a = bin.height.clone() * (slope.clone() - bin.d0.clone())
+            + rise.clone() * curvature.clone();
+        let b = bin.height.clone() * bin.d0.clone() - rise.clone() * curvature;
+        let c = slope.clone().neg() * rise;
+        let discriminant =
+            (b.clone().powi_scalar(2) - a * c.clone().mul_scalar(4.0)).clamp_min(0.0);
+        let xi = c.mul_scalar(2.0) / (b.neg() - discriminant.sqrt());
+        let u = bin.x0.clone() + xi.clone() * bin.width.clone();
+        (u, bin.log_derivative(slope, xi).neg())
+    }
+}
+
+impl<B: Backend> Bin<B> {
+    /// s + (d₀ + d₁ − 2s) ξ(1 − ξ), the denominator of the rational quadratic.
+    fn denominator(&self, slope: &Tensor<B, 2>, xi_rest: Tensor<B, 2>) -> Tensor<B, 2> {
+        let curvature = self.d0.clone() + self.d1.clone() - slope.clone().mul_scalar(2.0);
+        slope.clone() + curvature * xi_rest
+    }
+
+    /// ln dv/du at position ξ in the bin:
+    /// ln(s² [d₁ξ² + 2sξ(1 − ξ) + d₀(1 − ξ)²]) − 2 ln(denominator).
+    fn log_derivative(&self, slope: Tensor<B, 2>, xi: Tensor<B, 2>) -> Tensor<B, 2> {
+        let rest = xi.clone().neg().add_scalar(1.0);
+        let xi_rest = xi.clone() * rest.clone();
+        let numerator = self.d1.clone() * xi.powi_scalar(2)
+            + slope.clone().mul_scalar(2.0) * xi_rest.clone()
+            + self.d0.clone() * rest.powi_scalar(2);
+        let denominator = self.denominator(&slope, xi_rest);
+        slope.log().mul_scalar(2.0) + numerator.log() - denominator.log().mul_scalar(2.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::testing::*;
+
+    /// m random splines with K bins, shared by every point of a batch of n.
+    fn splines(n: usize, m: usize, k: usize, scale: f64) -> RationalQuadratic<TestBackend> {
+        let raw = |len: usize, seed: u64| {
+            let one = points(1, m * len, scale, seed);
+            let all: Vec<f64> = (0..n).flat_map(|_| one.iter().copied()).collect();
+            crate::flow::from_f64(all, [n, m, len], &device())
+        };
+        let ends = crate::flow::from_f64(
+            (0..n).flat_map(|_| vec![-0.7; m]).collect(),
+            [n, m],
+            &device(),
+        );
+        RationalQuadratic::new(raw(k, 1), raw(k, 2), raw(k - 1, 3), ends)
+    }
+
+    #[test]
+    fn zero_parameters_give_the_identity() {
+        let zeros = |k: usize| Tensor::zeros([4, 2, k], &device());
+        let spline = RationalQuadratic::<TestBackend>::new(
+            zeros(5),
+            zeros(5),
+            zeros(4),
+            Tensor::zeros([4, 2], &device()),
+        );
+        let u = points(4, 2, 0.5, 7)
+            .iter()
+            .map(|x| x + 0.5)
+            .collect::<Vec<_>>();
+        let (v, log_deriv) = spline.forward(tensor(&u, 4, 2));
+        for (a, b) in u.iter().zip(values(v)) {
+            assert!((a - b).abs() < 1e-15, "{a} became {b}");
+        }
+        assert!(values(log_deriv).iter().all(|l| l.abs() < 1e-14));
+    }
+
+    #[test]
+    fn increasing_onto_the_unit_interval_and_invertible() {
+        let n = 401;
+        let spline = splines(n, 2, 6, 2.0);
+        // Both coordinates on a grid of [0, 1], ends and knots included.
+        let grid: Vec<f64> = (0..n)
+            .flat_map(|i| [i as f64 / (n - 1) as f64; 2])
+            .collect();
+        let (v, log_deriv) = spline.forward(tensor(&grid, n, 2));
+        let v = values(v);
+        for c in 0..2 {
+            assert!(v[c].abs() < 1e-15 && (v[2 * (n - 1) + c] - 1.0).abs() < 1e-15);
+            assert!((1..n).all(|i| v[2 * i + c] > v[2 * (i - 1) + c]));
+        }
+        let (u, log_deriv_inverse) = spline.inverse(tensor(&v, n, 2));
+        for (a, b) in grid.iter().zip(values(u)) {
+            assert!((a - b).abs() < 1e-12, "round trip: {a} became {b}");
+        }
+        for (f, i) in values(log_deriv).iter().zip(values(log_deriv_inverse)) {
+            assert!((f + i).abs() < 1e-10);
+        }
+    }
+
+    #[test]
+    fn log_derivative_matches_differences() {
+        let n = 50;
+        let spline = splines(3 * n, 1, 4, 1.5);
+        let h = 1e-6;
+        let u: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
+        let batch: Vec<f64> = [-h, 0.0, h]
+            .iter()
+            .flat_map(|s| u.iter().map(move |x| x + s))
+            .collect();
+        let (v, log_deriv) = spline.forward(tensor(&batch, 3 * n, 1));
+        let (v, log_deriv) = (values(v), values(log_deriv));
+        for i in 0..n {
+            let by_differences = ((v[2 * n + i] - v[i]) / (2.0 * h)).ln();
+            assert!((by_differences - log_deriv[n + i]).abs() < 1e-7);
+        }
+    }
+}
