@@ -3,8 +3,9 @@
 
 use super::{
     Activation, AffineCouplingConfig, BaseConfig, DiagGaussianConfig, FlowConfig, LayerConfig,
-    alternating_mask,
+    LuLinearConfig, SplineCouplingConfig, alternating_mask,
 };
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 /// A flow architecture.
@@ -27,6 +28,44 @@ pub enum FlowSpec {
         #[serde(default = "one")]
         base_std: f64,
     },
+    /// Neural spline flow: rational-quadratic spline couplings with linear tails and alternating
+    /// masks, optionally with an invertible linear (LU) mixing layer after each, over a diagonal
+    /// Gaussian base.
+    Spline {
+        /// Number of coupling layers.
+        layers: usize,
+        /// Hidden widths of each conditioner.
+        hidden: Vec<usize>,
+        /// Bins per spline.
+        #[serde(default = "eight")]
+        bins: usize,
+        /// Splines act on [−tail_bound, tail_bound], identity outside.
+        #[serde(default = "five")]
+        tail_bound: f64,
+        /// Conditioner activation.
+        #[serde(default)]
+        activation: Activation,
+        /// Residual connections in the conditioners.
+        #[serde(default)]
+        residual: bool,
+        /// An LU mixing layer after each coupling.
+        #[serde(default)]
+        lu: bool,
+        /// Train the base's mean and scales too.
+        #[serde(default)]
+        trainable_base: bool,
+        /// Standard deviation of the base.
+        #[serde(default = "one")]
+        base_std: f64,
+    },
+}
+
+fn eight() -> usize {
+    8
+}
+
+fn five() -> f64 {
+    5.0
 }
 
 fn one() -> f64 {
@@ -35,7 +74,7 @@ fn one() -> f64 {
 
 impl FlowSpec {
     /// The explicit configuration for a `dim`-dimensional target; random choices come from `seed`.
-    pub fn build(&self, dim: usize, _seed: u64) -> crate::Result<FlowConfig> {
+    pub fn build(&self, dim: usize, seed: u64) -> crate::Result<FlowConfig> {
         if dim < 2 {
             return Err(crate::Error::InvalidArgument(format!(
                 "coupling flows need dim ≥ 2, the system has {dim}"
@@ -64,6 +103,43 @@ impl FlowSpec {
                     })
                     .collect(),
             }),
+            FlowSpec::Spline {
+                layers,
+                hidden,
+                bins,
+                tail_bound,
+                activation,
+                residual,
+                lu,
+                trainable_base,
+                base_std,
+            } => {
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 0));
+                let mut configs = Vec::new();
+                for i in 0..*layers {
+                    configs.push(LayerConfig::Spline(SplineCouplingConfig {
+                        bins: *bins,
+                        tail_bound: *tail_bound,
+                        activation: *activation,
+                        residual: *residual,
+                        ..SplineCouplingConfig::new(
+                            alternating_mask(dim, i % 2 == 0),
+                            hidden.clone(),
+                        )
+                    }));
+                    if *lu {
+                        configs.push(LayerConfig::LuLinear(LuLinearConfig::random(dim, &mut rng)));
+                    }
+                }
+                Ok(FlowConfig {
+                    base: BaseConfig::DiagGaussian(DiagGaussianConfig {
+                        dim,
+                        trainable: *trainable_base,
+                        std: *base_std,
+                    }),
+                    layers: configs,
+                })
+            }
         }
     }
 }

@@ -1,0 +1,110 @@
+//! Time per batch of FAB's alanine-dipeptide flow on the CPU backend, forward (sampling with
+//! log q) and training (log q of given points + backward), in f32 or f64:
+//!
+//! ```sh
+//! cargo run --release --example flow_step_benchmark -- f32
+//! cargo run --release --example flow_step_benchmark -- f64
+//! ```
+//!
+//! The flow is FAB's (targets.md §5): a uniform-circle × Gaussian base on the 60 internal
+//! coordinates, 12 rational-quadratic spline couplings (8 bins, circular splines on the 12
+//! circular dihedrals, linear tails at ±5 elsewhere) with residual 256-unit conditioners and
+//! random masks, a random periodic shift every 2 layers, then the internal → Cartesian layer.
+
+use boltzflow::backend::Cpu;
+use boltzflow::flow::{
+    BaseConfig, CircularGaussianConfig, Density, FlowConfig, InternalCoordinatesConfig,
+    LayerConfig, PeriodicShiftConfig, Precision, SplineCouplingConfig, random_mask, set_precision,
+};
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use rand::SeedableRng;
+use std::time::Instant;
+
+type B = Autodiff<Cpu>;
+
+const BATCH: usize = 1024;
+const REPEATS: usize = 5;
+
+fn main() -> boltzflow::Result<()> {
+    let precision = match std::env::args().nth(1).as_deref() {
+        Some("f64") => Precision::F64,
+        Some("f32") | None => Precision::F32,
+        Some(other) => {
+            return Err(boltzflow::Error::InvalidArgument(format!(
+                "precision {other}: use f32 or f64"
+            )));
+        }
+    };
+    let device = Default::default();
+    set_precision::<B>(&device, precision)?;
+    B::seed(&device, 0);
+    let flow = fab_alanine_flow()?.init::<B>(&device)?;
+
+    let (x, _) = flow.sample(BATCH); // warm-up, and points for the training direction
+    let x = x.detach();
+    let mut sample_times = Vec::new();
+    let mut train_times = Vec::new();
+    for _ in 0..REPEATS {
+        let start = Instant::now();
+        let (xs, log_q) = flow.sample(BATCH);
+        let _ = (xs.into_data(), log_q.into_data());
+        sample_times.push(start.elapsed().as_secs_f64());
+
+        let start = Instant::now();
+        let loss = flow.log_prob(x.clone()).mean().neg();
+        let grads = loss.backward();
+        drop(grads);
+        train_times.push(start.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "FAB alanine flow, batch {BATCH}, {precision:?}, {} threads: sample + log q {:.3} s, log q + backward {:.3} s (median of {REPEATS})",
+        rayon::current_num_threads(),
+        median(&mut sample_times),
+        median(&mut train_times)
+    );
+    Ok(())
+}
+
+/// FAB's alanine-dipeptide flow (targets.md §5).
+fn fab_alanine_flow() -> boltzflow::Result<FlowConfig> {
+    let reference = include_str!("../data/alanine_dipeptide/aldp_min_energy.csv")
+        .lines()
+        .skip(1)
+        .flat_map(|line| {
+            line.split(',')
+                .skip(1)
+                .map(|v| v.trim().parse::<f64>().expect("a number"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let internal = InternalCoordinatesConfig::alanine_dipeptide(reference)?;
+    let circular = internal.circular_outputs();
+    let dim = circular.len();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
+    let mut layers = Vec::new();
+    for i in 0..12 {
+        layers.push(LayerConfig::Spline(SplineCouplingConfig {
+            circular: circular.clone(),
+            residual: true,
+            ..SplineCouplingConfig::new(random_mask(dim, &mut rng), vec![256, 256])
+        }));
+        if i % 2 == 1 {
+            layers.push(LayerConfig::PeriodicShift(PeriodicShiftConfig::random(
+                &circular, &mut rng,
+            )));
+        }
+    }
+    layers.push(LayerConfig::Internal(internal));
+    Ok(FlowConfig {
+        base: BaseConfig::CircularGaussian(CircularGaussianConfig {
+            circular,
+            trainable: false,
+        }),
+        layers,
+    })
+}
