@@ -8,7 +8,9 @@
 //! - [`Layer`]: every layer kind as one enum (a burn `Module`), so a flow is a `Vec<Layer>`;
 //! - [`Base`]: the base distributions;
 //! - [`Flow`]: base + layers, with `sample` (points and their log q) and `log_prob`;
-//! - [`Density`]: what a trainer needs from any flow, discrete or continuous.
+//! - [`Density`]: what a trainer needs from any flow, discrete or continuous;
+//! - [`ContinuousFlow`]: a continuous flow dx/dt = V_t(x) with hand-written input derivatives
+//!   ([`TimeDependent`]) and ODE solvers ([`SolverConfig`]).
 //!
 //! Float precision is chosen once per process with [`set_precision`] (burn fixes a device's
 //! default float type at its first tensor).
@@ -16,6 +18,7 @@
 mod affine;
 mod base;
 mod bijection;
+mod continuous;
 mod coupling_flow;
 mod layer;
 mod mask;
@@ -27,6 +30,10 @@ pub(crate) mod testing;
 pub use affine::{AffineCoupling, AffineCouplingConfig};
 pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
+pub use continuous::{
+    ContinuousFlow, ContinuousFlowConfig, DivergenceMethod, Dopri5Config, Dynamics, GatedField,
+    GatedFieldConfig, Probe, Rk4Config, SolverConfig, TimeDependent, TimeMlp, TimeMlpConfig,
+};
 pub use coupling_flow::{Density, Flow, FlowConfig};
 pub use layer::{Layer, LayerConfig};
 pub use mask::{Mask, alternating_mask, random_mask};

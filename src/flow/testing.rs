@@ -3,7 +3,9 @@
 
 use super::{Bijection, Precision, set_precision};
 use burn::backend::Flex;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 
 /// The backend of the flow tests.
 pub type TestBackend = Flex;
@@ -106,19 +108,122 @@ pub fn assert_log_det_matches_jacobian(
     }
 }
 
-/// Replaces every float parameter of a module by small random values, so that layers built as
-/// the identity become generic maps for testing.
-pub fn randomized<M: burn::module::Module<TestBackend>>(module: M, scale: f64) -> M {
+/// Replaces every float parameter of a module by small random values (still trainable where it
+/// was), so that layers built as the identity become generic maps for testing.
+pub fn randomized<B: Backend, M: Module<B>>(module: M, scale: f64) -> M {
     struct Randomize(f64);
-    impl burn::module::ModuleMapper<TestBackend> for Randomize {
-        fn map_float<const D: usize>(
-            &mut self,
-            param: burn::module::Param<Tensor<TestBackend, D>>,
-        ) -> burn::module::Param<Tensor<TestBackend, D>> {
+    impl<B: Backend> ModuleMapper<B> for Randomize {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             let (id, tensor, mapper) = param.consume();
-            let noise = tensor.random_like(burn::tensor::Distribution::Normal(0.0, self.0));
-            burn::module::Param::from_mapped_value(id, noise, mapper)
+            let require_grad = tensor.is_require_grad();
+            let noise = tensor
+                .random_like(burn::tensor::Distribution::Normal(0.0, self.0))
+                .set_require_grad(require_grad);
+            Param::from_mapped_value(id, noise, mapper)
         }
     }
     module.map(&mut Randomize(scale))
+}
+
+/// Asserts |actual − expected| ≤ tol · (|expected| + 10⁻³): relative, with a small floor.
+pub fn assert_close(actual: f64, expected: f64, tol: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= tol * (expected.abs() + 1e-3),
+        "{what}: {actual} against {expected} (difference {:e})",
+        actual - expected
+    );
+}
+
+/// The autodiff backend of the parameter-gradient tests.
+pub type TestAutodiff = burn::backend::Autodiff<Flex>;
+
+/// Asserts that backpropagating `loss` (a one-element tensor) gives, for each picked parameter
+/// element (index of the float parameter in the module's visiting order, flat index of the
+/// element), the central difference of the loss over that element, to relative `tol`.
+/// Returns the central differences, so that a test can also check they are not negligible.
+pub fn assert_parameter_gradients<M: Module<TestAutodiff>>(
+    module: &M,
+    loss: impl Fn(&M) -> Tensor<TestAutodiff, 1>,
+    picks: &[(usize, usize)],
+    tol: f64,
+) -> Vec<f64> {
+    let h = 1e-5;
+    let grads = loss(module).sum().backward();
+    picks
+        .iter()
+        .map(|&(parameter, element)| {
+            let mut visitor = GradientOf {
+                grads: &grads,
+                index: 0,
+                parameter,
+                gradient: None,
+            };
+            module.visit(&mut visitor);
+            let gradient = visitor.gradient.expect("the picked parameter exists");
+            let shifted = |delta: f64| {
+                let module = module.clone().map(&mut Shift {
+                    index: 0,
+                    parameter,
+                    element,
+                    delta,
+                });
+                values(loss(&module).inner().sum())[0]
+            };
+            let difference = (shifted(h) - shifted(-h)) / (2.0 * h);
+            assert_close(
+                gradient[element],
+                difference,
+                tol,
+                &format!("gradient of parameter {parameter}, element {element}"),
+            );
+            difference
+        })
+        .collect()
+}
+
+/// Collects the gradient of one float parameter (zeros where it has none).
+struct GradientOf<'a> {
+    grads: &'a <TestAutodiff as AutodiffBackend>::Gradients,
+    index: usize,
+    parameter: usize,
+    gradient: Option<Vec<f64>>,
+}
+
+impl ModuleVisitor<TestAutodiff> for GradientOf<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<TestAutodiff, D>>) {
+        if self.index == self.parameter {
+            let value = param.val();
+            self.gradient = Some(match value.grad(self.grads) {
+                Some(g) => values(g),
+                None => vec![0.0; value.shape().num_elements()],
+            });
+        }
+        self.index += 1;
+    }
+}
+
+/// Adds `delta` to one element of one float parameter.
+struct Shift {
+    index: usize,
+    parameter: usize,
+    element: usize,
+    delta: f64,
+}
+
+impl ModuleMapper<TestAutodiff> for Shift {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: Param<Tensor<TestAutodiff, D>>,
+    ) -> Param<Tensor<TestAutodiff, D>> {
+        let hit = self.index == self.parameter;
+        self.index += 1;
+        if !hit {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        let mut bump = vec![0.0; tensor.shape().num_elements()];
+        bump[self.element] = self.delta;
+        let bump = super::from_f64(bump, tensor.dims(), &tensor.device());
+        Param::from_mapped_value(id, tensor + bump, mapper)
+    }
 }
