@@ -111,18 +111,46 @@ pub fn assert_log_det_matches_jacobian(
 /// Replaces every float parameter of a module by small random values (still trainable where it
 /// was), so that layers built as the identity become generic maps for testing.
 pub fn randomized<B: Backend, M: Module<B>>(module: M, scale: f64) -> M {
-    struct Randomize(f64);
-    impl<B: Backend> ModuleMapper<B> for Randomize {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, tensor, mapper) = param.consume();
-            let require_grad = tensor.is_require_grad();
-            let noise = tensor
-                .random_like(burn::tensor::Distribution::Normal(0.0, self.0))
-                .set_require_grad(require_grad);
-            Param::from_mapped_value(id, noise, mapper)
-        }
+    module.map(&mut Refill {
+        scale,
+        seed: None,
+        count: 0,
+    })
+}
+
+/// Like [`randomized`], but reproducible: the values (uniform, of standard deviation `scale`)
+/// depend only on `seed` and on the order of the parameters, not on burn's generator, so that
+/// a test's thresholds hold for every run.
+pub fn seeded<B: Backend, M: Module<B>>(module: M, scale: f64, seed: u64) -> M {
+    module.map(&mut Refill {
+        scale,
+        seed: Some(seed),
+        count: 0,
+    })
+}
+
+/// Refills float parameters with random values: from burn's generator, or from [`points`].
+struct Refill {
+    scale: f64,
+    seed: Option<u64>,
+    count: u64,
+}
+
+impl<B: Backend> ModuleMapper<B> for Refill {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let require_grad = tensor.is_require_grad();
+        let values = match self.seed {
+            None => tensor.random_like(burn::tensor::Distribution::Normal(0.0, self.scale)),
+            Some(seed) => {
+                let n = tensor.shape().num_elements();
+                let uniform = points(n, 1, self.scale * 3f64.sqrt(), seed * 1000 + self.count);
+                super::from_f64(uniform, tensor.dims(), &tensor.device())
+            }
+        };
+        self.count += 1;
+        Param::from_mapped_value(id, values.set_require_grad(require_grad), mapper)
     }
-    module.map(&mut Randomize(scale))
 }
 
 /// Asserts |actual − expected| ≤ tol · (|expected| + 10⁻³): relative, with a small floor.

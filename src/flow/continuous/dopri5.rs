@@ -6,11 +6,11 @@ use super::solver::{Dynamics, State};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Stage times c_i of stages 2–7 (stage 1 is at the start of the step).
-const C: [f64; 6] = [1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
+/// Stage times c_i of stages 2–6 (stage 1 is at the start of the step, stage 7 at its end).
+const C: [f64; 5] = [1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0];
 
-/// Stage coefficients a_ij of stages 2–7; the last row is the fifth-order solution.
-const A: [&[f64]; 6] = [
+/// Stage coefficients a_ij of stages 2–6.
+const A: [&[f64]; 5] = [
     &[1.0 / 5.0],
     &[3.0 / 40.0, 9.0 / 40.0],
     &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
@@ -27,14 +27,16 @@ const A: [&[f64]; 6] = [
         49.0 / 176.0,
         -5103.0 / 18656.0,
     ],
-    &[
-        35.0 / 384.0,
-        0.0,
-        500.0 / 1113.0,
-        125.0 / 192.0,
-        -2187.0 / 6784.0,
-        11.0 / 84.0,
-    ],
+];
+
+/// Weights of the fifth-order solution; stage 7 is the rate there (first same as last).
+const B: [f64; 6] = [
+    35.0 / 384.0,
+    0.0,
+    500.0 / 1113.0,
+    125.0 / 192.0,
+    -2187.0 / 6784.0,
+    11.0 / 84.0,
 ];
 
 /// Fifth- minus fourth-order weights of the seven stages: the local error estimate.
@@ -124,7 +126,9 @@ impl Dopri5Config {
                 let stage = y.step(step, &terms);
                 k.push(stage.rate(f, t + c * step));
             }
-            let candidate = y.step(step, &A[5].iter().copied().zip(&k).collect::<Vec<_>>());
+            let weights: Vec<_> = B.iter().copied().zip(&k).collect();
+            let candidate = y.step(step, &weights);
+            k.push(candidate.rate(f, t + step));
             let error = E
                 .iter()
                 .zip(&k)
@@ -132,8 +136,11 @@ impl Dopri5Config {
                 .map(|(e, k)| k.flat().mul_scalar(e * step))
                 .reduce(|a, b| a + b)
                 .expect("nonzero error weights");
-            let ratio = self.error_ratio(error, &y.flat(), &candidate.flat());
-            if !ratio.is_finite() {
+            let ratios = self.scaled(error, &y.flat(), &candidate.flat());
+            // The sum is not finite when any ratio or coordinate is not (max skips NaN).
+            let check = ratios.clone().sum() + candidate.flat().sum();
+            let [ratio, check] = read(Tensor::cat(vec![ratios.max(), check], 0));
+            if !check.is_finite() {
                 return Err(crate::Error::InvalidArgument(format!(
                     "the vector field gave non-finite values at t = {t:.6} (Dopri5 step {h_now:.3e}); \
                      the flow is blowing up: check its inputs and parameters"
@@ -160,20 +167,26 @@ impl Dopri5Config {
         )))
     }
 
-    /// max over all components of |error| / (atol + rtol · max(|y|, |y_new|)).
-    fn error_ratio<B: Backend>(
+    /// |error| / (atol + rtol · max(|y|, |y_new|)) for every component.
+    fn scaled<B: Backend>(
         &self,
         error: Tensor<B, 2>,
         y: &Tensor<B, 2>,
         y_new: &Tensor<B, 2>,
-    ) -> f64 {
+    ) -> Tensor<B, 2> {
         let scale = y
             .clone()
             .abs()
             .max_pair(y_new.clone().abs())
             .mul_scalar(self.rtol)
             .add_scalar(self.atol);
-        scalar((error.abs() / scale).max())
+        error.abs() / scale
+    }
+
+    /// The largest component of [`scaled`](Self::scaled) for `y_new = y`.
+    fn norm<B: Backend>(&self, v: Tensor<B, 2>, y: &Tensor<B, 2>) -> f64 {
+        let [largest] = read(self.scaled(v, y, y).max());
+        largest
     }
 
     /// The starting step size (magnitude) of Hairer, Nørsett & Wanner (§II.4), from the rates
@@ -187,8 +200,8 @@ impl Dopri5Config {
         direction: f64,
     ) -> f64 {
         let flat = y.flat();
-        let d0 = self.error_ratio(flat.clone(), &flat, &flat);
-        let d1 = self.error_ratio(k1.flat(), &flat, &flat);
+        let d0 = self.norm(flat.clone(), &flat);
+        let d1 = self.norm(k1.flat(), &flat);
         let h0 = if d0 < 1e-5 || d1 < 1e-5 {
             1e-6
         } else {
@@ -197,7 +210,7 @@ impl Dopri5Config {
         let k2 = y
             .step(direction * h0, &[(1.0, k1)])
             .rate(f, t0 + direction * h0);
-        let d2 = self.error_ratio(k2.flat() - k1.flat(), &flat, &flat) / h0;
+        let d2 = self.norm(k2.flat() - k1.flat(), &flat) / h0;
         let h1 = if d1.max(d2) <= 1e-15 {
             (h0 * 1e-3).max(1e-6)
         } else {
@@ -207,10 +220,8 @@ impl Dopri5Config {
     }
 }
 
-/// The value of a one-element tensor.
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_data()
-        .iter::<f64>()
-        .next()
-        .expect("a one-element tensor")
+/// The values of a `K`-element tensor.
+fn read<B: Backend, const K: usize>(t: Tensor<B, 1>) -> [f64; K] {
+    let values: Vec<f64> = t.into_data().iter::<f64>().collect();
+    values.try_into().expect("a tensor of K elements")
 }

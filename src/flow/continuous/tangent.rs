@@ -80,7 +80,7 @@ mod tests {
                 let config = MlpConfig::new(d, vec![6, 6], 2)
                     .with_activation(activation)
                     .with_residual(residual);
-                let mlp = randomized(config.init::<TestBackend>(&device()), 0.7);
+                let mlp = seeded(config.init::<TestBackend>(&device()), 0.7, 3);
                 let x = points(n, d, 1.5, 3);
                 let v = points(m * n, d, 1.0, 4);
                 let (y, dy) = mlp.jvp(tensor(&x, n, d), from_f64(v.clone(), [m, n, d], &device()));

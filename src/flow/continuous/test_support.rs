@@ -28,7 +28,7 @@ pub fn random_field<B: Backend<Device = FlexDevice>>(
         activation,
         ..GatedFieldConfig::new(dim, vec![6, 6])
     };
-    randomized(config.init(&device()).unwrap(), 0.6)
+    seeded(config.init(&device()).unwrap(), 0.6, 1)
 }
 
 /// The central difference of `map` at `(x, t)` along one tangent `(vx, vt)`: `[n · k]`.

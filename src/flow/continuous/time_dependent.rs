@@ -117,7 +117,7 @@ mod tests {
 
     fn scalar_net<B: Backend<Device = FlexDevice>>() -> TimeMlp<B> {
         let config = TimeMlpConfig::new(3, vec![6, 6], 1);
-        randomized(config.init(&device()).unwrap(), 0.6)
+        seeded(config.init(&device()).unwrap(), 0.6, 2)
     }
 
     #[test]
