@@ -33,6 +33,7 @@ pub use bijection::Bijection;
 pub use continuous::{
     ContinuousFlow, ContinuousFlowConfig, DivergenceMethod, Dopri5Config, Dynamics, GatedField,
     GatedFieldConfig, Probe, Rk4Config, SolverConfig, TimeDependent, TimeMlp, TimeMlpConfig,
+    rerooted,
 };
 pub use coupling_flow::{Density, Flow, FlowConfig};
 pub use layer::{Layer, LayerConfig};

@@ -180,14 +180,7 @@ pub fn assert_parameter_gradients<M: Module<TestAutodiff>>(
     picks
         .iter()
         .map(|&(parameter, element)| {
-            let mut visitor = GradientOf {
-                grads: &grads,
-                index: 0,
-                parameter,
-                gradient: None,
-            };
-            module.visit(&mut visitor);
-            let gradient = visitor.gradient.expect("the picked parameter exists");
+            let gradient = parameter_gradient(module, &grads, parameter);
             let shifted = |delta: f64| {
                 let module = module.clone().map(&mut Shift {
                     index: 0,
@@ -207,6 +200,23 @@ pub fn assert_parameter_gradients<M: Module<TestAutodiff>>(
             difference
         })
         .collect()
+}
+
+/// The gradient of a module's float parameter number `parameter` (in visiting order), zeros
+/// where it has none.
+pub fn parameter_gradient<M: Module<TestAutodiff>>(
+    module: &M,
+    grads: &<TestAutodiff as AutodiffBackend>::Gradients,
+    parameter: usize,
+) -> Vec<f64> {
+    let mut visitor = GradientOf {
+        grads,
+        index: 0,
+        parameter,
+        gradient: None,
+    };
+    module.visit(&mut visitor);
+    visitor.gradient.expect("the module has this parameter")
 }
 
 /// Collects the gradient of one float parameter (zeros where it has none).

@@ -1,6 +1,6 @@
 //! A continuous normalizing flow: base samples carried by dx/dt = V_t(x) from t = 0 to t = 1.
 
-use super::{DivergenceMethod, GatedField, GatedFieldConfig, SolverConfig};
+use super::{DivergenceMethod, GatedField, GatedFieldConfig, SolverConfig, rerooted};
 use crate::flow::{Base, BaseConfig, Bijection, Density};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -66,9 +66,10 @@ impl<B: Backend> ContinuousFlow<B> {
         let [n, d] = x.dims();
         let device = x.device();
         let estimator = self.divergence.estimator::<B>(n, d, &device);
+        let field = rerooted(self.field.clone());
         let dynamics = |t: f64, x: Tensor<B, 2>| {
             let time = Tensor::full([n], t, &device);
-            estimator.value_and_divergence(&self.field, x, time)
+            estimator.value_and_divergence(&field, x, time)
         };
         self.solver.solve(&dynamics, x, t0, t1)
     }

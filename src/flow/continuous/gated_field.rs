@@ -1,6 +1,7 @@
 //! The time-gated vector field of Máté & Fleuret (TMLR 2023):
 //! V_t(x) = Σ_k w_k(t) MLP_k([x, t]), w_k(t) = exp(−s (t − c_k)²).
 
+use super::tangent::scale_tangents;
 use super::{TimeDependent, TimeMlp, TimeMlpConfig};
 use crate::flow::Activation;
 use burn::prelude::*;
@@ -135,10 +136,11 @@ impl<B: Backend> TimeDependent<B> for GatedField<B> {
             let (gate, slope) = self.gate(k, &t);
             let (value, tangents) = net.jvp(x.clone(), t.clone(), vx.clone(), vt.clone());
             // d(w V_k) = w dV_k + ẇ ṫ V_k.
-            let mut tangents = tangents * gate.clone().unsqueeze_dim(0);
+            let [m, n, d] = tangents.dims();
+            let mut tangents = scale_tangents(tangents, gate.clone().expand([n, d]));
             if let Some(vt) = &vt {
-                let gate_rate = vt.clone().unsqueeze_dim::<3>(2) * slope.unsqueeze_dim(0);
-                tangents = tangents + gate_rate * value.clone().unsqueeze_dim(0);
+                let rates = vt.clone().unsqueeze_dim::<3>(2).expand([m, n, d]);
+                tangents = tangents + scale_tangents(rates, slope * value.clone());
             }
             (value * gate, tangents)
         });

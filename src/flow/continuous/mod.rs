@@ -12,12 +12,15 @@
 //! - [`SolverConfig`]: fixed-step RK4 and adaptive Dormand–Prince 5(4) on the augmented state
 //!   (x, log-det), differentiable through their stages;
 //! - [`ContinuousFlow`]: base + field + solver, a [`Density`](crate::flow::Density) and a
-//!   [`Bijection`](crate::flow::Bijection).
+//!   [`Bijection`](crate::flow::Bijection);
+//! - [`rerooted`]: a work-around that keeps burn's autodiff linear in the length of long
+//!   computations reusing the same parameters (each solve uses it).
 
 mod continuous_flow;
 mod divergence;
 mod dopri5;
 mod gated_field;
+mod reroot;
 mod rk4;
 mod solver;
 mod tangent;
@@ -30,6 +33,7 @@ pub use continuous_flow::{ContinuousFlow, ContinuousFlowConfig};
 pub use divergence::{DivergenceMethod, Probe};
 pub use dopri5::Dopri5Config;
 pub use gated_field::{GatedField, GatedFieldConfig};
+pub use reroot::rerooted;
 pub use rk4::Rk4Config;
 pub use solver::{Dynamics, SolverConfig};
 pub use time_dependent::TimeDependent;

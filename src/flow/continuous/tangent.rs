@@ -7,9 +7,9 @@
 //! gradients of these derivatives with respect to the parameters.
 
 use crate::flow::{Activation, Mlp};
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::module::linear;
 
 impl Activation {
     /// The activation and its derivative at `a`, elementwise, sharing their common work.
@@ -49,19 +49,52 @@ impl<B: Backend> Mlp<B> {
         let mut dh = v;
         for layer in &self.hidden {
             let [_, d_in] = h.dims();
-            let (out, slope) = self
-                .activation
-                .apply_with_derivative(layer.forward(h.clone()));
-            let d_out = linear(dh.clone(), layer.weight.val(), None) * slope.unsqueeze_dim(0);
+            let (a, da) = linear_with_tangents(layer, h.clone(), dh.clone());
+            let (out, slope) = self.activation.apply_with_derivative(a);
+            let d_out = scale_tangents(da, slope);
             (h, dh) = if self.residual && out.dims()[1] == d_in {
                 (h + out, dh + d_out)
             } else {
                 (out, d_out)
             };
         }
-        let dy = linear(dh, self.output.weight.val(), None);
-        (self.output.forward(h), dy)
+        linear_with_tangents(&self.output, h, dh)
     }
+}
+
+/// A linear layer at `h` (`[n, w]`) with its tangents (`[m, n, w]`): `(h W + b, ḣ W)`.
+///
+/// The points and the tangents go through one product of the stacked rows `[h; ḣ]`. Besides
+/// being one larger product, this keeps burn's autodiff graph connected: a product of constant
+/// tangents with a weight alone would start a new graph, and burn 0.21 merges graphs by moving
+/// an arbitrary one of them, which made long solves quadratic in their number of steps.
+fn linear_with_tangents<B: Backend>(
+    layer: &Linear<B>,
+    h: Tensor<B, 2>,
+    dh: Tensor<B, 3>,
+) -> (Tensor<B, 2>, Tensor<B, 3>) {
+    let [m, n, w] = dh.dims();
+    let weight = layer.weight.val();
+    let out = weight.dims()[1];
+    let stacked = Tensor::cat(vec![h, dh.reshape([m * n, w])], 0).matmul(weight);
+    let mut a = stacked.clone().slice([0..n, 0..out]);
+    if let Some(bias) = &layer.bias {
+        a = a + bias.val().unsqueeze();
+    }
+    let da = stacked.slice([n..(m + 1) * n, 0..out]).reshape([m, n, out]);
+    (a, da)
+}
+
+/// Every tangent (`[m, n, w]`) times a per-point factor (`[n, w]`), elementwise.
+///
+/// Written as a broadcast over one leading row (`[m, n·w] ⊙ [1, n·w]`), which burn's CPU
+/// backend runs about 100× faster than the same broadcast inside a 3-D tensor.
+pub(super) fn scale_tangents<B: Backend>(
+    tangents: Tensor<B, 3>,
+    factor: Tensor<B, 2>,
+) -> Tensor<B, 3> {
+    let [m, n, w] = tangents.dims();
+    (tangents.reshape([m, n * w]) * factor.reshape([1, n * w])).reshape([m, n, w])
 }
 
 #[cfg(test)]

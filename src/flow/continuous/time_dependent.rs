@@ -45,11 +45,12 @@ pub trait TimeDependent<B: Backend> {
             d,
             "a divergence needs a vector field (k = d)"
         );
-        let eye = Tensor::<B, 2>::eye(d, &x.device()).unsqueeze_dim::<3>(1);
-        let (value, tangents) = self.jvp(x, t, eye.clone().expand([d, n, d]), None);
-        // Σ_j ∂V_j/∂x_j: tangent j, component j.
-        let divergence = (tangents * eye).sum_dim(2).sum_dim(0).reshape([n]);
-        (value, divergence)
+        // Tangent j is the unit vector e_j at every point: [d, n·d].
+        let basis = Tensor::<B, 2>::eye(d, &x.device()).repeat_dim(1, n);
+        let (value, tangents) = self.jvp(x, t, basis.clone().reshape([d, n, d]), None);
+        // Σ_j ∂V_j/∂x_j: component j of tangent j, picked out by the same unit vectors.
+        let diagonal = (tangents.reshape([d, n * d]) * basis).sum_dim(0);
+        (value, diagonal.reshape([n, d]).sum_dim(1).reshape([n]))
     }
 
     /// A vector field (k = d) and the Hutchinson estimate of its divergence, the mean over the
@@ -86,12 +87,11 @@ pub trait TimeDependent<B: Backend> {
             1,
             "a gradient needs a scalar network (k = 1)"
         );
-        // Tangent j < d moves x_j, tangent d moves t.
+        // Tangent j < d moves x_j, tangent d moves t, at every point.
         let eye = Tensor::<B, 2>::eye(d + 1, &x.device());
-        let vx = eye.clone().slice([0..d + 1, 0..d]).unsqueeze_dim::<3>(1);
-        let vt = eye.slice([0..d + 1, d..d + 1]);
-        let (value, tangents) =
-            self.jvp(x, t, vx.expand([d + 1, n, d]), Some(vt.expand([d + 1, n])));
+        let vx = eye.clone().slice([0..d + 1, 0..d]).repeat_dim(1, n);
+        let vt = eye.slice([0..d + 1, d..d + 1]).repeat_dim(1, n);
+        let (value, tangents) = self.jvp(x, t, vx.reshape([d + 1, n, d]), Some(vt));
         let tangents = tangents.reshape([d + 1, n]);
         let gradient = tangents.clone().slice([0..d, 0..n]).transpose();
         let time_derivative = tangents.slice([d..d + 1, 0..n]).reshape([n]);
