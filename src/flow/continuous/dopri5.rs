@@ -142,8 +142,8 @@ impl Dopri5Config {
             let [ratio, check] = read(Tensor::cat(vec![ratios.max(), check], 0));
             if !check.is_finite() {
                 return Err(crate::Error::InvalidArgument(format!(
-                    "the vector field gave non-finite values at t = {t:.6} (Dopri5 step {h_now:.3e}); \
-                     the flow is blowing up: check its inputs and parameters"
+                    "the vector field gave non-finite values at t = {t:.6} (Dopri5 step \
+                     {h_now:.3e}); the flow is blowing up: check its inputs and parameters"
                 )));
             }
             let accepted = ratio <= 1.0;

@@ -12,8 +12,8 @@ use burn::prelude::*;
 /// parameter is the origin of its own graph, and after its graph has been merged twice the
 /// parameter's entry points to an emptied graph; each later use of the parameter merges again,
 /// moving the whole growing graph half of the time. With parameters used directly in every
-/// step, a solve's forward pass took time quadratic in its number of steps (4.6 s instead of
-/// 0.47 s for 50 RK4 steps of the 2-D gated field, batch 256). The copies are ordinary nodes,
+/// step, a solve's forward pass took time quadratic in its number of steps (4.2 s instead of
+/// 0.44 s for 50 RK4 steps of the 2-D gated field, batch 256). The copies are ordinary nodes,
 /// which the merges keep track of.
 pub fn rerooted<B: Backend, M: Module<B>>(module: M) -> M {
     module.map(&mut Reroot)

@@ -62,12 +62,8 @@ impl<B: Backend> Mlp<B> {
     }
 }
 
-/// A linear layer at `h` (`[n, w]`) with its tangents (`[m, n, w]`): `(h W + b, ḣ W)`.
-///
-/// The points and the tangents go through one product of the stacked rows `[h; ḣ]`. Besides
-/// being one larger product, this keeps burn's autodiff graph connected: a product of constant
-/// tangents with a weight alone would start a new graph, and burn 0.21 merges graphs by moving
-/// an arbitrary one of them, which made long solves quadratic in their number of steps.
+/// A linear layer at `h` (`[n, w]`) with its tangents (`[m, n, w]`): `(h W + b, ḣ W)`, the
+/// tangents through one 2-D product.
 fn linear_with_tangents<B: Backend>(
     layer: &Linear<B>,
     h: Tensor<B, 2>,
@@ -76,13 +72,8 @@ fn linear_with_tangents<B: Backend>(
     let [m, n, w] = dh.dims();
     let weight = layer.weight.val();
     let out = weight.dims()[1];
-    let stacked = Tensor::cat(vec![h, dh.reshape([m * n, w])], 0).matmul(weight);
-    let mut a = stacked.clone().slice([0..n, 0..out]);
-    if let Some(bias) = &layer.bias {
-        a = a + bias.val().unsqueeze();
-    }
-    let da = stacked.slice([n..(m + 1) * n, 0..out]).reshape([m, n, out]);
-    (a, da)
+    let da = dh.reshape([m * n, w]).matmul(weight).reshape([m, n, out]);
+    (layer.forward(h), da)
 }
 
 /// Every tangent (`[m, n, w]`) times a per-point factor (`[n, w]`), elementwise.

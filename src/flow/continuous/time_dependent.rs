@@ -55,8 +55,8 @@ pub trait TimeDependent<B: Backend> {
 
     /// A vector field (k = d) and the Hutchinson estimate of its divergence, the mean over the
     /// `m` probes ε of εᵀ (∂V/∂x) ε: `([n, d], [n])`. `probes` is `[m, n, d]`, probe `j` of
-    /// point `i` at `probes[j, i]` (see [`Probe::draw`](super::Probe::draw)); the estimate is unbiased for probes of
-    /// zero mean and identity covariance.
+    /// point `i` at `probes[j, i]` (see [`Probe::draw`](super::Probe::draw)); the estimate is
+    /// unbiased for probes of zero mean and identity covariance.
     fn value_and_hutchinson_divergence(
         &self,
         x: Tensor<B, 2>,
