@@ -9,7 +9,9 @@
 //! - [`Base`]: the base distributions;
 //! - [`InternalCoordinates`]: molecular internal coordinates ↔ Cartesian positions;
 //! - [`Flow`]: base + layers, with `sample` (points and their log q) and `log_prob`;
-//! - [`Density`]: what a trainer needs from any flow, discrete or continuous.
+//! - [`Density`]: what a trainer needs from any flow, discrete or continuous;
+//! - [`ContinuousFlow`]: a continuous flow dx/dt = V_t(x) with hand-written input derivatives
+//!   ([`TimeDependent`]) and ODE solvers ([`SolverConfig`]).
 //!
 //! Float precision is chosen once per process with [`set_precision`] (burn fixes a device's
 //! default float type at its first tensor).
@@ -20,6 +22,7 @@ mod base;
 mod bijection;
 mod circular_gaussian;
 mod columns;
+mod continuous;
 mod coupling_flow;
 mod generalized_gaussian;
 mod host;
@@ -42,6 +45,11 @@ pub use affine::{AffineCoupling, AffineCouplingConfig};
 pub use base::{Base, BaseConfig, DiagGaussian, DiagGaussianConfig};
 pub use bijection::Bijection;
 pub use circular_gaussian::{CircularGaussian, CircularGaussianConfig};
+pub use continuous::{
+    ContinuousFlow, ContinuousFlowConfig, DivergenceMethod, Dopri5Config, Dynamics, GatedField,
+    GatedFieldConfig, Probe, Rk4Config, SolverConfig, TimeDependent, TimeMlp, TimeMlpConfig,
+    rerooted,
+};
 pub use coupling_flow::{Density, Flow, FlowConfig};
 pub use generalized_gaussian::{GeneralizedGaussian, GeneralizedGaussianConfig};
 pub use host::{log_prob_on_host, sample_to_host, to_host};

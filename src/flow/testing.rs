@@ -3,7 +3,9 @@
 
 use super::{Bijection, Precision, set_precision};
 use burn::backend::Flex;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 
 /// The backend of the flow tests.
 pub type TestBackend = Flex;
@@ -138,29 +140,177 @@ pub fn assert_log_det_matches_jacobian(
     }
 }
 
-/// Replaces every float parameter of a module by small random values, so that layers built as
-/// the identity become generic maps for testing. The values are N(0, scale²) from a fixed seed,
-/// so tests are reproducible.
-pub fn randomized<M: burn::module::Module<TestBackend>>(module: M, scale: f64) -> M {
+/// Replaces every float parameter of a module by small random values (still trainable where it
+/// was), so that layers built as the identity become generic maps for testing. The values are
+/// N(0, scale²) from a fixed seed, so tests are reproducible.
+pub fn randomized<B: Backend, M: Module<B>>(module: M, scale: f64) -> M {
     use rand::SeedableRng;
-    use rand_distr::{Distribution, StandardNormal};
-    struct Randomize(f64, rand_pcg::Pcg64);
-    impl burn::module::ModuleMapper<TestBackend> for Randomize {
-        fn map_float<const D: usize>(
-            &mut self,
-            param: burn::module::Param<Tensor<TestBackend, D>>,
-        ) -> burn::module::Param<Tensor<TestBackend, D>> {
-            let (id, tensor, mapper) = param.consume();
-            let shape: [usize; D] = tensor.dims();
-            let noise = (0..tensor.shape().num_elements())
-                .map(|_| {
-                    let x: f64 = StandardNormal.sample(&mut self.1);
-                    self.0 * x
-                })
-                .collect();
-            let noise = super::from_f64(noise, shape, &tensor.device());
-            burn::module::Param::from_mapped_value(id, noise, mapper)
-        }
+    module.map(&mut Refill {
+        scale,
+        seed: None,
+        normal: rand_pcg::Pcg64::seed_from_u64(1),
+        count: 0,
+    })
+}
+
+/// Like [`randomized`], but reproducible: the values (uniform, of standard deviation `scale`)
+/// depend only on `seed` and on the order of the parameters, not on burn's generator, so that
+/// a test's thresholds hold for every run.
+pub fn seeded<B: Backend, M: Module<B>>(module: M, scale: f64, seed: u64) -> M {
+    use rand::SeedableRng;
+    module.map(&mut Refill {
+        scale,
+        seed: Some(seed),
+        normal: rand_pcg::Pcg64::seed_from_u64(seed),
+        count: 0,
+    })
+}
+
+/// Refills float parameters with random values: normal from `normal`, or uniform from
+/// [`points`] when `seed` is given.
+struct Refill {
+    scale: f64,
+    seed: Option<u64>,
+    normal: rand_pcg::Pcg64,
+    count: u64,
+}
+
+impl<B: Backend> ModuleMapper<B> for Refill {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let require_grad = tensor.is_require_grad();
+        let values = match self.seed {
+            None => {
+                use rand_distr::{Distribution, StandardNormal};
+                let n = tensor.shape().num_elements();
+                let normal = (0..n)
+                    .map(|_| {
+                        let z: f64 = StandardNormal.sample(&mut self.normal);
+                        self.scale * z
+                    })
+                    .collect();
+                super::from_f64(normal, tensor.dims(), &tensor.device())
+            }
+            Some(seed) => {
+                let n = tensor.shape().num_elements();
+                let uniform = points(n, 1, self.scale * 3f64.sqrt(), seed * 1000 + self.count);
+                super::from_f64(uniform, tensor.dims(), &tensor.device())
+            }
+        };
+        self.count += 1;
+        Param::from_mapped_value(id, values.set_require_grad(require_grad), mapper)
     }
-    module.map(&mut Randomize(scale, rand_pcg::Pcg64::seed_from_u64(1)))
+}
+
+/// Asserts |actual − expected| ≤ tol · (|expected| + 10⁻³): relative, with a small floor.
+pub fn assert_close(actual: f64, expected: f64, tol: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= tol * (expected.abs() + 1e-3),
+        "{what}: {actual} against {expected} (difference {:e})",
+        actual - expected
+    );
+}
+
+/// The autodiff backend of the parameter-gradient tests.
+pub type TestAutodiff = burn::backend::Autodiff<Flex>;
+
+/// Asserts that backpropagating `loss` (a one-element tensor) gives, for each picked parameter
+/// element (index of the float parameter in the module's visiting order, flat index of the
+/// element), the central difference of the loss over that element, to relative `tol`.
+/// Returns the central differences, so that a test can also check they are not negligible.
+pub fn assert_parameter_gradients<M: Module<TestAutodiff>>(
+    module: &M,
+    loss: impl Fn(&M) -> Tensor<TestAutodiff, 1>,
+    picks: &[(usize, usize)],
+    tol: f64,
+) -> Vec<f64> {
+    let h = 1e-5;
+    let grads = loss(module).sum().backward();
+    picks
+        .iter()
+        .map(|&(parameter, element)| {
+            let gradient = parameter_gradient(module, &grads, parameter);
+            let shifted = |delta: f64| {
+                let module = module.clone().map(&mut Shift {
+                    index: 0,
+                    parameter,
+                    element,
+                    delta,
+                });
+                values(loss(&module).inner().sum())[0]
+            };
+            let difference = (shifted(h) - shifted(-h)) / (2.0 * h);
+            assert_close(
+                gradient[element],
+                difference,
+                tol,
+                &format!("gradient of parameter {parameter}, element {element}"),
+            );
+            difference
+        })
+        .collect()
+}
+
+/// The gradient of a module's float parameter number `parameter` (in visiting order), zeros
+/// where it has none.
+pub fn parameter_gradient<M: Module<TestAutodiff>>(
+    module: &M,
+    grads: &<TestAutodiff as AutodiffBackend>::Gradients,
+    parameter: usize,
+) -> Vec<f64> {
+    let mut visitor = GradientOf {
+        grads,
+        index: 0,
+        parameter,
+        gradient: None,
+    };
+    module.visit(&mut visitor);
+    visitor.gradient.expect("the module has this parameter")
+}
+
+/// Collects the gradient of one float parameter (zeros where it has none).
+struct GradientOf<'a> {
+    grads: &'a <TestAutodiff as AutodiffBackend>::Gradients,
+    index: usize,
+    parameter: usize,
+    gradient: Option<Vec<f64>>,
+}
+
+impl ModuleVisitor<TestAutodiff> for GradientOf<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<TestAutodiff, D>>) {
+        if self.index == self.parameter {
+            let value = param.val();
+            self.gradient = Some(match value.grad(self.grads) {
+                Some(g) => values(g),
+                None => vec![0.0; value.shape().num_elements()],
+            });
+        }
+        self.index += 1;
+    }
+}
+
+/// Adds `delta` to one element of one float parameter.
+struct Shift {
+    index: usize,
+    parameter: usize,
+    element: usize,
+    delta: f64,
+}
+
+impl ModuleMapper<TestAutodiff> for Shift {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: Param<Tensor<TestAutodiff, D>>,
+    ) -> Param<Tensor<TestAutodiff, D>> {
+        let hit = self.index == self.parameter;
+        self.index += 1;
+        if !hit {
+            return param;
+        }
+        let (id, tensor, mapper) = param.consume();
+        let mut bump = vec![0.0; tensor.shape().num_elements()];
+        bump[self.element] = self.delta;
+        let bump = super::from_f64(bump, tensor.dims(), &tensor.device());
+        Param::from_mapped_value(id, tensor + bump, mapper)
+    }
 }
