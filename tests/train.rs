@@ -8,9 +8,21 @@ use boltzflow::flow::{Density, from_f64, to_host};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 type B = Autodiff<Cpu>;
+
+/// burn's random generator is process-wide, and parameters are initialised lazily from it: two
+/// trainers running at once in one process would draw from each other's stream. These tests
+/// therefore train one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn write_config(dir: &Path, steps: usize, checkpoint_every: usize) -> std::path::PathBuf {
     let system = common::workspace().join("examples/systems/gmm4.ron");
@@ -44,6 +56,7 @@ fn log_q(trainer: &Trainer<B>) -> Vec<f64> {
 /// backend's default element type.)
 #[test]
 fn an_interrupted_run_resumes_exactly() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), 30, 10);
     let never = AtomicBool::new(false);
@@ -77,6 +90,7 @@ fn an_interrupted_run_resumes_exactly() {
 
 #[test]
 fn a_changed_configuration_is_not_resumed() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let never = AtomicBool::new(false);
@@ -101,6 +115,7 @@ fn a_changed_configuration_is_not_resumed() {
 
 #[test]
 fn configuration_typos_are_named() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.ron");
     std::fs::write(&path, "Train(system: \"s.ron\", flow: RealNvp(layers: 2, hiden: [4]), steps: 1, batch_size: 1, objectives: [])").unwrap();

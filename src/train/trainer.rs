@@ -80,6 +80,11 @@ struct TestSet {
 }
 
 /// A training run: the system, the flow being trained, its optimiser and progress.
+///
+/// Runs are reproducible from their seed. burn's random generator is process-wide, though (and
+/// parameters are initialised lazily from it, at the first step), so two trainers running at
+/// the same time in one process perturb each other's random numbers: run them one after the
+/// other.
 pub struct Trainer<B: AutodiffBackend> {
     config: TrainConfig,
     manifest: RunManifest,
