@@ -388,3 +388,37 @@ fn train_then_sample_writes_reweighted_samples() {
     ]);
     assert!(err.contains("not a training run folder"), "{err}");
 }
+
+#[test]
+fn plugins_are_found_on_the_plugin_path_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    build_c_plugin(dir.path(), "myharmonic", &[]);
+    let system = write_system(dir.path(), "s.ron", "myharmonic", "(dim: 2)");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_boltzflow"))
+            .args(args)
+            .env("BOLTZFLOW_PLUGIN_PATH", dir.path())
+            .output()
+            .unwrap()
+    };
+    let info = run(&["info", "--system", system.to_str().unwrap(), "--json"]);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["plugin"]["name"], "harmonic");
+    let listed = String::from_utf8(run(&["plugins"]).stdout).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("harmonic") && l.contains("libmyharmonic.so")),
+        "{listed}"
+    );
+    let without = boltzflow_err(&["info", "--system", system.to_str().unwrap()]);
+    assert!(
+        without.contains("no plugin named 'myharmonic'"),
+        "{without}"
+    );
+}
