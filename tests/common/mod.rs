@@ -46,8 +46,13 @@ pub fn system(dir: &Path, plugin: &str, config: &str) -> boltzflow::Result<Syste
 }
 
 /// Runs the `boltzflow` binary with `args`.
+///
+/// HDF5's file locks are off in the child: tests run in parallel threads, and a child started
+/// by one test inherits whatever HDF5 files another test has open at that moment (with their
+/// locks), which would make a third process's open fail at random.
 pub fn boltzflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boltzflow"))
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
         .args(args)
         .current_dir(workspace())
         .output()
