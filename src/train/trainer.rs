@@ -5,7 +5,7 @@ use super::{
     Checkpoint, ForwardKl, ObjectiveConfig, SampleSource, TrainConfig, TrainState,
     clip_global_norm, learning_rate,
 };
-use crate::config::{load_system, read_ron_file};
+use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::energy::System;
 use crate::flow::{Flow, FlowConfig, log_prob_on_host, set_precision};
 use crate::io::{OutputFile, RunInfo, read_points};
@@ -89,6 +89,7 @@ pub struct Trainer<B: AutodiffBackend> {
     config: TrainConfig,
     manifest: RunManifest,
     run_dir: PathBuf,
+    system_file: SystemFile,
     system: System,
     flow_config: FlowConfig,
     model: Option<Flow<B>>,
@@ -127,7 +128,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         })?;
         check_or_write_manifest(run_dir, &manifest)?;
 
-        let (_, system) = load_system(&system_path)?;
+        let (system_file, system) = load_system(&system_path)?;
         set_precision::<B>(&device, config.precision)?;
         let checkpoint = Checkpoint::of_run(run_dir);
         let resuming = checkpoint.exists();
@@ -169,6 +170,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             config,
             manifest,
             run_dir: run_dir.to_owned(),
+            system_file,
             system,
             flow_config,
             model: Some(model),
@@ -330,11 +332,10 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Writes the training curves to `RUN_DIR/run.h5`.
     fn write_curves(&self) -> Result<()> {
         let out = OutputFile::create(&self.run_dir.join("run.h5"))?;
-        let file = crate::config::SystemFile::read(&self.manifest.system_file)?;
         out.write_run_info(&RunInfo::new(
             "train",
             Some(self.config.seed),
-            &file,
+            &self.system_file,
             &self.system,
         ))?;
         out.set_str("", "train_config", &self.manifest.config)?;
