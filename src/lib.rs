@@ -21,6 +21,8 @@ pub mod energy;
 mod error;
 pub mod flow;
 pub mod io;
+pub mod reweighting;
+pub mod sampling;
 pub mod seed;
 pub mod train;
 

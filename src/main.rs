@@ -1,15 +1,15 @@
 //! The `boltzflow` command line: parse arguments, call the library, report.
 
-use boltzflow::analysis::ImportanceSummary;
 use boltzflow::backend::{Cpu, DeviceKind, check_cuda};
-use boltzflow::config::{SystemFile, load_system};
+use boltzflow::config::load_system;
 use boltzflow::energy::{System, discover_plugins, search_dirs};
-use boltzflow::flow::{sample_to_host, set_precision};
 use boltzflow::io::{OutputFile, RunInfo, read_points};
-use boltzflow::train::{Checkpoint, RunManifest, Trainer};
+use boltzflow::reweighting::{
+    ExtraEstimates, SampleOptions, WeightedSamples, Weights, sample_run, write_samples,
+};
+use boltzflow::train::Trainer;
 use boltzflow::{Error, Result};
 use burn::backend::Autodiff;
-use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -95,6 +95,13 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Carry the flow samples toward the target by annealed importance sampling (the run's
+        /// FAB settings and adapted step sizes; the defaults otherwise).
+        #[arg(long)]
+        ais: bool,
+        /// Exact target samples for the forward ESS and KL, when the system has a sampler.
+        #[arg(long, default_value_t = 100_000)]
+        forward_samples: usize,
         /// Where the flow runs.
         #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
         device: DeviceKind,
@@ -128,8 +135,20 @@ fn main() -> ExitCode {
             n,
             output,
             seed,
+            ais,
+            forward_samples,
             device,
-        } => sample(&run, n, &output, seed, device),
+        } => sample(
+            &run,
+            &SampleOptions {
+                n,
+                ais,
+                seed,
+                forward_samples,
+            },
+            &output,
+            device,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -303,11 +322,23 @@ fn sample_exact(system_path: &Path, n: usize, output: &Path, seed: u64) -> Resul
     let x = system.sample_exact(n, seed)?;
     let eval = system.evaluate(&x, false)?;
     // Exact samples: q = p = exp(−u − log Z), known when log Z is.
-    let log_q = system
-        .log_z()
-        .map(|log_z| eval.u.iter().map(|u| -u - log_z).collect());
+    let weights = system.log_z().map(|log_z| {
+        let log_q: Vec<f64> = eval.u.iter().map(|u| -u - log_z).collect();
+        let log_w = vec![log_z; n];
+        Weights {
+            log_q,
+            log_w,
+            n_dropped: 0,
+        }
+    });
     let info = RunInfo::new("sample-exact", Some(seed), &file, &system);
-    let written = write_samples(output, info, &x, dim, &eval.u, log_q)?;
+    let samples = WeightedSamples {
+        x,
+        dim,
+        u: eval.u,
+        weights,
+    };
+    let written = write_samples(output, &info, &samples, &ExtraEstimates::default())?;
     report_nonfinite(eval.n_nonfinite, n);
     eprintln!(
         "wrote {n} exact samples of {} to {}",
@@ -315,38 +346,6 @@ fn sample_exact(system_path: &Path, n: usize, output: &Path, seed: u64) -> Resul
         written.display()
     );
     Ok(())
-}
-
-/// Writes a sample file: `/samples/x`, `/samples/u`, and with the sampler's log density also
-/// `/samples/log_q`, `/samples/log_w` = −u − log q and the `/estimates` they give.
-fn write_samples(
-    output: &Path,
-    info: RunInfo,
-    x: &[f64],
-    dim: usize,
-    u: &[f64],
-    log_q: Option<Vec<f64>>,
-) -> Result<PathBuf> {
-    let n = u.len();
-    let out = OutputFile::create(output)?;
-    out.write_run_info(&info)?;
-    out.write_array("samples/x", x, &[n, dim])?;
-    out.write_array("samples/u", u, &[n])?;
-    if let Some(log_q) = log_q {
-        let log_w: Vec<f64> = u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
-        let summary = ImportanceSummary::from_log_weights(&log_w);
-        out.write_array("samples/log_q", &log_q, &[n])?;
-        out.write_array("samples/log_w", &log_w, &[n])?;
-        out.set_f64("estimates", "ess", summary.ess)?;
-        out.set_f64("estimates", "log_z", summary.log_z)?;
-        out.set_f64("estimates", "log_z_stderr", summary.log_z_stderr)?;
-        out.set_u64("estimates", "n_nonfinite", summary.n_nonfinite as u64)?;
-        eprintln!(
-            "reverse ESS {:.4}, log Z = {:.5} ± {:.5}",
-            summary.ess, summary.log_z, summary.log_z_stderr
-        );
-    }
-    out.commit()
 }
 
 fn train(config: &Path, out: &Path, system: Option<&Path>, device: DeviceKind) -> Result<()> {
@@ -399,40 +398,26 @@ fn train_on<B: AutodiffBackend>(
     Ok(())
 }
 
-fn sample(run: &Path, n: usize, output: &Path, seed: u64, device: DeviceKind) -> Result<()> {
-    match device {
-        DeviceKind::Cpu => sample_on::<Cpu>(run, n, output, seed, Default::default()),
+fn sample(run: &Path, options: &SampleOptions, output: &Path, device: DeviceKind) -> Result<()> {
+    let written = match device {
+        DeviceKind::Cpu => sample_run::<Autodiff<Cpu>>(run, options, output, &Default::default())?,
         DeviceKind::Cuda => {
             check_cuda()?;
             #[cfg(feature = "cuda")]
-            return sample_on::<boltzflow::backend::Cuda>(run, n, output, seed, Default::default());
+            {
+                sample_run::<Autodiff<boltzflow::backend::Cuda>>(
+                    run,
+                    options,
+                    output,
+                    &Default::default(),
+                )?
+            }
             #[cfg(not(feature = "cuda"))]
             unreachable!("check_cuda refuses builds without CUDA")
         }
-    }
-}
-
-fn sample_on<B: Backend>(
-    run: &Path,
-    n: usize,
-    output: &Path,
-    seed: u64,
-    device: B::Device,
-) -> Result<()> {
-    let manifest = RunManifest::read(run)?;
-    let config = manifest.train_config()?;
-    let file = SystemFile::read(&manifest.system_file)?;
-    let system = file.load()?;
-    set_precision::<B>(&device, config.precision)?;
-    let checkpoint = Checkpoint::of_run(run);
-    let flow = checkpoint.load_model(checkpoint.flow_config()?.init::<B>(&device)?, &device)?;
-    B::seed(&device, seed);
-    let (x, log_q) = sample_to_host(&flow, n);
-    let eval = system.evaluate(&x, false)?;
-    let info = RunInfo::new("sample", Some(seed), &file, &system);
-    let written = write_samples(output, info, &x, system.dim(), &eval.u, Some(log_q))?;
-    report_nonfinite(eval.n_nonfinite, n);
-    eprintln!("wrote {n} flow samples to {}", written.display());
+    };
+    let how = if options.ais { "flow + AIS" } else { "flow" };
+    eprintln!("wrote {} {how} samples to {}", options.n, written.display());
     Ok(())
 }
 

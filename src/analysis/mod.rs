@@ -3,4 +3,4 @@
 pub mod geometry;
 mod importance;
 
-pub use importance::ImportanceSummary;
+pub use importance::{ForwardSummary, ImportanceSummary};

@@ -51,6 +51,7 @@ impl System {
         if n == 0 {
             return Ok(0);
         }
+        self.count_evaluations(n);
         let per_task = points_per_task(n);
         match (self.is_thread_safe(), grad.as_deref_mut()) {
             (false, grad) => self.energy_raw(x, u, grad)?,

@@ -6,6 +6,7 @@ use boltzflow_plugin::Metadata;
 use boltzflow_plugin::ffi::*;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A configured energy u(x) from a plugin: its dimension, metadata and capabilities.
@@ -21,6 +22,8 @@ pub struct System {
     log_z: Option<f64>,
     /// Held around every plugin call when the plugin is not thread-safe.
     serial: Option<Mutex<()>>,
+    /// Points evaluated so far (see [`System::evaluations`]).
+    evaluations: AtomicU64,
 }
 
 // SAFETY: the instance is only used through the plugin's functions; a plugin that is not
@@ -113,7 +116,19 @@ impl System {
             metadata,
             log_z,
             serial,
+            evaluations: AtomicU64::new(0),
         })
+    }
+
+    /// Number of points whose energy this instance has evaluated so far (each point of a batch
+    /// counts once, with or without its gradient): the cost measure that samplers are compared by.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
+    }
+
+    /// Adds `n` points to the evaluation count.
+    pub(super) fn count_evaluations(&self, n: usize) {
+        self.evaluations.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// The plugin library this system comes from.

@@ -81,3 +81,21 @@ fn link_exists(file: &hdf5::File, path: &str) -> bool {
         None => file.link_exists(path),
     }
 }
+
+/// Reads the dataset `name` of the HDF5 file `path` as f64 values (row-major) with its shape.
+pub fn read_array(path: &Path, name: &str) -> Result<(Vec<f64>, Vec<usize>)> {
+    let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
+    if !link_exists(&file, name) {
+        return Err(Error::Hdf5 {
+            path: path.to_owned(),
+            message: format!("no dataset /{name} in the file"),
+        });
+    }
+    let dataset = file
+        .dataset(name)
+        .map_err(h5_error(path, &format!("/{name} is not a dataset")))?;
+    let data = dataset
+        .read_raw()
+        .map_err(h5_error(path, &format!("cannot read /{name} as numbers")))?;
+    Ok((data, dataset.shape()))
+}

@@ -13,6 +13,7 @@
 //! element type (f32 on Flex), so an f64 run resumes with parameters and moments rounded to f32
 //! once; the flow's log q stays consistent with its parameters, so reweighting is unaffected.
 
+use super::objective::ObjectiveState;
 use crate::flow::{Flow, FlowConfig};
 use crate::{Error, Result};
 use burn::module::Module;
@@ -33,6 +34,9 @@ pub struct TrainState {
     pub target_evaluations: u64,
     /// One row per logged step.
     pub history: Vec<HistoryRow>,
+    /// Each objective's own state, in the order of the configuration.
+    #[serde(default)]
+    pub objectives: Vec<ObjectiveState>,
 }
 
 /// One logged training step.
@@ -48,6 +52,15 @@ pub struct HistoryRow {
     pub grad_norm: f64,
     /// Mean log q on the exact test set, at evaluation steps.
     pub test_log_likelihood: Option<f64>,
+    /// Reverse ESS (a fraction) of fresh flow samples, at evaluation steps.
+    #[serde(default)]
+    pub ess: Option<f64>,
+    /// log Ẑ by importance sampling of fresh flow samples, at evaluation steps.
+    #[serde(default)]
+    pub log_z: Option<f64>,
+    /// Target-energy evaluations of training so far (evaluation steps not included).
+    #[serde(default)]
+    pub target_evaluations: u64,
 }
 
 /// A checkpoint folder.
@@ -65,6 +78,11 @@ impl Checkpoint {
         }
     }
 
+    /// The checkpoint's folder (for files that objectives add).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Whether a checkpoint has been written.
     pub fn exists(&self) -> bool {
         self.dir.join("state.ron").is_file()
@@ -78,6 +96,7 @@ impl Checkpoint {
         model: &Flow<B>,
         optimizer: &O,
         state: &TrainState,
+        extra: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
         let temp = self.dir.with_extension("partial");
         let _ = std::fs::remove_dir_all(&temp);
@@ -95,6 +114,7 @@ impl Checkpoint {
             .record(optimizer.to_record(), temp.join("optimizer"))
             .map_err(|e| record_error(&temp, e))?;
         write_ron(&temp.join("state.ron"), state)?;
+        extra(&temp)?;
         let old = self.dir.with_extension("old");
         if self.dir.exists() {
             std::fs::rename(&self.dir, &old).map_err(|source| Error::Io {

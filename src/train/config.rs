@@ -1,6 +1,7 @@
 //! The run configuration of `boltzflow train` (RON).
 
 use crate::flow::{FlowSpec, Precision};
+use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -18,6 +19,15 @@ use std::path::PathBuf;
 ///     optimizer: (lr: 1e-3, warmup_steps: 100, cosine: true, clip_grad_norm: 100.0),
 ///     checkpoint_every: 500,
 /// )
+/// ```
+///
+/// FAB with its replay buffer (GMM-40 settings of the paper):
+///
+/// ```ron
+/// objectives: [Fab(
+///     ais: (intermediate: 1, kernel: Metropolis(step_size: 5.0, adapt: false)),
+///     buffer: (capacity: 12800, min_length: 1280, updates_per_batch: 4),
+/// )],
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Train")]
@@ -47,6 +57,10 @@ pub struct TrainConfig {
     /// Exact samples for the test log-likelihood, when the system has an exact sampler.
     #[serde(default = "default_test_samples")]
     pub test_samples: usize,
+    /// Flow samples for the reverse ESS and log Ẑ at each evaluation (0: none). Their energy
+    /// evaluations are not counted as training cost.
+    #[serde(default = "default_test_samples")]
+    pub eval_samples: usize,
 }
 
 fn default_checkpoint_every() -> usize {
@@ -68,6 +82,22 @@ impl TrainConfig {
             return fail(
                 "`objectives` is empty: give at least one, e.g. [ForwardKl(weight: 1.0, samples: Exact(n: 100000))]",
             );
+        }
+        for objective in &self.objectives {
+            if let ObjectiveConfig::Fab {
+                buffer: Some(b), ..
+            } = objective
+                && (b.capacity == 0
+                    || b.min_length > b.capacity
+                    || b.min_length < self.batch_size
+                    || b.updates_per_batch == 0
+                    || b.w_adjust_clip.is_nan()
+                    || b.w_adjust_clip <= 0.0)
+            {
+                return fail(
+                    "FAB buffer: need batch_size ≤ min_length ≤ capacity, updates_per_batch ≥ 1 and a positive w_adjust_clip",
+                );
+            }
         }
         if self.checkpoint_every == 0 {
             return fail("`checkpoint_every` must be positive");
@@ -98,6 +128,43 @@ pub enum ObjectiveConfig {
         /// Where the samples come from.
         samples: SampleSource,
     },
+    /// Reverse KL on the flow's own samples: E_q[log q + u] (mode-seeking; needs ∇u).
+    ReverseKl {
+        /// Weight in the total loss.
+        #[serde(default = "one")]
+        weight: f64,
+    },
+    /// FAB: the α = 2 divergence estimated by AIS toward p²/q, optionally with FAB's
+    /// prioritised replay buffer.
+    Fab {
+        /// Weight in the total loss.
+        #[serde(default = "one")]
+        weight: f64,
+        /// The AIS between the flow and p²/q.
+        ais: AisConfig,
+        /// The replay buffer (none: every gradient step runs its own AIS batch).
+        #[serde(default)]
+        buffer: Option<BufferConfig>,
+    },
+}
+
+/// FAB's prioritised replay buffer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BufferConfig {
+    /// Most points held; the oldest are dropped first.
+    pub capacity: usize,
+    /// Points gathered by AIS before the first gradient step.
+    pub min_length: usize,
+    /// Gradient steps per AIS batch added.
+    pub updates_per_batch: usize,
+    /// Upper clip of the weight correction (q_old/q_now) of a drawn point.
+    #[serde(default = "ten")]
+    pub w_adjust_clip: f64,
+}
+
+fn ten() -> f64 {
+    10.0
 }
 
 fn one() -> f64 {

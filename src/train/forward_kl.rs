@@ -1,6 +1,6 @@
 //! Maximum likelihood on samples (forward KL): loss = −mean log q(x_batch).
 
-use crate::flow::{Density, Flow, from_f64};
+use crate::flow::{Density, from_f64};
 use crate::{Error, Result};
 use burn::prelude::*;
 use rand::RngExt;
@@ -44,7 +44,7 @@ impl ForwardKl {
     /// The weighted loss on a batch of `batch_size` samples drawn with replacement by `rng`.
     pub fn loss<B: Backend>(
         &self,
-        flow: &Flow<B>,
+        flow: &impl Density<B>,
         batch_size: usize,
         rng: &mut impl rand::Rng,
         device: &B::Device,

@@ -1,6 +1,8 @@
 //! Training flows: objectives, the optimiser loop, checkpoints.
 //!
-//! A run is described by a [`TrainConfig`] (RON). The [`Trainer`] builds the flow, minimises
+//! A run is described by a [`TrainConfig`] (RON). Its objectives ([`Objective`]): maximum
+//! likelihood on samples ([`ForwardKl`]), reverse KL ([`ReverseKl`]) and FAB ([`Fab`], α = 2
+//! AIS with the prioritised [`ReplayBuffer`]). The [`Trainer`] builds the flow, minimises
 //! the weighted sum of its objectives with AdamW, skips non-finite steps, clips the global
 //! gradient norm, and writes a checkpoint every few steps and on Ctrl-C, from which the run
 //! resumes exactly.
@@ -8,13 +10,23 @@
 mod checkpoint;
 mod clip;
 mod config;
+mod densities;
+mod fab;
 mod forward_kl;
+mod objective;
+mod replay_buffer;
+mod reverse_kl;
 mod schedule;
 mod trainer;
 
-pub use checkpoint::{Checkpoint, TrainState};
+pub use checkpoint::{Checkpoint, HistoryRow, TrainState};
 pub use clip::clip_global_norm;
-pub use config::{ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
+pub use config::{BufferConfig, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
+pub use densities::{FlowDensity, TargetDensity};
+pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
+pub use objective::{Batch, Objective, ObjectiveState};
+pub use replay_buffer::{BufferContent, Draw, FAB_ALPHA, ReplayBuffer};
+pub use reverse_kl::ReverseKl;
 pub use schedule::learning_rate;
 pub use trainer::{RunManifest, Trainer, seed_for_step};

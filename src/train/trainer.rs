@@ -1,14 +1,14 @@
 //! The training loop.
 
 use super::checkpoint::HistoryRow;
-use super::{
-    Checkpoint, ForwardKl, ObjectiveConfig, SampleSource, TrainConfig, TrainState,
-    clip_global_norm, learning_rate,
-};
+use super::objective::{Objective, ObjectiveState};
+use super::replay_buffer::BufferContent;
+use super::{Checkpoint, TrainConfig, TrainState, clip_global_norm, learning_rate};
+use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::energy::System;
-use crate::flow::{Flow, FlowConfig, log_prob_on_host, set_precision};
-use crate::io::{OutputFile, RunInfo, read_points};
+use crate::flow::{Flow, FlowConfig, log_prob_on_host, sample_to_host, set_precision};
+use crate::io::{OutputFile, RunInfo, read_array};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -27,9 +27,10 @@ pub fn seed_for_step(seed: u64, step: usize) -> u64 {
     crate::seed::derive(seed, step as u64)
 }
 
-/// Stream indices (far from any step index) for the run's fixed sample sets.
-const TRAINING_SET_STREAM: u64 = u64::MAX - 1;
+/// Stream index (far from any step index) of the run's exact test set.
 const TEST_SET_STREAM: u64 = u64::MAX;
+/// Stream index of the evaluation samples at evaluation `k`: `EVAL_STREAM - k`.
+const EVAL_STREAM: u64 = u64::MAX / 2;
 
 /// What identifies a run: its configuration text and the system file it trains on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,15 +69,33 @@ impl RunManifest {
     }
 }
 
-/// An objective ready to produce losses.
-enum Objective {
-    ForwardKl(ForwardKl),
-}
-
 /// Exact test samples and their exact mean log-density, for the test log-likelihood.
 struct TestSet {
     x: Vec<f64>,
     exact_log_likelihood: Option<f64>,
+}
+
+/// What an evaluation found.
+struct Evaluation {
+    test_log_likelihood: Option<f64>,
+    importance: Option<ImportanceSummary>,
+}
+
+impl Evaluation {
+    /// One line for the log.
+    fn describe(&self, step: usize, loss: f64) -> String {
+        let mut line = format!("step {step}: loss {loss:.4}");
+        if let Some(ll) = self.test_log_likelihood {
+            line += &format!(", test log-likelihood {ll:.4}");
+        }
+        if let Some(s) = &self.importance {
+            line += &format!(
+                ", reverse ESS {:.4}, log Ẑ {:.4} ± {:.4}",
+                s.ess, s.log_z, s.log_z_stderr
+            );
+        }
+        line
+    }
 }
 
 /// A training run: the system, the flow being trained, its optimiser and progress.
@@ -98,6 +117,8 @@ pub struct Trainer<B: AutodiffBackend> {
     objectives: Vec<Objective>,
     test_set: Option<TestSet>,
     device: B::Device,
+    /// Reverse ESS at the last evaluation, for the progress bar.
+    last_ess: Option<f64>,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -149,7 +170,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             model = checkpoint.load_model(model, &device)?;
             optimizer = checkpoint.load_optimizer(optimizer, &device)?;
         }
-        let objectives = build_objectives(&config, base_dir, &system)?;
+        let mut objectives = Objective::build_all(&config, base_dir, &system)?;
+        if resuming {
+            restore_objectives(&mut objectives, &state, checkpoint.dir())?;
+        }
         let test_set = if system.has_exact_sampler() && config.test_samples > 0 {
             let x = system.sample_exact(
                 config.test_samples,
@@ -179,6 +203,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             objectives,
             test_set,
             device,
+            last_ess: None,
         })
     }
 
@@ -233,18 +258,24 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             let row = self.train_step()?;
             if let Some(row) = row {
-                progress.set_message(format!("loss {:.4}", row.loss));
+                progress.set_message(format!(
+                    "loss {:.4}{} · {} target evals",
+                    row.loss,
+                    self.last_ess
+                        .map_or(String::new(), |ess| format!(" · ESS {:.3}", ess)),
+                    row.target_evaluations
+                ));
             }
             progress.inc(1);
             let done = self.state.step;
             if done.is_multiple_of(self.config.checkpoint_every) || done == total {
-                let test = self.evaluate()?;
-                if let (Some(row), Some(ll)) = (self.state.history.last_mut(), test) {
-                    row.test_log_likelihood = Some(ll);
-                    let line = format!(
-                        "step {done}: loss {:.4}, test log-likelihood {ll:.4}",
-                        row.loss
-                    );
+                let evaluation = self.evaluate()?;
+                self.last_ess = evaluation.importance.map(|s| s.ess);
+                if let Some(row) = self.state.history.last_mut() {
+                    row.test_log_likelihood = evaluation.test_log_likelihood;
+                    row.ess = evaluation.importance.map(|s| s.ess);
+                    row.log_z = evaluation.importance.map(|s| s.log_z);
+                    let line = evaluation.describe(done, row.loss);
                     if progress.is_hidden() {
                         eprintln!("{line}");
                     } else {
@@ -264,26 +295,33 @@ impl<B: AutodiffBackend> Trainer<B> {
         let seed = seed_for_step(self.config.seed, step);
         B::seed(&self.device, seed);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let evaluations_before = self.system.evaluations();
         let model = self
             .model
-            .take()
+            .as_ref()
             .expect("the model is present between steps");
         let mut loss = Tensor::<B, 1>::zeros([1], &self.device);
-        for objective in &self.objectives {
-            loss = loss
-                + match objective {
-                    Objective::ForwardKl(o) => {
-                        o.loss(&model, self.config.batch_size, &mut rng, &self.device)
-                    }
-                };
+        for objective in &mut self.objectives {
+            let batch = objective.loss(
+                model,
+                &self.system,
+                self.config.batch_size,
+                &mut rng,
+                &self.device,
+            )?;
+            loss = loss + batch.loss;
         }
+        self.state.target_evaluations += self.system.evaluations() - evaluations_before;
         let loss_value = loss.clone().into_scalar().elem::<f64>();
         self.state.step += 1;
         if !loss_value.is_finite() {
             self.state.skipped_steps += 1;
-            self.model = Some(model);
             return Ok(None);
         }
+        let model = self
+            .model
+            .take()
+            .expect("the model is present between steps");
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
         let max_norm = self
             .config
@@ -304,27 +342,52 @@ impl<B: AutodiffBackend> Trainer<B> {
             lr,
             grad_norm,
             test_log_likelihood: None,
+            ess: None,
+            log_z: None,
+            target_evaluations: self.state.target_evaluations,
         };
         self.state.history.push(row.clone());
         Ok(Some(row))
     }
 
-    /// Mean log q of the exact test set, when there is one.
-    fn evaluate(&self) -> Result<Option<f64>> {
-        let Some(test) = &self.test_set else {
-            return Ok(None);
+    /// Evaluates the flow: mean log q of the exact test set (when there is one), and the
+    /// reverse ESS and log Ẑ of fresh flow samples (when `eval_samples` > 0). The energy
+    /// evaluations made here are not counted as training cost.
+    fn evaluate(&self) -> Result<Evaluation> {
+        let model = self.model().valid();
+        let test_log_likelihood = self.test_set.as_ref().map(|test| {
+            let log_q = log_prob_on_host(&model, &test.x, &self.device);
+            log_q.iter().sum::<f64>() / log_q.len() as f64
+        });
+        let importance = if self.config.eval_samples > 0 {
+            let index = (self.state.step / self.config.checkpoint_every) as u64;
+            B::seed(
+                &self.device,
+                crate::seed::derive(self.config.seed, EVAL_STREAM - index),
+            );
+            let (x, log_q) = sample_to_host(&model, self.config.eval_samples);
+            let u = self.system.evaluate(&x, false)?.u;
+            let log_w: Vec<f64> = u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
+            Some(ImportanceSummary::from_log_weights(&log_w))
+        } else {
+            None
         };
-        let log_q = log_prob_on_host(&self.model().valid(), &test.x, &self.device);
-        Ok(Some(log_q.iter().sum::<f64>() / log_q.len() as f64))
+        Ok(Evaluation {
+            test_log_likelihood,
+            importance,
+        })
     }
 
     /// Writes the checkpoint and `run.h5`.
-    fn save(&self) -> Result<()> {
+    fn save(&mut self) -> Result<()> {
+        self.state.objectives = self.objectives.iter().map(Objective::state).collect();
+        let objectives = &self.objectives;
         Checkpoint::of_run(&self.run_dir).save(
             &self.flow_config,
             self.model(),
             &self.optimizer,
             &self.state,
+            |dir| write_buffers(objectives, dir),
         )?;
         self.write_curves()
     }
@@ -349,6 +412,21 @@ impl<B: AutodiffBackend> Trainer<B> {
         out.write_array(
             "training/test_log_likelihood",
             &column(&|r| r.test_log_likelihood.unwrap_or(f64::NAN)),
+            &[n],
+        )?;
+        out.write_array(
+            "training/ess",
+            &column(&|r| r.ess.unwrap_or(f64::NAN)),
+            &[n],
+        )?;
+        out.write_array(
+            "training/log_z",
+            &column(&|r| r.log_z.unwrap_or(f64::NAN)),
+            &[n],
+        )?;
+        out.write_array(
+            "training/target_evaluations",
+            &column(&|r| r.target_evaluations as f64),
             &[n],
         )?;
         out.set_u64("training", "steps_done", self.state.step as u64)?;
@@ -384,37 +462,47 @@ fn check_or_write_manifest(run_dir: &Path, manifest: &RunManifest) -> Result<()>
     std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
 }
 
-fn build_objectives(
-    config: &TrainConfig,
-    base_dir: &Path,
-    system: &System,
-) -> Result<Vec<Objective>> {
-    config
-        .objectives
-        .iter()
-        .map(|objective| match objective {
-            ObjectiveConfig::ForwardKl { weight, samples } => {
-                let data = match samples {
-                    SampleSource::Exact { n } => system
-                        .sample_exact(*n, crate::seed::derive(config.seed, TRAINING_SET_STREAM))?,
-                    SampleSource::File { path } => {
-                        let points = read_points(&base_dir.join(path))?;
-                        if points.dim != system.dim() {
-                            return Err(Error::Shape {
-                                what: format!("training samples {}", path.display()),
-                                expected: format!("{} coordinates per point", system.dim()),
-                                found: format!("{}", points.dim),
-                            });
-                        }
-                        points.data
-                    }
-                };
-                Ok(Objective::ForwardKl(ForwardKl::new(
-                    *weight,
-                    data,
-                    system.dim(),
-                )?))
-            }
-        })
-        .collect()
+/// File of objective `index`'s replay buffer in a checkpoint folder.
+fn buffer_file(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("buffer_{index}.h5"))
+}
+
+/// Writes the replay buffers of the objectives that have one into `dir`.
+fn write_buffers(objectives: &[Objective], dir: &Path) -> Result<()> {
+    for (index, objective) in objectives.iter().enumerate() {
+        let Objective::Fab(fab) = objective else {
+            continue;
+        };
+        let Some(content) = fab.buffer_content() else {
+            continue;
+        };
+        let out = OutputFile::create(&buffer_file(dir, index))?;
+        let n = content.log_w.len();
+        let dim = if n == 0 { 0 } else { content.x.len() / n };
+        out.write_array("x", &content.x, &[n, dim])?;
+        out.write_array("log_w", &content.log_w, &[n])?;
+        out.write_array("log_q", &content.log_q, &[n])?;
+        out.commit()?;
+    }
+    Ok(())
+}
+
+/// Gives each objective its saved state and, for FAB, its replay buffer.
+fn restore_objectives(objectives: &mut [Objective], state: &TrainState, dir: &Path) -> Result<()> {
+    for (index, (objective, saved)) in objectives.iter_mut().zip(&state.objectives).enumerate() {
+        if let (Objective::Fab(fab), ObjectiveState::Fab(saved)) = (objective, saved) {
+            let path = buffer_file(dir, index);
+            let buffer = if path.is_file() {
+                Some(BufferContent {
+                    x: read_array(&path, "x")?.0,
+                    log_w: read_array(&path, "log_w")?.0,
+                    log_q: read_array(&path, "log_q")?.0,
+                })
+            } else {
+                None
+            };
+            fab.restore(saved, buffer)?;
+        }
+    }
+    Ok(())
 }
