@@ -425,7 +425,8 @@ fn sample_on<B: Backend>(
     let system = file.load()?;
     set_precision::<B>(&device, config.precision)?;
     let checkpoint = Checkpoint::of_run(run);
-    let flow = checkpoint.load_model(checkpoint.flow_config()?.init::<B>(&device)?, &device)?;
+    let flow_config: boltzflow::flow::FlowConfig = checkpoint.model_config()?;
+    let flow = checkpoint.load_model(flow_config.init::<B>(&device)?, &device)?;
     B::seed(&device, seed);
     let (x, log_q) = sample_to_host(&flow, n);
     let eval = system.evaluate(&x, false)?;

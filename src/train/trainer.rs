@@ -133,7 +133,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let checkpoint = Checkpoint::of_run(run_dir);
         let resuming = checkpoint.exists();
         let (flow_config, state) = if resuming {
-            (checkpoint.flow_config()?, checkpoint.state()?)
+            (checkpoint.model_config()?, checkpoint.state()?)
         } else {
             (
                 config.flow.build(system.dim(), config.seed)?,
@@ -325,6 +325,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.model(),
             &self.optimizer,
             &self.state,
+            |_| Ok(()),
         )?;
         self.write_curves()
     }
