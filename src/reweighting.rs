@@ -9,7 +9,7 @@ use crate::Result;
 use crate::analysis::{ForwardSummary, ImportanceSummary};
 use crate::config::SystemFile;
 use crate::energy::System;
-use crate::flow::set_precision;
+use crate::flow::{FlowConfig, set_precision};
 use crate::io::{OutputFile, RunInfo};
 use crate::sampling::{Ais, AisConfig, LogDensity};
 use crate::train::{
@@ -83,7 +83,8 @@ pub fn sample_run<B: AutodiffBackend>(
     let system = file.load()?;
     set_precision::<B>(device, config.precision)?;
     let checkpoint = Checkpoint::of_run(run_dir);
-    let flow = checkpoint.load_model(checkpoint.flow_config()?.init::<B>(device)?, device)?;
+    let flow_config: FlowConfig = checkpoint.model_config()?;
+    let flow = checkpoint.load_model(flow_config.init::<B>(device)?, device)?;
     B::seed(device, options.seed);
     let q = FlowDensity::new(&flow, device);
     let (x0, log_q0) = q.sample(options.n);

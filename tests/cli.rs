@@ -347,7 +347,7 @@ fn train_then_sample_writes_reweighted_samples() {
     let run = dir.path().join("run");
     let (config, run_str) = (config.to_str().unwrap(), run.to_str().unwrap());
     boltzflow_ok(&["train", config, "--out", run_str]);
-    assert!(run.join("checkpoint/model.mpk").is_file() && run.join("run.h5").is_file());
+    assert!(run.join("checkpoint/model.h5").is_file() && run.join("run.h5").is_file());
     let (loss, shape) = read_h5(&run.join("run.h5"), "training/loss");
     assert_eq!(shape, vec![20]);
     assert!(loss.iter().all(|l| l.is_finite()));

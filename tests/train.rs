@@ -24,14 +24,42 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn write_config(dir: &Path, steps: usize, checkpoint_every: usize) -> std::path::PathBuf {
+/// burn fixes the CPU device's float type at its first tensor, once per process, and these tests
+/// run in f32: a test in f64 runs alone, in a child process (this test binary again, told by
+/// an environment variable to run the test's body).
+fn in_own_process(test: &str, body: impl FnOnce()) {
+    const CHILD: &str = "BOLTZFLOW_TEST_IN_OWN_PROCESS";
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} in its own process: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write_config(
+    dir: &Path,
+    steps: usize,
+    checkpoint_every: usize,
+    precision: &str,
+) -> std::path::PathBuf {
     let system = common::workspace().join("examples/systems/gmm4.ron");
     let path = dir.join("train.ron");
     std::fs::write(
         &path,
         format!(
             "Train(system: {system:?}, flow: RealNvp(layers: 4, hidden: [16], trainable_base: true, base_std: 8.0),
-             precision: F32, seed: 3, steps: {steps}, batch_size: 64,
+             precision: {precision}, seed: 3, steps: {steps}, batch_size: 64,
              objectives: [ForwardKl(weight: 1.0, samples: Exact(n: 5000))],
              optimizer: (lr: 3e-3, warmup_steps: 5, cosine: true, clip_grad_norm: 10.0),
              checkpoint_every: {checkpoint_every}, test_samples: 500)"
@@ -51,14 +79,11 @@ fn log_q(trainer: &Trainer<B>) -> Vec<f64> {
     to_host(trainer.model().log_prob(x))
 }
 
-/// Exact in f32, the precision burn's records load in. (An f64 run resumes with its parameters
-/// and optimiser moments rounded to f32 once: burn 0.21 converts every loaded record to the
-/// backend's default element type.)
-#[test]
-fn an_interrupted_run_resumes_exactly() {
-    let _serial = one_at_a_time();
+/// Trains 30 steps in one go, and 13 + 17 steps with a checkpoint in between; the two runs must
+/// agree bit for bit.
+fn assert_resumes_exactly(precision: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), 30, 10);
+    let config = write_config(dir.path(), 30, 10, precision);
     let never = AtomicBool::new(false);
 
     let whole_dir = dir.path().join("whole");
@@ -89,13 +114,28 @@ fn an_interrupted_run_resumes_exactly() {
 }
 
 #[test]
+fn an_interrupted_run_resumes_exactly() {
+    let _serial = one_at_a_time();
+    assert_resumes_exactly("F32");
+}
+
+/// Parameters and optimiser moments are checkpointed in f64, so f64 runs resume exactly too.
+#[test]
+fn an_interrupted_f64_run_resumes_exactly() {
+    in_own_process("an_interrupted_f64_run_resumes_exactly", || {
+        let _serial = one_at_a_time();
+        assert_resumes_exactly("F64");
+    });
+}
+
+#[test]
 fn a_changed_configuration_is_not_resumed() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let never = AtomicBool::new(false);
     let mut t = Trainer::<B>::new(
-        &write_config(dir.path(), 4, 2),
+        &write_config(dir.path(), 4, 2, "F32"),
         None,
         &run,
         Default::default(),
@@ -103,7 +143,7 @@ fn a_changed_configuration_is_not_resumed() {
     .unwrap();
     t.run(&never, false).unwrap();
     let Err(err) = Trainer::<B>::new(
-        &write_config(dir.path(), 8, 2),
+        &write_config(dir.path(), 8, 2, "F32"),
         None,
         &run,
         Default::default(),

@@ -154,7 +154,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let checkpoint = Checkpoint::of_run(run_dir);
         let resuming = checkpoint.exists();
         let (flow_config, state) = if resuming {
-            (checkpoint.flow_config()?, checkpoint.state()?)
+            (checkpoint.model_config()?, checkpoint.state()?)
         } else {
             (
                 config.flow.build(system.dim(), config.seed)?,
