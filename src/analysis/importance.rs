@@ -180,7 +180,8 @@ mod tests {
         let n = 400_000;
         let on_p: Vec<f64> = (0..n)
             .map(|_| {
-                let x = sigma * StandardNormal.sample(&mut rng) as f64;
+                let z: f64 = StandardNormal.sample(&mut rng);
+                let x = sigma * z;
                 log_p(x) - log_q(x)
             })
             .collect();

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum FlowSpec {
-    /// RealNVP: affine couplings with alternating masks over a diagonal Gaussian base.
+    /// RealNVP: affine couplings with alternating masks, optionally with an invertible linear
+    /// (LU) mixing layer after each (FAB's layout), over a diagonal Gaussian base.
     RealNvp {
         /// Number of coupling layers.
         layers: usize,
@@ -21,6 +22,9 @@ pub enum FlowSpec {
         /// Conditioner activation.
         #[serde(default)]
         activation: Activation,
+        /// An LU mixing layer after each coupling.
+        #[serde(default)]
+        lu: bool,
         /// Train the base's mean and scales too.
         #[serde(default)]
         trainable_base: bool,
@@ -85,24 +89,22 @@ impl FlowSpec {
                 layers,
                 hidden,
                 activation,
+                lu,
                 trainable_base,
                 base_std,
-            } => Ok(FlowConfig {
-                base: BaseConfig::DiagGaussian(DiagGaussianConfig {
-                    dim,
-                    trainable: *trainable_base,
-                    std: *base_std,
-                }),
-                layers: (0..*layers)
-                    .map(|i| {
-                        LayerConfig::Affine(AffineCouplingConfig {
-                            mask: alternating_mask(dim, i % 2 == 0),
-                            hidden: hidden.clone(),
-                            activation: *activation,
-                        })
+            } => {
+                let couplings = (0..*layers).map(|i| {
+                    LayerConfig::Affine(AffineCouplingConfig {
+                        mask: alternating_mask(dim, i % 2 == 0),
+                        hidden: hidden.clone(),
+                        activation: *activation,
                     })
-                    .collect(),
-            }),
+                });
+                Ok(FlowConfig {
+                    base: diagonal_base(dim, *trainable_base, *base_std),
+                    layers: with_mixing(couplings, dim, *lu, seed),
+                })
+            }
             FlowSpec::Spline {
                 layers,
                 hidden,
@@ -114,10 +116,8 @@ impl FlowSpec {
                 trainable_base,
                 base_std,
             } => {
-                let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 0));
-                let mut configs = Vec::new();
-                for i in 0..*layers {
-                    configs.push(LayerConfig::Spline(SplineCouplingConfig {
+                let couplings = (0..*layers).map(|i| {
+                    LayerConfig::Spline(SplineCouplingConfig {
                         bins: *bins,
                         tail_bound: *tail_bound,
                         activation: *activation,
@@ -126,20 +126,39 @@ impl FlowSpec {
                             alternating_mask(dim, i % 2 == 0),
                             hidden.clone(),
                         )
-                    }));
-                    if *lu {
-                        configs.push(LayerConfig::LuLinear(LuLinearConfig::random(dim, &mut rng)));
-                    }
-                }
+                    })
+                });
                 Ok(FlowConfig {
-                    base: BaseConfig::DiagGaussian(DiagGaussianConfig {
-                        dim,
-                        trainable: *trainable_base,
-                        std: *base_std,
-                    }),
-                    layers: configs,
+                    base: diagonal_base(dim, *trainable_base, *base_std),
+                    layers: with_mixing(couplings, dim, *lu, seed),
                 })
             }
         }
     }
+}
+
+fn diagonal_base(dim: usize, trainable: bool, std: f64) -> BaseConfig {
+    BaseConfig::DiagGaussian(DiagGaussianConfig {
+        dim,
+        trainable,
+        std,
+    })
+}
+
+/// The couplings, each followed by a random LU mixing layer when `lu`.
+fn with_mixing(
+    couplings: impl Iterator<Item = LayerConfig>,
+    dim: usize,
+    lu: bool,
+    seed: u64,
+) -> Vec<LayerConfig> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 0));
+    let mut layers = Vec::new();
+    for coupling in couplings {
+        layers.push(coupling);
+        if lu {
+            layers.push(LayerConfig::LuLinear(LuLinearConfig::random(dim, &mut rng)));
+        }
+    }
+    layers
 }
