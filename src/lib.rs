@@ -3,7 +3,8 @@
 //! - [`energy`]: loading energy plugins and evaluating them in parallel batches;
 //! - [`config`]: RON configuration files;
 //! - [`io`]: HDF5 input and output, written atomically;
-//! - [`analysis`]: importance weights, effective sample size and log Z estimates.
+//! - [`analysis`]: importance weights, effective sample size and log Z estimates;
+//! - [`sampling`]: MCMC kernels (Metropolis, HMC) and annealed importance sampling on the host.
 //!
 //! ```no_run
 //! use std::path::Path;

@@ -71,6 +71,7 @@ pub struct SampleOptions {
 }
 
 /// Samples the flow of the run in `run_dir` and writes the reweighted samples to `output`.
+/// With AIS, the AIS step sizes of the run's FAB objective are used as adapted in training.
 pub fn sample_run<B: AutodiffBackend>(
     run_dir: &Path,
     options: &SampleOptions,
@@ -91,20 +92,18 @@ pub fn sample_run<B: AutodiffBackend>(
     let target = TargetDensity(&system);
     let samples = if options.ais {
         let (ais_config, step_sizes) = evaluation_ais(&config.objectives, &checkpoint)?;
-        let mut ais = Ais::new(&ais_config)?;
+        let mut ais = Ais::new(ais_config)?;
         if let Some(step_sizes) = step_sizes {
             ais.set_step_sizes(&step_sizes)?;
         }
         let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(options.seed, AIS_STREAM));
         let out = ais.run(&q, &target, 1.0, x0, Some(log_q0), &mut rng)?;
-        let log_q = q.log_density(&out.x, None)?;
-        let u = system.evaluate(&out.x, false)?.u;
         WeightedSamples {
             x: out.x,
             dim: system.dim(),
-            u,
+            u: out.log_p.iter().map(|log_p| -log_p).collect(),
             weights: Some(Weights {
-                log_q,
+                log_q: out.log_q,
                 log_w: out.log_w,
                 n_dropped: out.n_dropped,
             }),

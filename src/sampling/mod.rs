@@ -1,69 +1,62 @@
-//! placeholder until the sampling branch lands
+//! MCMC kernels and annealed importance sampling on the host, in f64 (no burn).
+//!
+//! Every sampler follows the BlackJAX shape: `init` builds an explicit [`ChainState`] for a batch
+//! of chains and `step` advances it, with nothing hidden in globals. A kernel evaluates its target
+//! once per batch (one [`LogDensity::log_density`] call for all chains), never chain by chain.
+//!
+//! - [`LogDensity`]: an unnormalised log density on a batch of points, and [`AnnealedDensity`], the
+//!   geometric path log π_β = (1 − αβ) log q + αβ log p from q to g = p^α q^(1−α);
+//! - [`Metropolis`] (random walk) and [`Hmc`] (leapfrog, unit mass), wrapped by [`Kernel`], with
+//!   step-size [`Adaptation`] toward a target acceptance rate;
+//! - [`Ais`]: annealed importance sampling from q to g with a [`Schedule`] of β, configured by
+//!   [`AisConfig`] (RON).
+//!
+//! Non-finite numbers are data: a proposal whose log density (or, for HMC, any position, gradient
+//! or log density along its trajectory) is not finite is rejected and counted in
+//! [`StepStats::n_nonfinite`], apart from ordinary Metropolis–Hastings rejections.
+//!
+//! ```
+//! use boltzflow::sampling::{LogDensity, Metropolis};
+//! use rand::SeedableRng;
+//!
+//! /// log π(x) = −x²/2 in one dimension.
+//! struct StdNormal;
+//! impl LogDensity for StdNormal {
+//!     fn dim(&self) -> usize { 1 }
+//!     fn log_density(&self, x: &[f64], grad: Option<&mut [f64]>) -> boltzflow::Result<Vec<f64>> {
+//!         if let Some(g) = grad {
+//!             for (g, x) in g.iter_mut().zip(x) { *g = -x; }
+//!         }
+//!         Ok(x.iter().map(|x| -0.5 * x * x).collect())
+//!     }
+//! }
+//!
+//! let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+//! let mut kernel = Metropolis::new(1.0, None)?;
+//! let mut state = kernel.init(vec![0.0; 100], &StdNormal)?;
+//! for _ in 0..10 {
+//!     let stats = kernel.step(&mut state, &StdNormal, &mut rng)?;
+//!     assert_eq!(stats.n_nonfinite, 0);
+//! }
+//! # Ok::<(), boltzflow::Error>(())
+//! ```
+
+mod adaptation;
+mod ais;
+mod hmc;
+mod kernel;
 mod log_density;
-pub use log_density::LogDensity;
-use serde::{Deserialize, Serialize};
-/// placeholder
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AisConfig {
-    /// placeholder
-    pub intermediate: usize,
-}
-/// placeholder
-pub struct Ais;
-/// placeholder
-pub struct AisOutput {
-    /// placeholder
-    pub x: Vec<f64>,
-    /// placeholder
-    pub log_w: Vec<f64>,
-    /// placeholder
-    pub n_dropped: usize,
-}
-impl Ais {
-    /// placeholder
-    pub fn new(_c: &AisConfig) -> crate::Result<Self> {
-        Ok(Ais)
-    }
-    /// placeholder: plain importance sampling
-    pub fn run(
-        &mut self,
-        q: &dyn LogDensity,
-        p: &dyn LogDensity,
-        alpha: f64,
-        x0: Vec<f64>,
-        log_q0: Option<Vec<f64>>,
-        _rng: &mut impl rand::Rng,
-    ) -> crate::Result<AisOutput> {
-        let lq = match log_q0 {
-            Some(v) => v,
-            None => q.log_density(&x0, None)?,
-        };
-        let lp = p.log_density(&x0, None)?;
-        let d = q.dim();
-        let mut x = Vec::new();
-        let mut log_w = Vec::new();
-        let mut n_dropped = 0;
-        for i in 0..lq.len() {
-            let w = alpha * (lp[i] - lq[i]);
-            if w.is_finite() {
-                x.extend_from_slice(&x0[i * d..(i + 1) * d]);
-                log_w.push(w);
-            } else {
-                n_dropped += 1;
-            }
-        }
-        Ok(AisOutput {
-            x,
-            log_w,
-            n_dropped,
-        })
-    }
-    /// placeholder
-    pub fn step_sizes(&self) -> Vec<f64> {
-        vec![]
-    }
-    /// placeholder
-    pub fn set_step_sizes(&mut self, _s: &[f64]) -> crate::Result<()> {
-        Ok(())
-    }
-}
+mod metropolis;
+mod schedule;
+mod state;
+#[cfg(test)]
+mod testing;
+
+pub use adaptation::Adaptation;
+pub use ais::{Ais, AisConfig, AisOutput};
+pub use hmc::Hmc;
+pub use kernel::{Kernel, KernelConfig};
+pub use log_density::{AnnealedDensity, LogDensity};
+pub use metropolis::Metropolis;
+pub use schedule::Schedule;
+pub use state::{ChainState, StepStats};

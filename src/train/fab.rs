@@ -12,7 +12,7 @@ use super::objective::Batch;
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
 use crate::energy::System;
 use crate::flow::{Density, from_f64, to_host};
-use crate::sampling::{Ais, AisConfig, LogDensity};
+use crate::sampling::{Ais, AisConfig};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
@@ -61,7 +61,7 @@ impl Fab {
     ) -> Result<Self> {
         Ok(Fab {
             weight,
-            ais: Ais::new(ais)?,
+            ais: Ais::new(ais.clone())?,
             buffer: buffer.cloned().map(|config| Buffered {
                 buffer: ReplayBuffer::new(dim, config.capacity),
                 config,
@@ -192,11 +192,10 @@ where
     let (x0, log_q0) = q.sample(n);
     let out = ais.run(q, target, FAB_ALPHA, x0, Some(log_q0), rng)?;
     *dropped += out.n_dropped as u64;
-    let log_q = q.log_density(&out.x, None)?;
     Ok(AisBatch {
         x: out.x,
         log_w: out.log_w,
-        log_q,
+        log_q: out.log_q,
     })
 }
 

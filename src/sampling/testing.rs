@@ -1,0 +1,124 @@
+//! Analytic log densities for the tests.
+
+use super::LogDensity;
+use crate::Result;
+use nalgebra::{DMatrix, DVector};
+use rand_distr::{Distribution, StandardNormal};
+use std::cell::Cell;
+
+/// Z · N(mean, cov): log π(x) = log Z + log N(x; mean, cov), with its gradient. Panics if it is
+/// ever asked about a non-finite position.
+pub struct Gaussian {
+    mean: DVector<f64>,
+    precision: DMatrix<f64>,
+    chol: DMatrix<f64>,
+    log_norm: f64,
+    /// Calls to `log_density`.
+    pub calls: Cell<usize>,
+}
+
+impl Gaussian {
+    /// Z · N(mean, cov) in 2-D.
+    pub fn new(mean: Vec<f64>, cov: [[f64; 2]; 2], log_z: f64) -> Self {
+        let c = DMatrix::from_fn(2, 2, |i, j| cov[i][j]);
+        Self::from_matrix(mean, c, log_z)
+    }
+
+    /// Z · N(mean, σ² I).
+    pub fn isotropic(mean: Vec<f64>, sigma: f64, log_z: f64) -> Self {
+        let d = mean.len();
+        Self::from_matrix(mean, DMatrix::identity(d, d) * (sigma * sigma), log_z)
+    }
+
+    /// Z · N(mean, diag(sd²)).
+    pub fn diagonal(mean: Vec<f64>, sd: &[f64], log_z: f64) -> Self {
+        let d = mean.len();
+        Self::from_matrix(
+            mean,
+            DMatrix::from_fn(d, d, |i, j| if i == j { sd[i] * sd[i] } else { 0.0 }),
+            log_z,
+        )
+    }
+
+    fn from_matrix(mean: Vec<f64>, cov: DMatrix<f64>, log_z: f64) -> Self {
+        let d = mean.len();
+        let chol = cov
+            .clone()
+            .cholesky()
+            .expect("covariance not positive definite");
+        let log_det = 2.0 * chol.l().diagonal().iter().map(|v| v.ln()).sum::<f64>();
+        Gaussian {
+            mean: DVector::from_vec(mean),
+            precision: chol.inverse(),
+            chol: chol.l(),
+            log_norm: log_z - 0.5 * (d as f64 * (2.0 * std::f64::consts::PI).ln() + log_det),
+            calls: Cell::new(0),
+        }
+    }
+
+    /// n exact samples of N(mean, cov), row-major.
+    pub fn sample(&self, n: usize, rng: &mut impl rand::Rng) -> Vec<f64> {
+        let d = self.mean.len();
+        let mut out = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let z = DVector::from_fn(d, |_, _| StandardNormal.sample(rng));
+            out.extend((&self.mean + &self.chol * z).iter());
+        }
+        out
+    }
+}
+
+impl LogDensity for Gaussian {
+    fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    fn log_density(&self, x: &[f64], mut grad: Option<&mut [f64]>) -> Result<Vec<f64>> {
+        self.calls.set(self.calls.get() + 1);
+        let d = self.dim();
+        assert!(
+            x.iter().all(|v| v.is_finite()),
+            "asked about a non-finite position"
+        );
+        Ok(x.chunks_exact(d)
+            .enumerate()
+            .map(|(i, xi)| {
+                let r = DVector::from_column_slice(xi) - &self.mean;
+                let pr = &self.precision * &r;
+                if let Some(g) = grad.as_deref_mut() {
+                    for j in 0..d {
+                        g[i * d + j] = -pr[j];
+                    }
+                }
+                self.log_norm - 0.5 * r.dot(&pr)
+            })
+            .collect())
+    }
+}
+
+/// Mean and covariance (2-D) of row-major points.
+pub fn moments2(x: &[f64]) -> ([f64; 2], [[f64; 2]; 2]) {
+    let n = (x.len() / 2) as f64;
+    let mut m = [0.0; 2];
+    for p in x.chunks_exact(2) {
+        m[0] += p[0] / n;
+        m[1] += p[1] / n;
+    }
+    let mut c = [[0.0; 2]; 2];
+    for p in x.chunks_exact(2) {
+        for i in 0..2 {
+            for j in 0..2 {
+                c[i][j] += (p[i] - m[i]) * (p[j] - m[j]) / (n - 1.0);
+            }
+        }
+    }
+    (m, c)
+}
+
+/// Mean and standard error of the mean.
+pub fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (var / n).sqrt())
+}
