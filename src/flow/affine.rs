@@ -5,8 +5,16 @@ use burn::prelude::*;
 use burn::tensor::activation::softplus;
 use serde::{Deserialize, Serialize};
 
-/// ln(e − 1): softplus of it is 1, so a zero conditioner output means scale 1.
-const SOFTPLUS_INV_ONE: f64 = 0.541_324_854_612_918_1;
+/// The smallest scale a layer can apply. Without a floor, a conditioner output of −800 (easily
+/// reached at points far from the data) makes softplus underflow to 0 and the inverse overflow,
+/// and log q becomes NaN instead of a small number.
+const MIN_SCALE: f64 = 1e-2;
+
+/// softplus⁻¹(1 − MIN_SCALE) = ln(e^(1 − MIN_SCALE) − 1): a zero conditioner output means
+/// scale 1.
+fn scale_offset() -> f64 {
+    (1.0 - MIN_SCALE).exp_m1().ln()
+}
 
 /// Configuration of an [`AffineCoupling`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,7 +46,8 @@ impl AffineCouplingConfig {
 }
 
 /// x_T = z_T · s(z_C) + t(z_C) on the transformed coordinates T, identity on the conditioning
-/// ones C, with s = softplus(a + ln(e−1)) > 0 so that a zero conditioner is the identity.
+/// ones C, with s = softplus(a + c) + 0.01 ≥ 0.01 and c such that a zero conditioner is the
+/// identity.
 #[derive(Module, Debug)]
 pub struct AffineCoupling<B: Backend> {
     conditioner: Mlp<B>,
@@ -56,7 +65,9 @@ impl<B: Backend> AffineCoupling<B> {
             .split(self.dim, 1)
             .try_into()
             .expect("conditioner output is 2·dim wide");
-        let log_scale = softplus(raw.add_scalar(SOFTPLUS_INV_ONE), 1.0).log();
+        let log_scale = softplus(raw.add_scalar(scale_offset()), 1.0)
+            .add_scalar(MIN_SCALE)
+            .log();
         (shift * self.mask.clone(), log_scale * self.mask.clone())
     }
 }
@@ -110,5 +121,25 @@ mod tests {
         let z = points(20, 3, 3.0, 2);
         assert_round_trip(&layer, &z, 20, 3, 1e-12);
         assert_log_det_matches_jacobian(&layer, &z, 20, 3, 1e-7);
+    }
+
+    /// Far from where it was trained, a conditioner's output can be in the thousands; the
+    /// scale's floor keeps the inverse and log q finite there.
+    #[test]
+    fn extreme_conditioner_outputs_stay_finite() {
+        let config = AffineCouplingConfig {
+            mask: alternating_mask(2, true),
+            hidden: vec![8],
+            activation: Activation::Relu,
+        };
+        let layer = randomized(config.init::<TestBackend>(&device()).unwrap(), 30.0);
+        let x = points(50, 2, 1e4, 3);
+        let (z, log_det) = layer.inverse(tensor(&x, 50, 2));
+        let z = values(z);
+        assert!(z.iter().chain(&values(log_det)).all(|v| v.is_finite()));
+        let (back, _) = layer.forward(tensor(&z, 50, 2));
+        for (a, b) in values(back).iter().zip(&x) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+        }
     }
 }

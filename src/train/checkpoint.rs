@@ -483,6 +483,7 @@ mod tests {
             layers,
             hidden: vec![hidden],
             activation: Activation::default(),
+            lu: false,
             trainable_base: true,
             base_std: 1.0,
         }

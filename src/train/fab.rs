@@ -12,7 +12,7 @@ use super::objective::Batch;
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
 use crate::energy::System;
 use crate::flow::{Density, from_f64, to_host};
-use crate::sampling::{Ais, AisConfig};
+use crate::sampling::{Ais, AisConfig, LogDensity};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
@@ -189,14 +189,27 @@ where
     M: AutodiffModule<B> + Density<B>,
     M::InnerModule: Density<B::InnerBackend>,
 {
-    let (x0, log_q0) = q.sample(n);
+    let (x0, log_q0) = finite_points(q.sample(n), q.dim());
+    let n_nonfinite = n - log_q0.len();
     let out = ais.run(q, target, FAB_ALPHA, x0, Some(log_q0), rng)?;
-    *dropped += out.n_dropped as u64;
+    *dropped += (out.n_dropped + n_nonfinite) as u64;
     Ok(AisBatch {
         x: out.x,
         log_w: out.log_w,
         log_q: out.log_q,
     })
+}
+
+/// The points (row-major) whose coordinates and log q are all finite, with their log q.
+fn finite_points((x, log_q): (Vec<f64>, Vec<f64>), dim: usize) -> (Vec<f64>, Vec<f64>) {
+    x.chunks(dim)
+        .zip(log_q)
+        .filter(|(x, log_q)| log_q.is_finite() && x.iter().all(|v| v.is_finite()))
+        .fold((Vec::new(), Vec::new()), |(mut xs, mut lqs), (x, lq)| {
+            xs.extend_from_slice(x);
+            lqs.push(lq);
+            (xs, lqs)
+        })
 }
 
 /// exp(log w_i) / Σ_j exp(log w_j), computed stably.
