@@ -1,20 +1,14 @@
 //! Affine coupling (RealNVP, Dinh et al. 2017).
 
+use super::positive::positive_from_raw;
 use super::{Activation, Bijection, Mask, Mlp, MlpConfig, from_f64};
 use burn::prelude::*;
-use burn::tensor::activation::softplus;
 use serde::{Deserialize, Serialize};
 
 /// The smallest scale a layer can apply. Without a floor, a conditioner output of −800 (easily
-/// reached at points far from the data) makes softplus underflow to 0 and the inverse overflow,
+/// reached at points far from the data) makes the scale underflow to 0 and the inverse overflow,
 /// and log q becomes NaN instead of a small number.
 const MIN_SCALE: f64 = 1e-2;
-
-/// softplus⁻¹(1 − MIN_SCALE) = ln(e^(1 − MIN_SCALE) − 1): a zero conditioner output means
-/// scale 1.
-fn scale_offset() -> f64 {
-    (1.0 - MIN_SCALE).exp_m1().ln()
-}
 
 /// Configuration of an [`AffineCoupling`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,9 +59,7 @@ impl<B: Backend> AffineCoupling<B> {
             .split(self.dim, 1)
             .try_into()
             .expect("conditioner output is 2·dim wide");
-        let log_scale = softplus(raw.add_scalar(scale_offset()), 1.0)
-            .add_scalar(MIN_SCALE)
-            .log();
+        let log_scale = positive_from_raw(raw, MIN_SCALE).log();
         (shift * self.mask.clone(), log_scale * self.mask.clone())
     }
 }

@@ -33,6 +33,7 @@ mod mask;
 mod mlp;
 mod periodic_shift;
 mod permutation;
+mod positive;
 mod precision;
 mod spec;
 mod spline;

@@ -5,8 +5,9 @@
 //! their own intervals. Bins are found by comparisons and read with `gather`, so everything is
 //! differentiable with respect to the spline parameters.
 
+use super::positive::positive_from_raw;
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::softmax;
 
 /// Smallest width and height of a bin, as a fraction of the interval.
 pub(crate) const MIN_BIN_SIZE: f64 = 1e-3;
@@ -14,19 +15,10 @@ pub(crate) const MIN_BIN_SIZE: f64 = 1e-3;
 /// Smallest derivative at a knot.
 const MIN_DERIVATIVE: f64 = 1e-3;
 
-/// Derivatives at knots from unconstrained values: `MIN_DERIVATIVE + softplus(raw + c)`, with c
-/// chosen so that `raw = 0` gives a derivative of 1 (an identity spline).
+/// Derivatives at knots from unconstrained values, at least `MIN_DERIVATIVE`; `raw = 0` gives a
+/// derivative of 1 (an identity spline).
 fn knot_derivatives<B: Backend, const D: usize>(raw: Tensor<B, D>) -> Tensor<B, D> {
-    let offset = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
-    softplus(raw.add_scalar(offset)).add_scalar(MIN_DERIVATIVE)
-}
-
-/// ln(1 + eˣ), linear above a threshold so that it never overflows (burn's `softplus` does in
-/// f32 beyond x ≈ 88).
-fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    // ln(1 + e³⁰) − 30 ≈ 9e-14.
-    const LINEAR_ABOVE: f64 = 30.0;
-    x.clone().clamp_max(LINEAR_ABOVE).exp().log1p() + relu(x.sub_scalar(LINEAR_ABOVE))
+    positive_from_raw(raw, MIN_DERIVATIVE)
 }
 
 /// Knot positions `[n, m, K + 1]` from unconstrained bin sizes `[n, m, K]`: exactly 0, the
