@@ -158,6 +158,19 @@ pub enum Error {
     /// An argument is invalid.
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// Training diverged: too many gradient steps in a row had a non-finite loss or gradient.
+    #[error(
+        "training diverged: the last {steps} gradient steps (up to step {at}) all had a NaN or \
+         infinite loss or gradient; the last good checkpoint is kept. Lower the learning rate, \
+         clip the gradient norm (`clip_grad_norm`), or use `precision: F64`"
+    )]
+    Diverged {
+        /// Consecutive skipped steps.
+        steps: usize,
+        /// The step reached.
+        at: usize,
+    },
 }
 
 fn searched_list(dirs: &[PathBuf]) -> String {

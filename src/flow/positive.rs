@@ -34,7 +34,10 @@ mod tests {
         assert!((v[0] - 1.0).abs() < 1e-15);
         assert!((v[1] - 0.01).abs() < 1e-15);
         let offset = 0.99f64.exp_m1().ln();
-        assert!((v[2] - (1e4 + offset + 0.01)).abs() < 1e-9, "linear far above");
+        assert!(
+            (v[2] - (1e4 + offset + 0.01)).abs() < 1e-9,
+            "linear far above"
+        );
         let exact = 0.01 + (1.0 + (3.0 + offset).exp()).ln();
         assert!((v[3] - exact).abs() < 1e-14, "{} vs {exact}", v[3]);
     }

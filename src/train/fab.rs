@@ -130,20 +130,33 @@ impl Fab {
             (buffered.updates_since_refill + 1) % buffered.config.updates_per_batch;
         let draw = buffered.buffer.draw(batch_size, rng);
         let k = draw.indices.len();
-        let log_q = model.log_prob(from_f64(draw.x, [k, model.dim()], device));
+        let dim = model.dim();
+        let log_q = model.log_prob(from_f64(draw.x.clone(), [k, dim], device));
         let (w_adjust, removed) = buffered.buffer.adjust(
             &draw.indices,
             &to_host(log_q.clone().detach()),
             buffered.config.w_adjust_clip,
         );
-        let keep: Vec<f64> = w_adjust
-            .iter()
-            .map(|&w| if w > 0.0 { 1.0 } else { 0.0 })
-            .collect();
-        let log_q = log_q.mask_fill(from_f64::<B, 1>(keep, [k], device).equal_elem(0.0), 0.0);
-        let w = from_f64::<B, 1>(w_adjust, [k], device);
+        let (log_q, w_adjust) = if removed == 0 {
+            (log_q, w_adjust)
+        } else {
+            // Recomputed on the finite entries alone: a masked-out −∞ would still send NaN
+            // gradients back through the flow.
+            let kept: Vec<usize> = (0..k).filter(|&i| w_adjust[i] > 0.0).collect();
+            let x: Vec<f64> = kept
+                .iter()
+                .flat_map(|&i| draw.x[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+            let log_q = model.log_prob(from_f64(x, [kept.len(), dim], device));
+            (log_q, kept.iter().map(|&i| w_adjust[i]).collect())
+        };
+        let n = w_adjust.len();
+        let w = from_f64::<B, 1>(w_adjust, [n], device);
         Ok(Batch {
-            loss: (w * log_q).mean().mul_scalar(-self.weight),
+            loss: (w * log_q)
+                .sum()
+                .div_scalar(k as f64)
+                .mul_scalar(-self.weight),
             log_w: None,
             n_nonfinite: removed,
         })
@@ -190,13 +203,21 @@ where
     M::InnerModule: Density<B::InnerBackend>,
 {
     let (x0, log_q0) = finite_points(q.sample(n), q.dim());
-    let n_nonfinite = n - log_q0.len();
     let out = ais.run(q, target, FAB_ALPHA, x0, Some(log_q0), rng)?;
-    *dropped += (out.n_dropped + n_nonfinite) as u64;
+    // The loss needs log q at the final points, so a chain ending where q underflows is
+    // dropped too.
+    let kept: Vec<usize> = (0..out.log_q.len())
+        .filter(|&i| out.log_q[i].is_finite())
+        .collect();
+    *dropped += (n - kept.len()) as u64;
+    let dim = q.dim();
     Ok(AisBatch {
-        x: out.x,
-        log_w: out.log_w,
-        log_q: out.log_q,
+        x: kept
+            .iter()
+            .flat_map(|&i| out.x[i * dim..(i + 1) * dim].iter().copied())
+            .collect(),
+        log_w: kept.iter().map(|&i| out.log_w[i]).collect(),
+        log_q: kept.iter().map(|&i| out.log_q[i]).collect(),
     })
 }
 

@@ -7,7 +7,7 @@ use super::{Checkpoint, TrainConfig, TrainState, clip_global_norm, learning_rate
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::energy::System;
-use crate::flow::{Flow, FlowConfig, log_prob_on_host, sample_to_host, set_precision};
+use crate::flow::{Flow, FlowConfig, log_prob_on_host, sample_to_host, set_precision, to_host};
 use crate::io::{OutputFile, RunInfo, read_array};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
@@ -26,6 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub fn seed_for_step(seed: u64, step: usize) -> u64 {
     crate::seed::derive(seed, step as u64)
 }
+
+/// Consecutive non-finite steps after which a run stops as diverged.
+const MAX_CONSECUTIVE_SKIPS: usize = 200;
 
 /// Stream index (far from any step index) of the run's exact test set.
 const TEST_SET_STREAM: u64 = u64::MAX;
@@ -119,6 +122,8 @@ pub struct Trainer<B: AutodiffBackend> {
     device: B::Device,
     /// Reverse ESS at the last evaluation, for the progress bar.
     last_ess: Option<f64>,
+    /// Steps skipped in a row, as non-finite.
+    consecutive_skips: usize,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -204,6 +209,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             test_set,
             device,
             last_ess: None,
+            consecutive_skips: 0,
         })
     }
 
@@ -257,6 +263,18 @@ impl<B: AutodiffBackend> Trainer<B> {
                 return Ok(false);
             }
             let row = self.train_step()?;
+            if row.is_some() {
+                self.consecutive_skips = 0;
+            } else {
+                self.consecutive_skips += 1;
+                if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                    progress.abandon();
+                    return Err(Error::Diverged {
+                        steps: self.consecutive_skips,
+                        at: self.state.step,
+                    });
+                }
+            }
             if let Some(row) = row {
                 progress.set_message(format!(
                     "loss {:.4}{} · {} target evals",
@@ -312,7 +330,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             loss = loss + batch.loss;
         }
         self.state.target_evaluations += self.system.evaluations() - evaluations_before;
-        let loss_value = loss.clone().into_scalar().elem::<f64>();
+        let loss_value = to_host(loss.clone())[0];
         self.state.step += 1;
         if !loss_value.is_finite() {
             self.state.skipped_steps += 1;
