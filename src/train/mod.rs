@@ -9,6 +9,7 @@ mod checkpoint;
 mod clip;
 mod config;
 mod forward_kl;
+mod pde;
 mod schedule;
 mod trainer;
 
@@ -16,5 +17,9 @@ pub use checkpoint::{Checkpoint, TrainState};
 pub use clip::clip_global_norm;
 pub use config::{ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
 pub use forward_kl::ForwardKl;
+pub use pde::{
+    Energies, Interpolation, PdeLoss, PdeModel, PdeModelConfig, PdeObjective, PdePoints,
+    TargetEnergies, continuity_residual, gauss_legendre, trajectory,
+};
 pub use schedule::learning_rate;
 pub use trainer::{RunManifest, Trainer, seed_for_step};
