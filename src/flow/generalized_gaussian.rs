@@ -109,6 +109,24 @@ impl<B: Backend> GeneralizedGaussian<B> {
             .squeeze_dim::<1>(1);
         energy.neg() - self.log_normalizer.clone()
     }
+
+    /// −log density of each point (`[n]`) and its gradient (p/σ) sign(z) |z/σ|^(p−1)
+    /// (`[n, d]`; unbounded at zero coordinates when p < 1).
+    pub fn energy_and_gradient(&self, z: Tensor<B, 2>) -> (Tensor<B, 1>, Tensor<B, 2>) {
+        let scaled = z.div_scalar(self.scale);
+        let magnitude = scaled.clone().abs();
+        let energy = magnitude
+            .clone()
+            .powf_scalar(self.power)
+            .sum_dim(1)
+            .squeeze_dim::<1>(1)
+            + self.log_normalizer.clone();
+        let gradient = scaled.sign()
+            * magnitude
+                .powf_scalar(self.power - 1.0)
+                .mul_scalar(self.power / self.scale);
+        (energy, gradient)
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod densities;
 mod fab;
 mod forward_kl;
 mod objective;
+mod pde;
 mod replay_buffer;
 mod reverse_kl;
 mod schedule;
@@ -26,6 +27,10 @@ pub use densities::{FlowDensity, TargetDensity};
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
 pub use objective::{Batch, Objective, ObjectiveState};
+pub use pde::{
+    Energies, Interpolation, PdeLoss, PdeModel, PdeModelConfig, PdeObjective, PdePoints,
+    TargetEnergies, continuity_residual, gauss_legendre, trajectory,
+};
 pub use replay_buffer::{BufferContent, Draw, FAB_ALPHA, ReplayBuffer};
 pub use reverse_kl::ReverseKl;
 pub use schedule::learning_rate;
