@@ -9,11 +9,12 @@ use crate::Result;
 use crate::analysis::{ForwardSummary, ImportanceSummary};
 use crate::config::SystemFile;
 use crate::energy::System;
-use crate::flow::{FlowConfig, set_precision};
+use crate::flow::set_precision;
 use crate::io::{OutputFile, RunInfo};
 use crate::sampling::{Ais, AisConfig, LogDensity};
 use crate::train::{
-    Checkpoint, FlowDensity, ObjectiveConfig, ObjectiveState, RunManifest, TargetDensity,
+    Checkpoint, FlowDensity, ModelConfig, ObjectiveConfig, ObjectiveState, RunManifest,
+    TargetDensity,
 };
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
@@ -84,8 +85,8 @@ pub fn sample_run<B: AutodiffBackend>(
     let system = file.load()?;
     set_precision::<B>(device, config.precision)?;
     let checkpoint = Checkpoint::of_run(run_dir);
-    let flow_config: FlowConfig = checkpoint.model_config()?;
-    let flow = checkpoint.load_model(flow_config.init::<B>(device)?, device)?;
+    let model_config: ModelConfig = checkpoint.model_config()?;
+    let flow = checkpoint.load_model(model_config.init::<B>(device)?, device)?;
     B::seed(device, options.seed);
     let q = FlowDensity::new(&flow, device);
     let (x0, log_q0) = q.sample(options.n);
@@ -124,7 +125,12 @@ pub fn sample_run<B: AutodiffBackend>(
     };
     let extra = ExtraEstimates {
         forward: forward_estimates(&system, &q, &samples, options)?,
-        log_z_pde: None,
+        log_z_pde: config
+            .objectives
+            .iter()
+            .any(|o| matches!(o, ObjectiveConfig::Pde { .. }))
+            .then(|| flow.continuous().map(|m| m.log_z_integral()))
+            .flatten(),
     };
     let info = RunInfo::new("sample", Some(options.seed), &file, &system);
     write_samples(output, &info, &samples, &extra)

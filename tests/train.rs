@@ -47,11 +47,20 @@ fn in_own_process(test: &str, body: impl FnOnce()) {
     );
 }
 
+/// Maximum likelihood on exact samples.
+const ML: &str = "[ForwardKl(weight: 1.0, samples: Exact(n: 5000))]";
+
+/// FAB with a replay buffer and adaptive HMC in its AIS: a resume must restore the buffer and
+/// the adapted step sizes.
+const FAB: &str = "[Fab(ais: (intermediate: 2, kernel: Hmc(step_size: 0.5, leapfrog_steps: 3)),
+    buffer: (capacity: 640, min_length: 128, updates_per_batch: 4))]";
+
 fn write_config(
     dir: &Path,
     steps: usize,
     checkpoint_every: usize,
     precision: &str,
+    objectives: &str,
 ) -> std::path::PathBuf {
     let system = common::workspace().join("examples/systems/gmm4.ron");
     let path = dir.join("train.ron");
@@ -60,7 +69,7 @@ fn write_config(
         format!(
             "Train(system: {system:?}, flow: RealNvp(layers: 4, hidden: [16], trainable_base: true, base_std: 8.0),
              precision: {precision}, seed: 3, steps: {steps}, batch_size: 64,
-             objectives: [ForwardKl(weight: 1.0, samples: Exact(n: 5000))],
+             objectives: {objectives},
              optimizer: (lr: 3e-3, warmup_steps: 5, cosine: true, clip_grad_norm: 10.0),
              checkpoint_every: {checkpoint_every}, test_samples: 500)"
         ),
@@ -81,9 +90,9 @@ fn log_q(trainer: &Trainer<B>) -> Vec<f64> {
 
 /// Trains 30 steps in one go, and 13 + 17 steps with a checkpoint in between; the two runs must
 /// agree bit for bit.
-fn assert_resumes_exactly(precision: &str) {
+fn assert_resumes_exactly(precision: &str, objectives: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), 30, 10, precision);
+    let config = write_config(dir.path(), 30, 10, precision, objectives);
     let never = AtomicBool::new(false);
 
     let whole_dir = dir.path().join("whole");
@@ -116,7 +125,13 @@ fn assert_resumes_exactly(precision: &str) {
 #[test]
 fn an_interrupted_run_resumes_exactly() {
     let _serial = one_at_a_time();
-    assert_resumes_exactly("F32");
+    assert_resumes_exactly("F32", ML);
+}
+
+#[test]
+fn an_interrupted_fab_run_resumes_exactly() {
+    let _serial = one_at_a_time();
+    assert_resumes_exactly("F32", FAB);
 }
 
 /// Parameters and optimiser moments are checkpointed in f64, so f64 runs resume exactly too.
@@ -124,7 +139,7 @@ fn an_interrupted_run_resumes_exactly() {
 fn an_interrupted_f64_run_resumes_exactly() {
     in_own_process("an_interrupted_f64_run_resumes_exactly", || {
         let _serial = one_at_a_time();
-        assert_resumes_exactly("F64");
+        assert_resumes_exactly("F64", ML);
     });
 }
 
@@ -135,7 +150,7 @@ fn a_changed_configuration_is_not_resumed() {
     let run = dir.path().join("run");
     let never = AtomicBool::new(false);
     let mut t = Trainer::<B>::new(
-        &write_config(dir.path(), 4, 2, "F32"),
+        &write_config(dir.path(), 4, 2, "F32", ML),
         None,
         &run,
         Default::default(),
@@ -143,7 +158,7 @@ fn a_changed_configuration_is_not_resumed() {
     .unwrap();
     t.run(&never, false).unwrap();
     let Err(err) = Trainer::<B>::new(
-        &write_config(dir.path(), 8, 2, "F32"),
+        &write_config(dir.path(), 8, 2, "F32", ML),
         None,
         &run,
         Default::default(),

@@ -2,8 +2,9 @@
 //! into an explicit [`FlowConfig`] (masks and all) once, from the run's seed.
 
 use super::{
-    Activation, AffineCouplingConfig, BaseConfig, DiagGaussianConfig, FlowConfig, LayerConfig,
-    LuLinearConfig, SplineCouplingConfig, alternating_mask,
+    Activation, AffineCouplingConfig, BaseConfig, ContinuousFlowConfig, DiagGaussianConfig,
+    DivergenceMethod, FlowConfig, GatedFieldConfig, GeneralizedGaussianConfig, LayerConfig,
+    LuLinearConfig, Rk4Config, SolverConfig, SplineCouplingConfig, alternating_mask,
 };
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,61 @@ pub enum FlowSpec {
         #[serde(default = "one")]
         base_std: f64,
     },
+    /// A continuous flow dx/dt = V_t(x) with the published time-gated field (Máté & Fleuret),
+    /// trained by the PDE objective (and optionally others).
+    Continuous {
+        /// Hidden widths of each of the field's MLPs (128×3 published for the double well,
+        /// 64×2 for the 2-D mixtures).
+        hidden: Vec<usize>,
+        /// Number of gated MLPs.
+        #[serde(default = "four")]
+        gates: usize,
+        /// The base distribution at t = 0.
+        base: ContinuousBase,
+        /// The ODE solver (RK4 with 50 steps published).
+        #[serde(default = "rk4_50")]
+        solver: SolverConfig,
+        /// How ∇·V is computed in log q.
+        #[serde(default)]
+        divergence: DivergenceMethod,
+    },
+}
+
+/// The base of a continuous flow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ContinuousBase {
+    /// N(0, std² I), fixed.
+    Gaussian {
+        /// Standard deviation.
+        #[serde(default = "one")]
+        std: f64,
+    },
+    /// exp(−Σ|xᵢ/σ|ᵖ)/Z (p = 4, σ = 1 published for the double well).
+    GeneralizedGaussian {
+        /// The power p.
+        power: f64,
+        /// The scale σ.
+        #[serde(default = "one")]
+        scale: f64,
+    },
+}
+
+/// A flow's explicit configuration: a chain of layers or a continuous flow.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BuiltFlow {
+    /// A base and a chain of layers.
+    Coupling(FlowConfig),
+    /// A continuous flow.
+    Continuous(ContinuousFlowConfig),
+}
+
+fn four() -> usize {
+    4
+}
+
+fn rk4_50() -> SolverConfig {
+    SolverConfig::Rk4(Rk4Config { steps: 50 })
 }
 
 fn eight() -> usize {
@@ -78,12 +134,15 @@ fn one() -> f64 {
 
 impl FlowSpec {
     /// The explicit configuration for a `dim`-dimensional target; random choices come from `seed`.
-    pub fn build(&self, dim: usize, seed: u64) -> crate::Result<FlowConfig> {
-        if dim < 2 {
-            return Err(crate::Error::InvalidArgument(format!(
-                "coupling flows need dim ≥ 2, the system has {dim}"
-            )));
-        }
+    pub fn build(&self, dim: usize, seed: u64) -> crate::Result<BuiltFlow> {
+        let coupling_dim = || {
+            if dim < 2 {
+                return Err(crate::Error::InvalidArgument(format!(
+                    "coupling flows need dim ≥ 2, the system has {dim}"
+                )));
+            }
+            Ok(())
+        };
         match self {
             FlowSpec::RealNvp {
                 layers,
@@ -93,6 +152,7 @@ impl FlowSpec {
                 trainable_base,
                 base_std,
             } => {
+                coupling_dim()?;
                 let couplings = (0..*layers).map(|i| {
                     LayerConfig::Affine(AffineCouplingConfig {
                         mask: alternating_mask(dim, i % 2 == 0),
@@ -100,10 +160,10 @@ impl FlowSpec {
                         activation: *activation,
                     })
                 });
-                Ok(FlowConfig {
+                Ok(BuiltFlow::Coupling(FlowConfig {
                     base: diagonal_base(dim, *trainable_base, *base_std),
                     layers: with_mixing(couplings, dim, *lu, seed),
-                })
+                }))
             }
             FlowSpec::Spline {
                 layers,
@@ -116,6 +176,7 @@ impl FlowSpec {
                 trainable_base,
                 base_std,
             } => {
+                coupling_dim()?;
                 let couplings = (0..*layers).map(|i| {
                     LayerConfig::Spline(SplineCouplingConfig {
                         bins: *bins,
@@ -128,10 +189,37 @@ impl FlowSpec {
                         )
                     })
                 });
-                Ok(FlowConfig {
+                Ok(BuiltFlow::Coupling(FlowConfig {
                     base: diagonal_base(dim, *trainable_base, *base_std),
                     layers: with_mixing(couplings, dim, *lu, seed),
-                })
+                }))
+            }
+            FlowSpec::Continuous {
+                hidden,
+                gates,
+                base,
+                solver,
+                divergence,
+            } => {
+                let base = match *base {
+                    ContinuousBase::Gaussian { std } => diagonal_base(dim, false, std),
+                    ContinuousBase::GeneralizedGaussian { power, scale } => {
+                        BaseConfig::GeneralizedGaussian(GeneralizedGaussianConfig {
+                            dim,
+                            power,
+                            scale,
+                        })
+                    }
+                };
+                Ok(BuiltFlow::Continuous(ContinuousFlowConfig {
+                    base,
+                    field: GatedFieldConfig {
+                        gates: *gates,
+                        ..GatedFieldConfig::new(dim, hidden.clone())
+                    },
+                    solver: solver.clone(),
+                    divergence: *divergence,
+                }))
             }
         }
     }

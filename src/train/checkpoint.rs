@@ -488,6 +488,10 @@ mod tests {
             base_std: 1.0,
         }
         .build(3, 7)
+        .map(|built| match built {
+            crate::flow::BuiltFlow::Coupling(config) => config,
+            crate::flow::BuiltFlow::Continuous(_) => panic!("RealNvp is a coupling flow"),
+        })
         .unwrap()
     }
 

@@ -1,5 +1,6 @@
 //! The run configuration of `boltzflow train` (RON).
 
+use super::pde::{self, Interpolation};
 use crate::flow::{FlowSpec, Precision};
 use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,17 @@ impl TrainConfig {
                 );
             }
         }
+        let continuous = matches!(self.flow, FlowSpec::Continuous { .. });
+        if !continuous
+            && self
+                .objectives
+                .iter()
+                .any(|o| matches!(o, ObjectiveConfig::Pde { .. }))
+        {
+            return fail(
+                "the Pde objective needs a continuous flow: `flow: Continuous(hidden: [...], base: ...)`",
+            );
+        }
         if self.checkpoint_every == 0 {
             return fail("`checkpoint_every` must be positive");
         }
@@ -145,6 +157,29 @@ pub enum ObjectiveConfig {
         /// The replay buffer (none: every gradient step runs its own AIS batch).
         #[serde(default)]
         buffer: Option<BufferConfig>,
+    },
+    /// The PDE (continuity) objective of Máté & Fleuret, for a `Continuous` flow: the
+    /// residual of the continuity equation along a path of energies from the base to the
+    /// target, on the flow's own trajectories; ∫C dt estimates log Z.
+    Pde {
+        /// Weight in the total loss.
+        #[serde(default = "one")]
+        weight: f64,
+        /// Trajectories per step (256 published).
+        #[serde(default = "pde::default_batch")]
+        batch: usize,
+        /// Grid times in [0, 1] (51 published).
+        #[serde(default = "pde::default_times")]
+        times: usize,
+        /// RK4 steps per grid interval of the trajectories.
+        #[serde(default = "pde::default_substeps")]
+        substeps: usize,
+        /// The path of energies: `Linear` or `Learned(hidden: [...])`.
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Hidden widths of the rate network C(t).
+        #[serde(default = "pde::default_rate_hidden")]
+        rate_hidden: Vec<usize>,
     },
 }
 

@@ -13,6 +13,7 @@ mod config;
 mod densities;
 mod fab;
 mod forward_kl;
+mod model;
 mod objective;
 mod pde;
 mod replay_buffer;
@@ -26,6 +27,7 @@ pub use config::{BufferConfig, ObjectiveConfig, OptimizerConfig, SampleSource, T
 pub use densities::{FlowDensity, TargetDensity};
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
+pub use model::{Model, ModelConfig};
 pub use objective::{Batch, Objective, ObjectiveState};
 pub use pde::{
     Energies, Interpolation, PdeLoss, PdeModel, PdeModelConfig, PdeObjective, PdePoints,

@@ -1,12 +1,12 @@
 //! The objectives a run combines, each producing a weighted loss from a batch.
 
 use super::fab::{Fab, FabState};
+use super::model::Model;
+use super::pde::{PdeObjective, TargetEnergies};
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
 use crate::energy::System;
-use crate::flow::Density;
 use crate::io::read_points;
 use crate::{Error, Result};
-use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -33,6 +33,8 @@ pub enum Objective {
     ReverseKl(ReverseKl),
     /// FAB (α = 2 AIS), with or without a replay buffer.
     Fab(Box<Fab>),
+    /// The PDE (continuity) objective, on a continuous flow.
+    Pde(PdeObjective),
 }
 
 /// What an objective carries from one step to the next, for checkpoints.
@@ -91,23 +93,34 @@ impl Objective {
                 buffer.as_ref(),
                 system.dim(),
             )?)),
+            ObjectiveConfig::Pde {
+                weight,
+                batch,
+                times,
+                substeps,
+                ..
+            } => {
+                let objective = PdeObjective {
+                    weight: *weight,
+                    batch: *batch,
+                    times: *times,
+                    substeps: *substeps,
+                };
+                objective.validate()?;
+                Objective::Pde(objective)
+            }
         })
     }
 
     /// The objective's weighted loss for one gradient step of `batch_size` points.
-    pub fn loss<B, M>(
+    pub fn loss<B: AutodiffBackend>(
         &mut self,
-        model: &M,
+        model: &Model<B>,
         system: &System,
         batch_size: usize,
         rng: &mut impl rand::Rng,
         device: &B::Device,
-    ) -> Result<Batch<B>>
-    where
-        B: AutodiffBackend,
-        M: AutodiffModule<B> + Density<B>,
-        M::InnerModule: Density<B::InnerBackend>,
-    {
+    ) -> Result<Batch<B>> {
         match self {
             Objective::ForwardKl(o) => Ok(Batch {
                 loss: o.loss(model, batch_size, rng, device),
@@ -116,6 +129,23 @@ impl Objective {
             }),
             Objective::ReverseKl(o) => o.loss(model, system, batch_size, device),
             Objective::Fab(o) => o.loss(model, system, batch_size, rng, device),
+            Objective::Pde(o) => {
+                let model = model.continuous().ok_or_else(|| {
+                    Error::InvalidArgument(
+                        "the PDE objective needs a continuous flow: `flow: Continuous(...)`".into(),
+                    )
+                })?;
+                let target = |x: &[f64]| -> TargetEnergies {
+                    let eval = system.evaluate(x, true)?;
+                    Ok((eval.u, eval.grad.expect("asked for the gradient")))
+                };
+                let out = o.loss(model, &target, device)?;
+                Ok(Batch {
+                    loss: out.loss,
+                    log_w: None,
+                    n_nonfinite: out.masked_points as usize,
+                })
+            }
         }
     }
 

@@ -1,13 +1,14 @@
 //! The training loop.
 
 use super::checkpoint::HistoryRow;
+use super::model::{Model, ModelConfig};
 use super::objective::{Objective, ObjectiveState};
 use super::replay_buffer::BufferContent;
 use super::{Checkpoint, TrainConfig, TrainState, clip_global_norm, learning_rate};
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::energy::System;
-use crate::flow::{Flow, FlowConfig, log_prob_on_host, sample_to_host, set_precision, to_host};
+use crate::flow::{log_prob_on_host, sample_to_host, set_precision, to_host};
 use crate::io::{OutputFile, RunInfo, read_array};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
@@ -113,9 +114,9 @@ pub struct Trainer<B: AutodiffBackend> {
     run_dir: PathBuf,
     system_file: SystemFile,
     system: System,
-    flow_config: FlowConfig,
-    model: Option<Flow<B>>,
-    optimizer: OptimizerAdaptor<AdamW, Flow<B>, B>,
+    model_config: ModelConfig,
+    model: Option<Model<B>>,
+    optimizer: OptimizerAdaptor<AdamW, Model<B>, B>,
     state: TrainState,
     objectives: Vec<Objective>,
     test_set: Option<TestSet>,
@@ -158,16 +159,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         set_precision::<B>(&device, config.precision)?;
         let checkpoint = Checkpoint::of_run(run_dir);
         let resuming = checkpoint.exists();
-        let (flow_config, state) = if resuming {
+        let (model_config, state) = if resuming {
             (checkpoint.model_config()?, checkpoint.state()?)
         } else {
             (
-                config.flow.build(system.dim(), config.seed)?,
+                ModelConfig::build(&config.flow, system.dim(), config.seed, &config.objectives)?,
                 TrainState::default(),
             )
         };
         B::seed(&device, config.seed);
-        let mut model = flow_config.init::<B>(&device)?;
+        let mut model = model_config.init::<B>(&device)?;
         let mut optimizer = AdamWConfig::new()
             .with_weight_decay(config.optimizer.weight_decay as f32)
             .init();
@@ -201,7 +202,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             run_dir: run_dir.to_owned(),
             system_file,
             system,
-            flow_config,
+            model_config,
             model: Some(model),
             optimizer,
             state,
@@ -224,7 +225,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// The flow being trained.
-    pub fn model(&self) -> &Flow<B> {
+    pub fn model(&self) -> &Model<B> {
         self.model
             .as_ref()
             .expect("the model is present between steps")
@@ -401,7 +402,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.state.objectives = self.objectives.iter().map(Objective::state).collect();
         let objectives = &self.objectives;
         Checkpoint::of_run(&self.run_dir).save(
-            &self.flow_config,
+            &self.model_config,
             self.model(),
             &self.optimizer,
             &self.state,

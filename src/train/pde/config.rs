@@ -42,11 +42,12 @@ pub struct PdeModelConfig {
     #[serde(default)]
     pub interpolation: Interpolation,
     /// Hidden widths of the swish MLP C(t), whose output layer starts at zero.
-    #[serde(default = "rate_hidden")]
+    #[serde(default = "default_rate_hidden")]
     pub rate_hidden: Vec<usize>,
 }
 
-fn rate_hidden() -> Vec<usize> {
+/// Hidden widths of the rate network C(t) unless given: 32×2.
+pub fn default_rate_hidden() -> Vec<usize> {
     vec![32, 32]
 }
 
@@ -56,7 +57,7 @@ impl PdeModelConfig {
         PdeModelConfig {
             flow,
             interpolation: Interpolation::Linear,
-            rate_hidden: rate_hidden(),
+            rate_hidden: default_rate_hidden(),
         }
     }
 

@@ -25,9 +25,9 @@ mod residual;
 mod tests;
 
 pub use collocation::trajectory;
-pub use config::{Interpolation, PdeModelConfig};
+pub use config::{Interpolation, PdeModelConfig, default_rate_hidden};
 pub use model::PdeModel;
-pub use objective::{PdeLoss, PdeObjective};
+pub use objective::{PdeLoss, PdeObjective, default_batch, default_substeps, default_times};
 pub use points::{PdePoints, TargetEnergies};
 pub use quadrature::gauss_legendre;
 pub use residual::{Energies, continuity_residual};

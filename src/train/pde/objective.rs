@@ -20,26 +20,29 @@ pub struct PdeObjective {
     /// Weight of the loss in a sum of objectives.
     pub weight: f64,
     /// Trajectories (base samples) per step (256 published).
-    #[serde(default = "batch")]
+    #[serde(default = "default_batch")]
     pub batch: usize,
     /// Grid times, 0 and 1 included (51 published).
-    #[serde(default = "times")]
+    #[serde(default = "default_times")]
     pub times: usize,
     /// RK4 steps per grid interval for the collocation trajectories (1: the published 50-step
     /// RK4 sampler with 51 times).
-    #[serde(default = "substeps")]
+    #[serde(default = "default_substeps")]
     pub substeps: usize,
 }
 
-fn batch() -> usize {
+/// Published trajectories per step: 256.
+pub fn default_batch() -> usize {
     256
 }
 
-fn times() -> usize {
+/// Published grid times: 51.
+pub fn default_times() -> usize {
     51
 }
 
-fn substeps() -> usize {
+/// RK4 steps per grid interval of the published sampler: 1.
+pub fn default_substeps() -> usize {
     1
 }
 
@@ -60,9 +63,9 @@ impl PdeObjective {
     pub fn new(weight: f64) -> Self {
         PdeObjective {
             weight,
-            batch: batch(),
-            times: times(),
-            substeps: substeps(),
+            batch: default_batch(),
+            times: default_times(),
+            substeps: default_substeps(),
         }
     }
 

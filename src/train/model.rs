@@ -1,0 +1,101 @@
+//! The model a run trains: a coupling flow, or a continuous flow with the PDE objective's
+//! networks.
+
+use super::ObjectiveConfig;
+use super::pde::{Interpolation, PdeModel, PdeModelConfig, default_rate_hidden};
+use crate::Result;
+use crate::flow::{BuiltFlow, Density, Flow, FlowConfig, FlowSpec};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A trained model.
+#[derive(Module, Debug)]
+pub enum Model<B: Backend> {
+    /// A base and a chain of layers.
+    Coupling(Flow<B>),
+    /// A continuous flow, with the interpolation and rate networks of the PDE objective.
+    Continuous(PdeModel<B>),
+}
+
+/// Everything needed to rebuild a [`Model`]: the explicit configuration saved in checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ModelConfig {
+    /// A coupling flow.
+    Coupling(FlowConfig),
+    /// A continuous flow with its PDE networks.
+    Continuous(PdeModelConfig),
+}
+
+impl ModelConfig {
+    /// The explicit configuration of `spec` for a `dim`-dimensional system. A continuous flow
+    /// takes its PDE networks from the run's PDE objective (the defaults without one).
+    pub fn build(
+        spec: &FlowSpec,
+        dim: usize,
+        seed: u64,
+        objectives: &[ObjectiveConfig],
+    ) -> Result<Self> {
+        Ok(match spec.build(dim, seed)? {
+            BuiltFlow::Coupling(flow) => ModelConfig::Coupling(flow),
+            BuiltFlow::Continuous(flow) => {
+                let (interpolation, rate_hidden) = objectives
+                    .iter()
+                    .find_map(|o| match o {
+                        ObjectiveConfig::Pde {
+                            interpolation,
+                            rate_hidden,
+                            ..
+                        } => Some((interpolation.clone(), rate_hidden.clone())),
+                        _ => None,
+                    })
+                    .unwrap_or((Interpolation::Linear, default_rate_hidden()));
+                ModelConfig::Continuous(PdeModelConfig {
+                    flow,
+                    interpolation,
+                    rate_hidden,
+                })
+            }
+        })
+    }
+
+    /// Builds the model on `device`.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Model<B>> {
+        Ok(match self {
+            ModelConfig::Coupling(c) => Model::Coupling(c.init(device)?),
+            ModelConfig::Continuous(c) => Model::Continuous(c.init(device)?),
+        })
+    }
+}
+
+impl<B: Backend> Model<B> {
+    /// The continuous model, when it is one.
+    pub fn continuous(&self) -> Option<&PdeModel<B>> {
+        match self {
+            Model::Continuous(m) => Some(m),
+            Model::Coupling(_) => None,
+        }
+    }
+}
+
+impl<B: Backend> Density<B> for Model<B> {
+    fn dim(&self) -> usize {
+        match self {
+            Model::Coupling(m) => m.dim(),
+            Model::Continuous(m) => m.dim(),
+        }
+    }
+
+    fn sample(&self, n: usize) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        match self {
+            Model::Coupling(m) => m.sample(n),
+            Model::Continuous(m) => m.sample(n),
+        }
+    }
+
+    fn log_prob(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
+        match self {
+            Model::Coupling(m) => m.log_prob(x),
+            Model::Continuous(m) => m.log_prob(x),
+        }
+    }
+}
