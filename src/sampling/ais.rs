@@ -1,6 +1,6 @@
 //! Annealed importance sampling from q to g = p^α q^(1−α).
 
-use super::kernel::{Kernel, KernelConfig};
+use super::kernel::{Kernel, KernelConfig, Transition};
 use super::log_density::{AnnealedDensity, LogDensity};
 use super::schedule::Schedule;
 use super::state::ChainState;

@@ -1,6 +1,7 @@
 //! Hamiltonian Monte Carlo with a leapfrog integrator and unit mass.
 
 use super::adaptation::{Adaptation, check_step_size};
+use super::kernel::Transition;
 use super::log_density::{LogDensity, evaluate};
 use super::state::{ChainState, StepStats, Tally};
 use crate::{Error, Result};
@@ -72,14 +73,11 @@ impl Hmc {
     pub fn init<T: LogDensity + ?Sized>(&self, x: Vec<f64>, target: &T) -> Result<ChainState> {
         ChainState::new(target, x, true)
     }
+}
 
+impl Transition for Hmc {
     /// One transition of every chain at the current step size, without adaptation.
-    pub fn transition<T, R>(
-        &self,
-        state: &mut ChainState,
-        target: &T,
-        rng: &mut R,
-    ) -> Result<StepStats>
+    fn transition<T, R>(&self, state: &mut ChainState, target: &T, rng: &mut R) -> Result<StepStats>
     where
         T: LogDensity + ?Sized,
         R: rand::Rng + ?Sized,
@@ -151,26 +149,10 @@ impl Hmc {
     }
 
     /// Updates the step size from a mean acceptance (no-op without adaptation).
-    pub fn adapt(&mut self, acceptance: f64) {
+    fn adapt(&mut self, acceptance: f64) {
         if let Some(a) = &self.adaptation {
             self.step_size = a.update(self.step_size, acceptance);
         }
-    }
-
-    /// [`Hmc::transition`], then [`Hmc::adapt`] from its mean acceptance.
-    pub fn step<T, R>(
-        &mut self,
-        state: &mut ChainState,
-        target: &T,
-        rng: &mut R,
-    ) -> Result<StepStats>
-    where
-        T: LogDensity + ?Sized,
-        R: rand::Rng + ?Sized,
-    {
-        let stats = self.transition(state, target, rng)?;
-        self.adapt(stats.acceptance);
-        Ok(stats)
     }
 }
 

@@ -161,14 +161,11 @@ impl Kernel {
     pub fn init<T: LogDensity + ?Sized>(&self, x: Vec<f64>, target: &T) -> Result<ChainState> {
         ChainState::new(target, x, self.needs_gradient())
     }
+}
 
+impl Transition for Kernel {
     /// One transition of every chain, without adaptation.
-    pub fn transition<T, R>(
-        &self,
-        state: &mut ChainState,
-        target: &T,
-        rng: &mut R,
-    ) -> Result<StepStats>
+    fn transition<T, R>(&self, state: &mut ChainState, target: &T, rng: &mut R) -> Result<StepStats>
     where
         T: LogDensity + ?Sized,
         R: rand::Rng + ?Sized,
@@ -180,20 +177,32 @@ impl Kernel {
     }
 
     /// Updates the step size from a mean acceptance (no-op without adaptation).
-    pub fn adapt(&mut self, acceptance: f64) {
+    fn adapt(&mut self, acceptance: f64) {
         match self {
             Kernel::Metropolis(k) => k.adapt(acceptance),
             Kernel::Hmc(k) => k.adapt(acceptance),
         }
     }
+}
 
-    /// One transition, then adaptation from its mean acceptance.
-    pub fn step<T, R>(
-        &mut self,
+/// A Markov kernel acting on a batch of chains held in an explicit [`ChainState`].
+pub trait Transition {
+    /// One transition of every chain at the current step size, without adaptation.
+    fn transition<T, R>(
+        &self,
         state: &mut ChainState,
         target: &T,
         rng: &mut R,
     ) -> Result<StepStats>
+    where
+        T: LogDensity + ?Sized,
+        R: rand::Rng + ?Sized;
+
+    /// Updates the step size from a mean acceptance (no-op without adaptation).
+    fn adapt(&mut self, acceptance: f64);
+
+    /// [`Transition::transition`], then [`Transition::adapt`] from its mean acceptance.
+    fn step<T, R>(&mut self, state: &mut ChainState, target: &T, rng: &mut R) -> Result<StepStats>
     where
         T: LogDensity + ?Sized,
         R: rand::Rng + ?Sized,

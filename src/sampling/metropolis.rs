@@ -1,6 +1,7 @@
 //! Random-walk Metropolis with an isotropic Gaussian proposal.
 
 use super::adaptation::{Adaptation, check_step_size};
+use super::kernel::Transition;
 use super::log_density::{LogDensity, evaluate};
 use super::state::{ChainState, StepStats, Tally};
 use crate::Result;
@@ -50,14 +51,11 @@ impl Metropolis {
     pub fn init<T: LogDensity + ?Sized>(&self, x: Vec<f64>, target: &T) -> Result<ChainState> {
         ChainState::new(target, x, false)
     }
+}
 
+impl Transition for Metropolis {
     /// One transition of every chain at the current step size, without adaptation.
-    pub fn transition<T, R>(
-        &self,
-        state: &mut ChainState,
-        target: &T,
-        rng: &mut R,
-    ) -> Result<StepStats>
+    fn transition<T, R>(&self, state: &mut ChainState, target: &T, rng: &mut R) -> Result<StepStats>
     where
         T: LogDensity + ?Sized,
         R: rand::Rng + ?Sized,
@@ -108,25 +106,9 @@ impl Metropolis {
     }
 
     /// Updates the step size from a mean acceptance (no-op without adaptation).
-    pub fn adapt(&mut self, acceptance: f64) {
+    fn adapt(&mut self, acceptance: f64) {
         if let Some(a) = &self.adaptation {
             self.step_size = a.update(self.step_size, acceptance);
         }
-    }
-
-    /// [`Metropolis::transition`], then [`Metropolis::adapt`] from its mean acceptance.
-    pub fn step<T, R>(
-        &mut self,
-        state: &mut ChainState,
-        target: &T,
-        rng: &mut R,
-    ) -> Result<StepStats>
-    where
-        T: LogDensity + ?Sized,
-        R: rand::Rng + ?Sized,
-    {
-        let stats = self.transition(state, target, rng)?;
-        self.adapt(stats.acceptance);
-        Ok(stats)
     }
 }

@@ -16,7 +16,7 @@
 //! [`StepStats::n_nonfinite`], apart from ordinary Metropolis–Hastings rejections.
 //!
 //! ```
-//! use boltzflow::sampling::{LogDensity, Metropolis};
+//! use boltzflow::sampling::{LogDensity, Metropolis, Transition};
 //! use rand::SeedableRng;
 //!
 //! /// log π(x) = −x²/2 in one dimension.
@@ -55,7 +55,7 @@ mod testing;
 pub use adaptation::Adaptation;
 pub use ais::{Ais, AisConfig, AisOutput};
 pub use hmc::Hmc;
-pub use kernel::{Kernel, KernelConfig};
+pub use kernel::{Kernel, KernelConfig, Transition};
 pub use log_density::{AnnealedDensity, LogDensity};
 pub use metropolis::Metropolis;
 pub use schedule::Schedule;

@@ -9,6 +9,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A trained model.
+// One model lives per run, so the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model<B: Backend> {
     /// A base and a chain of layers.

@@ -497,7 +497,7 @@ fn write_buffers(objectives: &[Objective], dir: &Path) -> Result<()> {
         };
         let out = OutputFile::create(&buffer_file(dir, index))?;
         let n = content.log_w.len();
-        let dim = if n == 0 { 0 } else { content.x.len() / n };
+        let dim = content.x.len().checked_div(n).unwrap_or(0);
         out.write_array("x", &content.x, &[n, dim])?;
         out.write_array("log_w", &content.log_w, &[n])?;
         out.write_array("log_q", &content.log_q, &[n])?;
