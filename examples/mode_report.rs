@@ -18,7 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [s, b, z] => (s, b, z, None),
         [s, b, z, c] => (s, b, z, Some(c)),
         _ => {
-            return Err("usage: mode_report SAMPLES.h5 BATCH_SIZE EXACT_LOG_Z [CENTRES.csv]".into());
+            return Err(
+                "usage: mode_report SAMPLES.h5 BATCH_SIZE EXACT_LOG_Z [CENTRES.csv]".into(),
+            );
         }
     };
     let batch: usize = batch.parse()?;
