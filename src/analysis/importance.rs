@@ -3,7 +3,7 @@
 /// Summary of a set of log importance weights log w_i = −u(x_i) − log q(x_i), x_i ~ q.
 ///
 /// A point whose log weight is not finite (an infinite or NaN energy) gets zero weight: it stays
-/// in the count n, so the estimate of Z = E_q[w] remains unbiased, and it is reported in
+/// in the count n, so the estimate of Z = E_q\[w\] remains unbiased, and it is reported in
 /// [`ImportanceSummary::n_nonfinite`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ImportanceSummary {
@@ -66,7 +66,7 @@ impl ImportanceSummary {
 /// evaluated on them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ForwardSummary {
-    /// Forward ESS, a fraction: Z / E_p[w] = 1 / E_q[(p/q)²], the same population quantity as
+    /// Forward ESS, a fraction: Z / E_p\[w\] = 1 / E_q[(p/q)²], the same population quantity as
     /// the reverse ESS but estimated where p has its mass, so it sees modes the flow misses.
     pub ess: f64,
     /// KL(p‖q) = E_p[log p − log q] = E_p[log w] − log Z, in nats.
