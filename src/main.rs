@@ -99,6 +99,10 @@ enum Command {
         /// FAB settings and adapted step sizes; the defaults otherwise).
         #[arg(long)]
         ais: bool,
+        /// With --ais: warm-up rounds of 256 chains that adapt the AIS step sizes to the path
+        /// toward the target before the final run (whose step sizes stay fixed).
+        #[arg(long, default_value_t = 10)]
+        ais_warmup: usize,
         /// Exact target samples for the forward ESS and KL, when the system has a sampler.
         #[arg(long, default_value_t = 100_000)]
         forward_samples: usize,
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
             output,
             seed,
             ais,
+            ais_warmup,
             forward_samples,
             device,
         } => sample(
@@ -143,6 +148,7 @@ fn main() -> ExitCode {
             &SampleOptions {
                 n,
                 ais,
+                ais_warmup,
                 seed,
                 forward_samples,
             },

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 const FORWARD_STREAM: u64 = 1;
 /// Stream index of the AIS transitions.
 const AIS_STREAM: u64 = 2;
+/// Chains per warm-up round of `sample --ais`.
+const WARMUP_CHAINS: usize = 256;
 
 /// Points with their energies and, for a sampler with a density, their log q and weights.
 pub struct WeightedSamples {
@@ -65,6 +67,9 @@ pub struct SampleOptions {
     /// Carry the flow samples toward p by AIS, with the run's FAB AIS settings (or the
     /// defaults) and its adapted step sizes.
     pub ais: bool,
+    /// Warm-up AIS rounds (of 256 chains) that adapt the step sizes to the path toward p
+    /// before the final run.
+    pub ais_warmup: usize,
     /// Random seed.
     pub seed: u64,
     /// Exact target samples for the forward estimates (when the system has a sampler).
@@ -98,6 +103,12 @@ pub fn sample_run<B: AutodiffBackend>(
             ais.set_step_sizes(&step_sizes)?;
         }
         let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(options.seed, AIS_STREAM));
+        // Training adapted the step sizes on the path to p²/q; this one ends at p. The final
+        // run keeps the step sizes fixed, so its weights stay unbiased.
+        for _ in 0..options.ais_warmup {
+            let (x, log_q) = q.sample(WARMUP_CHAINS);
+            ais.run(&q, &target, 1.0, x, Some(log_q), &mut rng)?;
+        }
         let out = ais.run(&q, &target, 1.0, x0, Some(log_q0), &mut rng)?;
         WeightedSamples {
             x: out.x,

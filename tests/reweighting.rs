@@ -70,6 +70,7 @@ fn fab_finds_every_gmm40_mode() {
     let options = SampleOptions {
         n: 10_000,
         ais: false,
+        ais_warmup: 0,
         seed: 1,
         forward_samples: 20_000,
     };
@@ -121,6 +122,7 @@ fn reweighted_estimates_are_unbiased_with_honest_error_bars() {
             let options = SampleOptions {
                 n: 1000,
                 ais,
+                ais_warmup: 5,
                 seed,
                 forward_samples: 0,
             };
