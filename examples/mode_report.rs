@@ -55,6 +55,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip(1)
         .flat_map(|line| line.split(',').skip(1).map(|v| v.trim().parse::<f64>()))
         .collect::<Result<_, _>>()?;
+    if centres.is_empty() || !centres.len().is_multiple_of(shape[1]) {
+        return Err(format!(
+            "the centres file has {} numbers, not a positive multiple of the samples' {} coordinates",
+            centres.len(),
+            shape[1]
+        )
+        .into());
+    }
     let masses = mode_masses(&x, shape[1], &log_w, &centres);
     let k = masses.len() as f64;
     let (min, max) = masses.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &m| {

@@ -5,7 +5,7 @@
 /// `dim` coordinates per row; non-finite log weights count as zero. Returns one mass per centre
 /// (all zero when no weight is finite).
 pub fn mode_masses(x: &[f64], dim: usize, log_w: &[f64], centres: &[f64]) -> Vec<f64> {
-    let k = centres.len() / dim;
+    let k = centres.len().checked_div(dim).unwrap_or(0);
     let mut masses = vec![0.0; k];
     let max = log_w
         .iter()
@@ -21,15 +21,10 @@ pub fn mode_masses(x: &[f64], dim: usize, log_w: &[f64], centres: &[f64]) -> Vec
         }
         let distance =
             |c: &[f64]| -> f64 { c.iter().zip(point).map(|(a, b)| (a - b).powi(2)).sum() };
-        let nearest = (0..k)
-            .min_by(|&a, &b| {
-                let (da, db) = (
-                    distance(&centres[a * dim..(a + 1) * dim]),
-                    distance(&centres[b * dim..(b + 1) * dim]),
-                );
-                da.total_cmp(&db)
-            })
-            .expect("at least one centre");
+        let (nearest, _) = centres.chunks_exact(dim).map(distance).enumerate().fold(
+            (0, f64::INFINITY),
+            |best, (i, d)| if d < best.1 { (i, d) } else { best },
+        );
         masses[nearest] += (lw - max).exp();
     }
     let total: f64 = masses.iter().sum();

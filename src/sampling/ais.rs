@@ -120,6 +120,31 @@ impl AisOutput {
     }
 }
 
+/// The starting points (row-major) whose coordinates, and log q when given, are all finite.
+fn finite_starts(
+    x0: Vec<f64>,
+    log_q0: Option<Vec<f64>>,
+    dim: usize,
+) -> (Vec<f64>, Option<Vec<f64>>) {
+    let finite = |i: usize| {
+        x0[i * dim..(i + 1) * dim].iter().all(|v| v.is_finite())
+            && log_q0.as_ref().is_none_or(|lq| lq[i].is_finite())
+    };
+    let n = x0.len().checked_div(dim).unwrap_or(0);
+    let malformed = n * dim != x0.len() || log_q0.as_ref().is_some_and(|lq| lq.len() != n);
+    // A malformed input goes on unchanged, to be refused with a message by the chain state.
+    if malformed || (0..n).all(finite) {
+        return (x0, log_q0);
+    }
+    let kept: Vec<usize> = (0..n).filter(|&i| finite(i)).collect();
+    let x = kept
+        .iter()
+        .flat_map(|&i| x0[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
+    let log_q = log_q0.map(|lq| kept.iter().map(|&i| lq[i]).collect());
+    (x, log_q)
+}
+
 impl Ais {
     /// Builds the schedule and one kernel per intermediate distribution, refusing a bad
     /// configuration with a message.
@@ -185,7 +210,8 @@ impl Ais {
 
     /// Runs AIS from `x0` (n × dim, drawn from q by the caller) toward g = p^α q^(1−α). `log_q0`,
     /// when given, is log q(x0) (n values) and saves an evaluation of q where no gradient is
-    /// needed. Evaluations: q and p once at x0 and once per Metropolis transition, or L times per
+    /// needed. Starting points with a non-finite coordinate (or log q) are dropped and counted
+    /// in `n_dropped`, like chains whose weight is not finite. Evaluations: q and p once at x0 and once per Metropolis transition, or L times per
     /// HMC transition, each on the whole batch.
     pub fn run<Q, P, R>(
         &mut self,
@@ -204,10 +230,16 @@ impl Ais {
         let m = self.kernels.len();
         let with_grad = m > 0 && self.kernels[0].needs_gradient();
         let path = AnnealedDensity::new(q, p, alpha, self.betas[1])?;
+        let n = if path.dim() == 0 {
+            0
+        } else {
+            x0.len() / path.dim()
+        };
+        let (x0, log_q0) = finite_starts(x0, log_q0, path.dim());
         let mut state = path.init_state(x0, log_q0, with_grad)?;
-        let n = state.n();
+        let n_started = state.n();
         let stride = path.aux_len(with_grad);
-        let mut log_w = vec![0.0; n];
+        let mut log_w = vec![0.0; n_started];
         let step_sizes = self.step_sizes();
         let mut acceptance = Vec::with_capacity(m);
         let mut n_rejected = Vec::with_capacity(m);
@@ -278,6 +310,20 @@ mod tests {
 
     fn config(text: &str) -> AisConfig {
         ron::from_str(text).unwrap()
+    }
+
+    /// A flow can return a non-finite sample: it is dropped and counted, and the others run.
+    #[test]
+    fn non_finite_starting_points_are_dropped_and_counted() {
+        let q = Gaussian::isotropic(vec![0.0, 0.0], 1.0, 0.0);
+        let p = Gaussian::isotropic(vec![0.5, 0.0], 1.0, 0.0);
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+        let x0 = vec![0.1, 0.2, f64::INFINITY, 0.0, 0.3, -0.1, 0.0, 0.0];
+        let log_q0 = q.log_density(&x0[..2], None).unwrap();
+        let log_q0 = vec![log_q0[0], 0.0, -1.0, f64::NAN];
+        let mut ais = Ais::new(config("(intermediate: 1, kernel: Metropolis())")).unwrap();
+        let out = ais.run(&q, &p, 1.0, x0, Some(log_q0), &mut rng).unwrap();
+        assert_eq!((out.n(), out.n_dropped), (2, 2));
     }
 
     /// Runs `runs` AIS estimates of log Z_g (Z_q = 1) with `n` chains each, after `warmup` runs

@@ -202,7 +202,7 @@ where
     M: AutodiffModule<B> + Density<B>,
     M::InnerModule: Density<B::InnerBackend>,
 {
-    let (x0, log_q0) = finite_points(q.sample(n), q.dim());
+    let (x0, log_q0) = q.sample(n);
     let out = ais.run(q, target, FAB_ALPHA, x0, Some(log_q0), rng)?;
     // The loss needs log q at the final points, so a chain ending where q underflows is
     // dropped too.
@@ -219,18 +219,6 @@ where
         log_w: kept.iter().map(|&i| out.log_w[i]).collect(),
         log_q: kept.iter().map(|&i| out.log_q[i]).collect(),
     })
-}
-
-/// The points (row-major) whose coordinates and log q are all finite, with their log q.
-fn finite_points((x, log_q): (Vec<f64>, Vec<f64>), dim: usize) -> (Vec<f64>, Vec<f64>) {
-    x.chunks(dim)
-        .zip(log_q)
-        .filter(|(x, log_q)| log_q.is_finite() && x.iter().all(|v| v.is_finite()))
-        .fold((Vec::new(), Vec::new()), |(mut xs, mut lqs), (x, lq)| {
-            xs.extend_from_slice(x);
-            lqs.push(lq);
-            (xs, lqs)
-        })
 }
 
 /// exp(log w_i) / Σ_j exp(log w_j), computed stably.
