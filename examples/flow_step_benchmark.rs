@@ -13,12 +13,11 @@
 
 use boltzflow::backend::Cpu;
 use boltzflow::flow::{
-    BaseConfig, CircularGaussianConfig, Density, FlowConfig, InternalCoordinatesConfig,
-    LayerConfig, PeriodicShiftConfig, Precision, SplineCouplingConfig, random_mask, set_precision,
+    BuildContext, BuiltFlow, Density, FlowConfig, FlowSpec, InternalSpec, Precision, set_precision,
 };
 use burn::backend::Autodiff;
 use burn::prelude::*;
-use rand::SeedableRng;
+use std::path::Path;
 use std::time::Instant;
 
 type B = Autodiff<Cpu>;
@@ -70,41 +69,28 @@ fn main() -> boltzflow::Result<()> {
     Ok(())
 }
 
-/// FAB's alanine-dipeptide flow (targets.md §5).
+/// FAB's alanine-dipeptide flow (targets.md §5), as `FlowSpec::Molecular` builds it.
 fn fab_alanine_flow() -> boltzflow::Result<FlowConfig> {
-    let reference = include_str!("../data/alanine_dipeptide/aldp_min_energy.csv")
-        .lines()
-        .skip(1)
-        .flat_map(|line| {
-            line.split(',')
-                .skip(1)
-                .map(|v| v.trim().parse::<f64>().expect("a number"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let internal = InternalCoordinatesConfig::alanine_dipeptide(reference)?;
-    let circular = internal.circular_outputs();
-    let dim = circular.len();
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(0);
-    let mut layers = Vec::new();
-    for i in 0..12 {
-        layers.push(LayerConfig::Spline(SplineCouplingConfig {
-            circular: circular.clone(),
-            residual: true,
-            ..SplineCouplingConfig::new(random_mask(dim, &mut rng), vec![256, 256])
-        }));
-        if i % 2 == 1 {
-            layers.push(LayerConfig::PeriodicShift(PeriodicShiftConfig::random(
-                &circular, &mut rng,
-            )));
-        }
+    let spec = FlowSpec::Molecular {
+        internal: InternalSpec::AlanineDipeptide,
+        reference: "aldp_min_energy.csv".into(),
+        layers: 12,
+        hidden: vec![256, 256],
+        bins: 8,
+        tail_bound: 5.0,
+        shift_every: 2,
+    };
+    let context = BuildContext {
+        dim: 66,
+        seed: 0,
+        base_dir: Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/alanine_dipeptide"
+        )),
+        molecule: None,
+    };
+    match spec.build(&context)? {
+        BuiltFlow::Coupling(config) => Ok(config),
+        BuiltFlow::Continuous(_) => unreachable!("a molecular flow is a coupling flow"),
     }
-    layers.push(LayerConfig::Internal(internal));
-    Ok(FlowConfig {
-        base: BaseConfig::CircularGaussian(CircularGaussianConfig {
-            circular,
-            trainable: false,
-        }),
-        layers,
-    })
 }

@@ -199,8 +199,9 @@ fn importance_summary(weights: &Weights) -> ImportanceSummary {
     ImportanceSummary::from_log_weights(&log_w)
 }
 
-/// Writes a sample file: `/samples/x`, `/samples/u`, and, with weights, `/samples/log_q`,
-/// `/samples/log_w` and the `/estimates` they give. Prints the estimates.
+/// Writes a sample file: `/samples/x`, `/samples/u` (for molecules also `/samples/positions`
+/// `[n, atoms, 3]` in nm), and, with weights, `/samples/log_q`, `/samples/log_w` and the
+/// `/estimates` they give. Prints the estimates.
 pub fn write_samples(
     output: &Path,
     info: &RunInfo,
@@ -211,6 +212,10 @@ pub fn write_samples(
     let out = OutputFile::create(output)?;
     out.write_run_info(info)?;
     out.write_array("samples/x", &samples.x, &[n, samples.dim])?;
+    if let Some(atoms) = info.atoms {
+        // The same values as Cartesian positions, for mdtraj, MDAnalysis and `analyze`.
+        out.write_array("samples/positions", &samples.x, &[n, atoms, 3])?;
+    }
     out.write_array("samples/u", &samples.u, &[n])?;
     if let Some(weights) = &samples.weights {
         let summary = importance_summary(weights);

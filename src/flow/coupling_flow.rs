@@ -80,8 +80,16 @@ impl<B: Backend> Flow<B> {
 }
 
 impl<B: Backend> Density<B> for Flow<B> {
+    /// The base's dimension, or the Cartesian one after an internal-coordinate layer.
     fn dim(&self) -> usize {
-        self.base.dim()
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|layer| match layer {
+                Layer::Internal(internal) => Some(3 * internal.z_matrix().n_atoms()),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.base.dim())
     }
 
     fn sample(&self, n: usize) -> (Tensor<B, 2>, Tensor<B, 1>) {

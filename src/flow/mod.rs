@@ -65,5 +65,5 @@ pub use mlp::{Activation, Mlp, MlpConfig};
 pub use periodic_shift::{PeriodicShift, PeriodicShiftConfig};
 pub use permutation::{Permutation, PermutationConfig};
 pub use precision::{Precision, from_f64, set_precision};
-pub use spec::{BuiltFlow, ContinuousBase, FlowSpec};
+pub use spec::{BuildContext, BuiltFlow, ContinuousBase, FlowSpec, InternalSpec};
 pub use spline_coupling::{SplineCoupling, SplineCouplingConfig};

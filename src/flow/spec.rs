@@ -2,12 +2,15 @@
 //! into an explicit [`FlowConfig`] (masks and all) once, from the run's seed.
 
 use super::{
-    Activation, AffineCouplingConfig, BaseConfig, ContinuousFlowConfig, DiagGaussianConfig,
-    DivergenceMethod, FlowConfig, GatedFieldConfig, GeneralizedGaussianConfig, LayerConfig,
-    LuLinearConfig, Rk4Config, SolverConfig, SplineCouplingConfig, alternating_mask,
+    Activation, AffineCouplingConfig, BaseConfig, CircularGaussianConfig, ContinuousFlowConfig,
+    DiagGaussianConfig, DivergenceMethod, FlowConfig, GatedFieldConfig, GeneralizedGaussianConfig,
+    InternalCoordinatesConfig, LayerConfig, LuLinearConfig, PeriodicShiftConfig, Rk4Config,
+    SolverConfig, SplineCouplingConfig, alternating_mask, random_mask,
 };
+use boltzflow_plugin::Molecule;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// A flow architecture.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,6 +84,57 @@ pub enum FlowSpec {
         #[serde(default)]
         divergence: DivergenceMethod,
     },
+    /// FAB's molecular flow (targets.md §5): rational-quadratic spline couplings on normalised
+    /// internal coordinates, with circular splines on the torsions, random masks, a random
+    /// periodic shift of the torsions every `shift_every` couplings and residual conditioners,
+    /// then the internal → Cartesian layer. The base is uniform on [−π, π) for the torsions
+    /// and standard normal for the other coordinates; the flow starts as the identity map.
+    Molecular {
+        /// Which internal coordinates.
+        internal: InternalSpec,
+        /// The structure that normalises them (FAB: the minimum-energy structure), a CSV file
+        /// `index,x_nm,y_nm,z_nm` relative to the configuration's folder.
+        reference: PathBuf,
+        /// Number of coupling layers.
+        #[serde(default = "twelve")]
+        layers: usize,
+        /// Hidden widths of each conditioner.
+        #[serde(default = "fab_hidden")]
+        hidden: Vec<usize>,
+        /// Bins per spline.
+        #[serde(default = "eight")]
+        bins: usize,
+        /// Non-circular coordinates: splines on [−tail_bound, tail_bound], linear outside.
+        #[serde(default = "five")]
+        tail_bound: f64,
+        /// A random periodic shift of the torsions after every `shift_every` couplings (0:
+        /// none).
+        #[serde(default = "two")]
+        shift_every: usize,
+    },
+}
+
+/// How a [`FlowSpec::Molecular`] defines its internal coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum InternalSpec {
+    /// FAB's Z-matrix of alanine dipeptide, with its 12 circular torsions.
+    AlanineDipeptide,
+    /// A Z-matrix built from the system's bond graph (its metadata's bonds and masses), with
+    /// the proper torsions circular.
+    BondGraph,
+}
+
+/// What a [`FlowSpec`] is expanded against.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildContext<'a> {
+    /// Coordinates per point of the target.
+    pub dim: usize,
+    /// The run's seed, for the random choices (masks, mixing, shifts).
+    pub seed: u64,
+    /// The configuration's folder, for the files a spec names.
+    pub base_dir: &'a Path,
+    /// The system's molecule, for molecular flows.
+    pub molecule: Option<&'a Molecule>,
 }
 
 /// The base of a continuous flow.
@@ -112,6 +166,18 @@ pub enum BuiltFlow {
     Continuous(ContinuousFlowConfig),
 }
 
+fn two() -> usize {
+    2
+}
+
+fn twelve() -> usize {
+    12
+}
+
+fn fab_hidden() -> Vec<usize> {
+    vec![256, 256]
+}
+
 fn four() -> usize {
     4
 }
@@ -133,8 +199,10 @@ fn one() -> f64 {
 }
 
 impl FlowSpec {
-    /// The explicit configuration for a `dim`-dimensional target; random choices come from `seed`.
-    pub fn build(&self, dim: usize, seed: u64) -> crate::Result<BuiltFlow> {
+    /// The explicit configuration for the target of `context`; random choices come from its
+    /// seed.
+    pub fn build(&self, context: &BuildContext) -> crate::Result<BuiltFlow> {
+        let BuildContext { dim, seed, .. } = *context;
         let coupling_dim = || {
             if dim < 2 {
                 return Err(crate::Error::InvalidArgument(format!(
@@ -221,6 +289,80 @@ impl FlowSpec {
                     divergence: *divergence,
                 }))
             }
+            FlowSpec::Molecular {
+                internal,
+                reference,
+                layers,
+                hidden,
+                bins,
+                tail_bound,
+                shift_every,
+            } => {
+                let internal = internal.build(context, reference)?;
+                if internal.cartesian_dim() != dim {
+                    return Err(crate::Error::InvalidArgument(format!(
+                        "the molecular flow has {} atoms, the system {dim} coordinates",
+                        internal.cartesian_dim() / 3
+                    )));
+                }
+                let circular = internal.circular_outputs();
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 0));
+                let mut chain = Vec::new();
+                for i in 0..*layers {
+                    chain.push(LayerConfig::Spline(SplineCouplingConfig {
+                        circular: circular.clone(),
+                        residual: true,
+                        bins: *bins,
+                        tail_bound: *tail_bound,
+                        ..SplineCouplingConfig::new(
+                            random_mask(circular.len(), &mut rng),
+                            hidden.clone(),
+                        )
+                    }));
+                    if *shift_every > 0 && (i + 1) % shift_every == 0 {
+                        chain.push(LayerConfig::PeriodicShift(PeriodicShiftConfig::random(
+                            &circular, &mut rng,
+                        )));
+                    }
+                }
+                chain.push(LayerConfig::Internal(internal));
+                Ok(BuiltFlow::Coupling(FlowConfig {
+                    base: BaseConfig::CircularGaussian(CircularGaussianConfig {
+                        circular,
+                        trainable: false,
+                    }),
+                    layers: chain,
+                }))
+            }
+        }
+    }
+}
+
+impl InternalSpec {
+    /// The internal-coordinate layer, normalised against the structure in `reference`.
+    fn build(
+        self,
+        context: &BuildContext,
+        reference: &Path,
+    ) -> crate::Result<InternalCoordinatesConfig> {
+        let reference = crate::io::read_structure_csv(&context.base_dir.join(reference))?;
+        match self {
+            InternalSpec::AlanineDipeptide => {
+                InternalCoordinatesConfig::alanine_dipeptide(reference)
+            }
+            InternalSpec::BondGraph => {
+                let Some(molecule) = context.molecule else {
+                    return Err(crate::Error::InvalidArgument(
+                        "internal: BondGraph needs a molecular system (its plugin reports no \
+                         molecule)"
+                            .into(),
+                    ));
+                };
+                let masses: Vec<f64> = molecule.atoms.iter().map(|a| a.mass).collect();
+                let bonds: Vec<(usize, usize)> =
+                    molecule.bonds.iter().map(|&[a, b]| (a, b)).collect();
+                InternalCoordinatesConfig::from_bond_graph(&masses, &bonds, reference)
+            }
         }
     }
 }
@@ -249,4 +391,94 @@ fn with_mixing(
         }
     }
     layers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn molecular(internal: InternalSpec, layers: usize, shift_every: usize) -> FlowSpec {
+        FlowSpec::Molecular {
+            internal,
+            reference: "aldp_min_energy.csv".into(),
+            layers,
+            hidden: vec![8],
+            bins: 4,
+            tail_bound: 5.0,
+            shift_every,
+        }
+    }
+
+    fn context(dim: usize) -> BuildContext<'static> {
+        BuildContext {
+            dim,
+            seed: 3,
+            base_dir: Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/data/alanine_dipeptide"
+            )),
+            molecule: None,
+        }
+    }
+
+    #[test]
+    fn fab_alanine_flow_layout() {
+        let BuiltFlow::Coupling(flow) = molecular(InternalSpec::AlanineDipeptide, 6, 2)
+            .build(&context(66))
+            .unwrap()
+        else {
+            panic!("a molecular flow is a coupling flow");
+        };
+        let kinds: Vec<&str> = flow
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                LayerConfig::Spline(_) => "spline",
+                LayerConfig::PeriodicShift(_) => "shift",
+                LayerConfig::Internal(_) => "internal",
+                _ => "other",
+            })
+            .collect();
+        let expected = [
+            "spline", "spline", "shift", "spline", "spline", "shift", "spline", "spline", "shift",
+            "internal",
+        ];
+        assert_eq!(kinds, expected);
+        let LayerConfig::Spline(spline) = &flow.layers[0] else {
+            unreachable!()
+        };
+        assert_eq!(spline.circular.iter().filter(|&&c| c).count(), 12);
+        assert_eq!(spline.mask.0.iter().filter(|&&m| m).count(), 30);
+        assert!(spline.residual);
+    }
+
+    #[test]
+    fn molecular_flows_refuse_a_wrong_system() {
+        let wrong_dim = molecular(InternalSpec::AlanineDipeptide, 2, 2)
+            .build(&context(60))
+            .unwrap_err()
+            .to_string();
+        assert!(wrong_dim.contains("22 atoms"), "{wrong_dim}");
+        let no_molecule = molecular(InternalSpec::BondGraph, 2, 2)
+            .build(&context(66))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            no_molecule.contains("needs a molecular system"),
+            "{no_molecule}"
+        );
+        let missing = FlowSpec::Molecular {
+            internal: InternalSpec::AlanineDipeptide,
+            reference: "no_such_file.csv".into(),
+            layers: 2,
+            hidden: vec![8],
+            bins: 4,
+            tail_bound: 5.0,
+            shift_every: 2,
+        }
+        .build(&context(66))
+        .unwrap_err()
+        .to_string();
+        assert!(missing.contains("no_such_file.csv"), "{missing}");
+    }
 }

@@ -6,9 +6,11 @@
 
 mod input;
 mod output;
+mod structure;
 
 pub use input::{Points, read_array, read_points};
 pub use output::{OutputFile, RunInfo};
+pub use structure::{parse_structure_csv, read_structure_csv};
 
 use crate::Error;
 use std::path::Path;

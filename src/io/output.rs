@@ -26,6 +26,8 @@ pub struct RunInfo {
     pub temperature_kelvin: Option<f64>,
     /// Coordinates per point.
     pub dim: usize,
+    /// Atoms, for molecular systems (points are then `atoms × 3` positions in nm).
+    pub atoms: Option<usize>,
 }
 
 impl RunInfo {
@@ -44,6 +46,7 @@ impl RunInfo {
             system: metadata.system.clone(),
             temperature_kelvin: metadata.temperature_kelvin,
             dim: system.dim(),
+            atoms: system.n_atoms(),
         }
     }
 }

@@ -487,7 +487,12 @@ mod tests {
             trainable_base: true,
             base_std: 1.0,
         }
-        .build(3, 7)
+        .build(&crate::flow::BuildContext {
+            dim: 3,
+            seed: 7,
+            base_dir: std::path::Path::new("."),
+            molecule: None,
+        })
         .map(|built| match built {
             crate::flow::BuiltFlow::Coupling(config) => config,
             crate::flow::BuiltFlow::Continuous(_) => panic!("RealNvp is a coupling flow"),

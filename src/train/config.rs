@@ -157,6 +157,12 @@ pub enum ObjectiveConfig {
         /// The replay buffer (none: every gradient step runs its own AIS batch).
         #[serde(default)]
         buffer: Option<BufferConfig>,
+        /// Atoms `(N, CA, C, CB)` of a stereocentre: AIS samples of the mirror-image (D) form,
+        /// a negative signed volume, are dropped before training on them and counted, as FAB
+        /// does for alanine dipeptide (`Some((6, 8, 14, 10))`). A batch in which fewer than
+        /// 10% are L is kept whole (early in training), as in FAB.
+        #[serde(default)]
+        filter_chirality: Option<[usize; 4]>,
     },
     /// The PDE (continuity) objective of Máté & Fleuret, for a `Continuous` flow: the
     /// residual of the continuity equation along a path of energies from the base to the

@@ -10,6 +10,7 @@ use super::config::BufferConfig;
 use super::densities::{FlowDensity, TargetDensity};
 use super::objective::Batch;
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
+use crate::analysis::geometry::chirality_of;
 use crate::energy::System;
 use crate::flow::{Density, from_f64, to_host};
 use crate::sampling::{Ais, AisConfig, LogDensity};
@@ -23,8 +24,36 @@ pub struct Fab {
     weight: f64,
     ais: Ais,
     buffer: Option<Buffered>,
+    chirality: Option<ChiralityFilter>,
     dropped_chains: u64,
 }
+
+/// Drops mirror-image (D-form) AIS samples, counting them.
+struct ChiralityFilter {
+    atoms: [usize; 4],
+    dropped: u64,
+}
+
+impl ChiralityFilter {
+    /// The points of `indices` (into `x`, `dim` values each) that have the L form, counting
+    /// the others as dropped; all of them when fewer than [`MIN_L_FRACTION`] are L.
+    fn keep_l_form(&mut self, x: &[f64], dim: usize, indices: Vec<usize>) -> Vec<usize> {
+        let l_form: Vec<usize> = indices
+            .iter()
+            .copied()
+            .filter(|&i| chirality_of(&x[i * dim..(i + 1) * dim], self.atoms) > 0.0)
+            .collect();
+        if (l_form.len() as f64) < MIN_L_FRACTION * indices.len() as f64 {
+            return indices;
+        }
+        self.dropped += (indices.len() - l_form.len()) as u64;
+        l_form
+    }
+}
+
+/// A batch with a smaller fraction of L-form samples is kept whole (FAB's rule: early in
+/// training the flow has not yet learnt the chirality).
+const MIN_L_FRACTION: f64 = 0.1;
 
 /// The replay buffer with its settings and refill counter.
 struct Buffered {
@@ -42,6 +71,9 @@ pub struct FabState {
     pub updates_since_refill: usize,
     /// AIS chains dropped so far for a non-finite weight.
     pub dropped_chains: u64,
+    /// AIS samples dropped so far for the mirror-image (D) form.
+    #[serde(default)]
+    pub mirror_images_dropped: u64,
 }
 
 /// AIS samples toward p²/q with their log weights and the flow's log q at the samples.
@@ -52,14 +84,25 @@ struct AisBatch {
 }
 
 impl Fab {
-    /// The objective with weight `weight` in the total loss, for a `dim`-dimensional target.
+    /// The objective with weight `weight` in the total loss, for a `dim`-dimensional target;
+    /// `filter_chirality` names the `[N, CA, C, CB]` atoms whose D form is dropped.
     pub fn new(
         weight: f64,
         ais: &AisConfig,
         buffer: Option<&BufferConfig>,
+        filter_chirality: Option<[usize; 4]>,
         dim: usize,
     ) -> Result<Self> {
+        if let Some(atoms) = filter_chirality
+            && atoms.iter().any(|&a| 3 * a + 3 > dim)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "filter_chirality: atoms {atoms:?} are beyond the system's {} atoms",
+                dim / 3
+            )));
+        }
         Ok(Fab {
+            chirality: filter_chirality.map(|atoms| ChiralityFilter { atoms, dropped: 0 }),
             weight,
             ais: Ais::new(ais.clone())?,
             buffer: buffer.cloned().map(|config| Buffered {
@@ -95,6 +138,7 @@ impl Fab {
                 batch_size,
                 rng,
                 &mut self.dropped_chains,
+                self.chirality.as_mut(),
             )?;
             let n = batch.log_w.len();
             if n == 0 {
@@ -119,6 +163,7 @@ impl Fab {
                     batch_size,
                     rng,
                     &mut self.dropped_chains,
+                    self.chirality.as_mut(),
                 )?;
                 buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
                 if buffered.buffer.len() >= buffered.config.min_length {
@@ -168,6 +213,7 @@ impl Fab {
             step_sizes: self.ais.step_sizes(),
             updates_since_refill: self.buffer.as_ref().map_or(0, |b| b.updates_since_refill),
             dropped_chains: self.dropped_chains,
+            mirror_images_dropped: self.chirality.as_ref().map_or(0, |c| c.dropped),
         }
     }
 
@@ -175,6 +221,9 @@ impl Fab {
     pub fn restore(&mut self, state: &FabState, buffer: Option<BufferContent>) -> Result<()> {
         self.ais.set_step_sizes(&state.step_sizes)?;
         self.dropped_chains = state.dropped_chains;
+        if let Some(chirality) = self.chirality.as_mut() {
+            chirality.dropped = state.mirror_images_dropped;
+        }
         if let (Some(buffered), Some(content)) = (self.buffer.as_mut(), buffer) {
             buffered.buffer.restore(content)?;
             buffered.updates_since_refill = state.updates_since_refill;
@@ -188,7 +237,8 @@ impl Fab {
     }
 }
 
-/// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains.
+/// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains, and
+/// drops (and counts) mirror images when a chirality filter is given.
 fn ais_batch<B, M>(
     ais: &mut Ais,
     q: &FlowDensity<B, M>,
@@ -196,6 +246,7 @@ fn ais_batch<B, M>(
     n: usize,
     rng: &mut impl rand::Rng,
     dropped: &mut u64,
+    chirality: Option<&mut ChiralityFilter>,
 ) -> Result<AisBatch>
 where
     B: AutodiffBackend,
@@ -206,11 +257,14 @@ where
     let out = ais.run(q, target, FAB_ALPHA, x0, Some(log_q0), rng)?;
     // The loss needs log q at the final points, so a chain ending where q underflows is
     // dropped too.
-    let kept: Vec<usize> = (0..out.log_q.len())
+    let mut kept: Vec<usize> = (0..out.log_q.len())
         .filter(|&i| out.log_q[i].is_finite())
         .collect();
     *dropped += (n - kept.len()) as u64;
     let dim = q.dim();
+    if let Some(filter) = chirality {
+        kept = filter.keep_l_form(&out.x, dim, kept);
+    }
     Ok(AisBatch {
         x: kept
             .iter()
@@ -235,4 +289,54 @@ fn no_finite_chain() -> Error {
          target's energies are NaN or infinite; check the system, or lower the learning rate"
             .to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four atoms N, CA, C, CB with CB above (L, positive signed volume) or below (D) the plane.
+    fn stereocentre(l_form: bool) -> [f64; 12] {
+        let z = if l_form { 1.0 } else { -1.0 };
+        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -0.5, -0.5, z]
+    }
+
+    #[test]
+    fn mirror_images_are_dropped_and_counted() {
+        let mut filter = ChiralityFilter {
+            atoms: [0, 1, 2, 3],
+            dropped: 0,
+        };
+        let forms = [true, false, true, true, false];
+        let x: Vec<f64> = forms.iter().flat_map(|&l| stereocentre(l)).collect();
+        assert!(chirality_of(&stereocentre(true), [0, 1, 2, 3]) > 0.0);
+        assert_eq!(filter.keep_l_form(&x, 12, vec![0, 1, 2, 4]), vec![0, 2]);
+        assert_eq!(filter.dropped, 2);
+        assert_eq!(filter.keep_l_form(&x, 12, vec![3, 4]), vec![3]);
+        assert_eq!(filter.dropped, 3);
+    }
+
+    #[test]
+    fn a_batch_with_few_l_forms_is_kept_whole() {
+        let mut filter = ChiralityFilter {
+            atoms: [0, 1, 2, 3],
+            dropped: 0,
+        };
+        let x: Vec<f64> = (0..20).flat_map(|i| stereocentre(i == 0)).collect();
+        let all: Vec<usize> = (0..20).collect();
+        assert_eq!(filter.keep_l_form(&x, 12, all.clone()), all);
+        assert_eq!(filter.dropped, 0);
+    }
+
+    #[test]
+    fn filter_atoms_beyond_the_system_are_refused() {
+        let message = Fab::new(1.0, &AisConfig::default(), None, Some([6, 8, 14, 22]), 66)
+            .err()
+            .expect("atom 22 of 22 atoms")
+            .to_string();
+        assert!(
+            message.contains("beyond the system's 22 atoms"),
+            "{message}"
+        );
+    }
 }

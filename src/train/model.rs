@@ -4,7 +4,7 @@
 use super::ObjectiveConfig;
 use super::pde::{Interpolation, PdeModel, PdeModelConfig, default_rate_hidden};
 use crate::Result;
-use crate::flow::{BuiltFlow, Density, Flow, FlowConfig, FlowSpec};
+use crate::flow::{BuildContext, BuiltFlow, Density, Flow, FlowConfig, FlowSpec};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -29,15 +29,14 @@ pub enum ModelConfig {
 }
 
 impl ModelConfig {
-    /// The explicit configuration of `spec` for a `dim`-dimensional system. A continuous flow
+    /// The explicit configuration of `spec` for the system of `context`. A continuous flow
     /// takes its PDE networks from the run's PDE objective (the defaults without one).
     pub fn build(
         spec: &FlowSpec,
-        dim: usize,
-        seed: u64,
+        context: &BuildContext,
         objectives: &[ObjectiveConfig],
     ) -> Result<Self> {
-        Ok(match spec.build(dim, seed)? {
+        Ok(match spec.build(context)? {
             BuiltFlow::Coupling(flow) => ModelConfig::Coupling(flow),
             BuiltFlow::Continuous(flow) => {
                 let (interpolation, rate_hidden) = objectives

@@ -87,10 +87,12 @@ impl Objective {
                 weight,
                 ais,
                 buffer,
+                filter_chirality,
             } => Objective::Fab(Box::new(Fab::new(
                 *weight,
                 ais,
                 buffer.as_ref(),
+                *filter_chirality,
                 system.dim(),
             )?)),
             ObjectiveConfig::Pde {

@@ -8,7 +8,7 @@ use super::{Checkpoint, TrainConfig, TrainState, clip_global_norm, learning_rate
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::energy::System;
-use crate::flow::{log_prob_on_host, sample_to_host, set_precision, to_host};
+use crate::flow::{BuildContext, log_prob_on_host, sample_to_host, set_precision, to_host};
 use crate::io::{OutputFile, RunInfo, read_array};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
@@ -163,7 +163,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             (checkpoint.model_config()?, checkpoint.state()?)
         } else {
             (
-                ModelConfig::build(&config.flow, system.dim(), config.seed, &config.objectives)?,
+                ModelConfig::build(
+                    &config.flow,
+                    &BuildContext {
+                        dim: system.dim(),
+                        seed: config.seed,
+                        base_dir,
+                        molecule: system.metadata().molecule.as_ref(),
+                    },
+                    &config.objectives,
+                )?,
                 TrainState::default(),
             )
         };
@@ -455,6 +464,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             "target_evaluations",
             self.state.target_evaluations,
         )?;
+        for state in &self.state.objectives {
+            if let ObjectiveState::Fab(fab) = state {
+                out.set_u64("training", "ais_chains_dropped", fab.dropped_chains)?;
+                out.set_u64(
+                    "training",
+                    "mirror_images_dropped",
+                    fab.mirror_images_dropped,
+                )?;
+            }
+        }
         if let Some(ll) = self.test_set.as_ref().and_then(|t| t.exact_log_likelihood) {
             out.set_f64("training", "exact_test_log_likelihood", ll)?;
         }

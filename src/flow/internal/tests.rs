@@ -45,11 +45,7 @@ const ALDP_BONDS: [(usize, usize); 21] = [
 
 /// The minimum-energy structure, 66 values in nm.
 fn min_energy() -> Vec<f64> {
-    MIN_ENERGY_CSV
-        .lines()
-        .skip(1)
-        .flat_map(|line| line.split(',').skip(1).map(|v| v.trim().parse().unwrap()))
-        .collect()
+    crate::io::parse_structure_csv(MIN_ENERGY_CSV).unwrap()
 }
 
 /// Covalent radius (nm, Cordero et al. 2008) and mass (Da) of an element.
