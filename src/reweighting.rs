@@ -96,6 +96,14 @@ pub fn sample_run<B: AutodiffBackend>(
     let q = FlowDensity::new(&flow, device);
     let (x0, log_q0) = q.sample(options.n);
     let target = TargetDensity(&system);
+    if options.ais && flow.split_internal().is_some() {
+        return Err(crate::Error::InvalidArgument(
+            "`sample --ais` does not support molecular flows yet (FAB's AIS runs on their \
+             internal coordinates, and its output is not yet mapped back); sample without \
+             --ais: the importance weights −u − log q are unbiased on their own"
+                .into(),
+        ));
+    }
     let samples = if options.ais {
         let (ais_config, step_sizes) = evaluation_ais(&config.objectives, &checkpoint)?;
         let mut ais = Ais::new(ais_config)?;

@@ -1,6 +1,6 @@
 //! A base distribution pushed through a chain of layers.
 
-use super::{Base, BaseConfig, Bijection, Layer, LayerConfig};
+use super::{Base, BaseConfig, Bijection, InternalCoordinates, Layer, LayerConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +63,22 @@ impl<B: Backend> Flow<B> {
             log_det = log_det + ld;
         }
         (x, log_det)
+    }
+
+    /// For a flow that ends in an internal-coordinate layer (a molecular flow): the flow on the
+    /// internal coordinates (every layer but the last, sharing this flow's parameters) and that
+    /// layer.
+    pub fn split_internal(&self) -> Option<(Flow<B>, InternalCoordinates<B>)> {
+        match self.layers.split_last()? {
+            (Layer::Internal(internal), rest) => Some((
+                Flow {
+                    base: self.base.clone(),
+                    layers: rest.to_vec(),
+                },
+                internal.clone(),
+            )),
+            _ => None,
+        }
     }
 
     /// Pulls target points back to the base: `(z, Σ log|det|)` of the inverse map.

@@ -338,6 +338,18 @@ impl FlowSpec {
     }
 }
 
+impl FlowSpec {
+    /// The dimension of the space in which MCMC on this flow's density runs, for a system with
+    /// `dim` coordinates: the internal coordinates (3n − 6) for a molecular flow, as FAB does,
+    /// else `dim`.
+    pub fn mcmc_dim(&self, dim: usize) -> usize {
+        match self {
+            FlowSpec::Molecular { .. } => dim.saturating_sub(6),
+            _ => dim,
+        }
+    }
+}
+
 impl InternalSpec {
     /// The internal-coordinate layer, normalised against the structure in `reference`.
     fn build(

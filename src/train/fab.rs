@@ -7,12 +7,13 @@
 //! batches from the buffer by weight, correcting the weights for the flow's change.
 
 use super::config::BufferConfig;
-use super::densities::{FlowDensity, TargetDensity};
+use super::densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity};
+use super::model::Model;
 use super::objective::Batch;
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
 use crate::analysis::geometry::chirality_of;
 use crate::energy::System;
-use crate::flow::{Density, from_f64, to_host};
+use crate::flow::{Density, Flow, from_f64, to_host};
 use crate::sampling::{Ais, AisConfig, LogDensity};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
@@ -84,14 +85,16 @@ struct AisBatch {
 }
 
 impl Fab {
-    /// The objective with weight `weight` in the total loss, for a `dim`-dimensional target;
-    /// `filter_chirality` names the `[N, CA, C, CB]` atoms whose D form is dropped.
+    /// The objective with weight `weight` in the total loss, for a `dim`-dimensional target
+    /// whose flow's MCMC runs in `mcmc_dim` dimensions; `filter_chirality` names the
+    /// `[N, CA, C, CB]` atoms whose D form is dropped.
     pub fn new(
         weight: f64,
         ais: &AisConfig,
         buffer: Option<&BufferConfig>,
         filter_chirality: Option<[usize; 4]>,
         dim: usize,
+        mcmc_dim: usize,
     ) -> Result<Self> {
         if let Some(atoms) = filter_chirality
             && atoms.iter().any(|&a| 3 * a + 3 > dim)
@@ -106,7 +109,7 @@ impl Fab {
             weight,
             ais: Ais::new(ais.clone())?,
             buffer: buffer.cloned().map(|config| Buffered {
-                buffer: ReplayBuffer::new(dim, config.capacity),
+                buffer: ReplayBuffer::new(mcmc_dim, config.capacity),
                 config,
                 updates_since_refill: 0,
             }),
@@ -114,27 +117,56 @@ impl Fab {
         })
     }
 
-    /// The weighted loss of one gradient step with `batch_size` points.
-    pub fn loss<B, M>(
+    /// The weighted loss of one gradient step with `batch_size` points. For a molecular flow
+    /// AIS and the buffer work on the internal coordinates, as in FAB (see [`InternalTarget`]).
+    pub fn loss<B: AutodiffBackend>(
+        &mut self,
+        model: &Model<B>,
+        system: &System,
+        batch_size: usize,
+        rng: &mut impl rand::Rng,
+        device: &B::Device,
+    ) -> Result<Batch<B>> {
+        match model.split_internal() {
+            Some((flow, layer)) => {
+                let space = AisSpace {
+                    q: OnTorus::new(
+                        FlowDensity::new(&flow, device),
+                        layer.circular_outputs().to_vec(),
+                    ),
+                    target: InternalTarget::new(system, &layer, device),
+                };
+                self.loss_in(&flow, &space, batch_size, rng, device)
+            }
+            None => {
+                let space = AisSpace {
+                    q: FlowDensity::new(model, device),
+                    target: TargetDensity(system),
+                };
+                self.loss_in(model, &space, batch_size, rng, device)
+            }
+        }
+    }
+
+    /// [`Fab::loss`] with AIS in `space`, whose points `model` gives log q of.
+    fn loss_in<B, M, S>(
         &mut self,
         model: &M,
-        system: &System,
+        space: &S,
         batch_size: usize,
         rng: &mut impl rand::Rng,
         device: &B::Device,
     ) -> Result<Batch<B>>
     where
         B: AutodiffBackend,
-        M: AutodiffModule<B> + Density<B>,
-        M::InnerModule: Density<B::InnerBackend>,
+        M: Density<B>,
+        S: McmcSpace,
     {
-        let q = FlowDensity::new(model, device);
-        let target = TargetDensity(system);
+        let dim = space.q().dim();
         let Some(buffered) = self.buffer.as_mut() else {
             let batch = ais_batch(
                 &mut self.ais,
-                &q,
-                &target,
+                space,
                 batch_size,
                 rng,
                 &mut self.dropped_chains,
@@ -145,7 +177,7 @@ impl Fab {
                 return Err(no_finite_chain());
             }
             let weights = self_normalised(&batch.log_w);
-            let log_q = model.log_prob(from_f64(batch.x, [n, model.dim()], device));
+            let log_q = model.log_prob(from_f64(batch.x, [n, dim], device));
             let w = from_f64::<B, 1>(weights, [n], device);
             return Ok(Batch {
                 loss: (w * log_q).sum().mul_scalar(-self.weight),
@@ -158,8 +190,7 @@ impl Fab {
             loop {
                 let batch = ais_batch(
                     &mut self.ais,
-                    &q,
-                    &target,
+                    space,
                     batch_size,
                     rng,
                     &mut self.dropped_chains,
@@ -175,7 +206,6 @@ impl Fab {
             (buffered.updates_since_refill + 1) % buffered.config.updates_per_batch;
         let draw = buffered.buffer.draw(batch_size, rng);
         let k = draw.indices.len();
-        let dim = model.dim();
         let log_q = model.log_prob(from_f64(draw.x.clone(), [k, dim], device));
         let (w_adjust, removed) = buffered.buffer.adjust(
             &draw.indices,
@@ -237,33 +267,90 @@ impl Fab {
     }
 }
 
-/// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains, and
-/// drops (and counts) mirror images when a chirality filter is given.
-fn ais_batch<B, M>(
-    ais: &mut Ais,
-    q: &FlowDensity<B, M>,
-    target: &TargetDensity,
-    n: usize,
-    rng: &mut impl rand::Rng,
-    dropped: &mut u64,
-    chirality: Option<&mut ChiralityFilter>,
-) -> Result<AisBatch>
+/// Where FAB's AIS runs: the flow's density and the target on the same points.
+struct AisSpace<Q, P> {
+    q: Q,
+    target: P,
+}
+
+/// The operations FAB needs of an [`AisSpace`], whatever its densities' types.
+trait McmcSpace {
+    /// The flow's density.
+    fn q(&self) -> &dyn LogDensity;
+    /// The target's density.
+    fn target(&self) -> &dyn LogDensity;
+    /// `n` flow samples with their log q.
+    fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>);
+    /// Puts points into their canonical form (angles wrapped), in place.
+    fn canonicalise(&self, x: &mut [f64]);
+    /// Cartesian positions of points, for the chirality filter.
+    fn positions(&self, x: &[f64]) -> Vec<f64>;
+}
+
+impl<B, M> McmcSpace for AisSpace<FlowDensity<B, M>, TargetDensity<'_>>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + Density<B>,
     M::InnerModule: Density<B::InnerBackend>,
 {
-    let (x0, log_q0) = q.sample(n);
-    let out = ais.run(q, target, FAB_ALPHA, x0, Some(log_q0), rng)?;
+    fn q(&self) -> &dyn LogDensity {
+        &self.q
+    }
+    fn target(&self) -> &dyn LogDensity {
+        &self.target
+    }
+    fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>) {
+        self.q.sample(n)
+    }
+    fn canonicalise(&self, _x: &mut [f64]) {}
+    fn positions(&self, x: &[f64]) -> Vec<f64> {
+        x.to_vec()
+    }
+}
+
+impl<B: AutodiffBackend> McmcSpace
+    for AisSpace<OnTorus<FlowDensity<B, Flow<B>>>, InternalTarget<'_, B>>
+{
+    fn q(&self) -> &dyn LogDensity {
+        &self.q
+    }
+    fn target(&self) -> &dyn LogDensity {
+        &self.target
+    }
+    fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>) {
+        self.q.inner().sample(n)
+    }
+    fn canonicalise(&self, x: &mut [f64]) {
+        self.q.wrap(x);
+    }
+    fn positions(&self, x: &[f64]) -> Vec<f64> {
+        self.target.positions(x)
+    }
+}
+
+/// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains, and
+/// drops (and counts) mirror images when a chirality filter is given.
+fn ais_batch(
+    ais: &mut Ais,
+    space: &impl McmcSpace,
+    n: usize,
+    rng: &mut impl rand::Rng,
+    dropped: &mut u64,
+    chirality: Option<&mut ChiralityFilter>,
+) -> Result<AisBatch> {
+    let (x0, log_q0) = space.sample(n);
+    let mut out = ais.run(space.q(), space.target(), FAB_ALPHA, x0, Some(log_q0), rng)?;
+    space.canonicalise(&mut out.x);
     // The loss needs log q at the final points, so a chain ending where q underflows is
     // dropped too.
     let mut kept: Vec<usize> = (0..out.log_q.len())
         .filter(|&i| out.log_q[i].is_finite())
         .collect();
     *dropped += (n - kept.len()) as u64;
-    let dim = q.dim();
+    let dim = space.q().dim();
     if let Some(filter) = chirality {
-        kept = filter.keep_l_form(&out.x, dim, kept);
+        let positions = space.positions(&out.x);
+        kept = filter.keep_l_form(&positions, positions.len() / out.log_q.len().max(1), kept);
     }
     Ok(AisBatch {
         x: kept
@@ -330,10 +417,17 @@ mod tests {
 
     #[test]
     fn filter_atoms_beyond_the_system_are_refused() {
-        let message = Fab::new(1.0, &AisConfig::default(), None, Some([6, 8, 14, 22]), 66)
-            .err()
-            .expect("atom 22 of 22 atoms")
-            .to_string();
+        let message = Fab::new(
+            1.0,
+            &AisConfig::default(),
+            None,
+            Some([6, 8, 14, 22]),
+            66,
+            60,
+        )
+        .err()
+        .expect("atom 22 of 22 atoms")
+        .to_string();
         assert!(
             message.contains("beyond the system's 22 atoms"),
             "{message}"

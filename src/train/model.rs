@@ -4,7 +4,9 @@
 use super::ObjectiveConfig;
 use super::pde::{Interpolation, PdeModel, PdeModelConfig, default_rate_hidden};
 use crate::Result;
-use crate::flow::{BuildContext, BuiltFlow, Density, Flow, FlowConfig, FlowSpec};
+use crate::flow::{
+    BuildContext, BuiltFlow, Density, Flow, FlowConfig, FlowSpec, InternalCoordinates,
+};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +71,15 @@ impl ModelConfig {
 }
 
 impl<B: Backend> Model<B> {
+    /// A molecular flow split into its flow on internal coordinates and its internal-coordinate
+    /// layer (see [`Flow::split_internal`]); `None` for any other model.
+    pub fn split_internal(&self) -> Option<(Flow<B>, InternalCoordinates<B>)> {
+        match self {
+            Model::Coupling(flow) => flow.split_internal(),
+            Model::Continuous(_) => None,
+        }
+    }
+
     /// The continuous model, when it is one.
     pub fn continuous(&self) -> Option<&PdeModel<B>> {
         match self {

@@ -52,15 +52,25 @@ impl Objective {
         config
             .objectives
             .iter()
-            .map(|objective| Objective::build(objective, config.seed, base_dir, system))
+            .map(|objective| {
+                Objective::build(
+                    objective,
+                    config.seed,
+                    base_dir,
+                    system,
+                    config.flow.mcmc_dim(system.dim()),
+                )
+            })
             .collect()
     }
 
+    /// Builds one objective; `mcmc_dim` is the dimension of the space the flow's MCMC runs in.
     fn build(
         config: &ObjectiveConfig,
         seed: u64,
         base_dir: &Path,
         system: &System,
+        mcmc_dim: usize,
     ) -> Result<Self> {
         Ok(match config {
             ObjectiveConfig::ForwardKl { weight, samples } => {
@@ -94,6 +104,7 @@ impl Objective {
                 buffer.as_ref(),
                 *filter_chirality,
                 system.dim(),
+                mcmc_dim,
             )?)),
             ObjectiveConfig::Pde {
                 weight,
