@@ -1,4 +1,4 @@
-//! Writes `tests/data/aldp_samples.h5`, the small samples file of the `boltzflow analyze` tests
+//! Writes `tests/fixtures/aldp_samples.h5`, the small samples file of the `boltzflow analyze` tests
 //! (`tests/analyze.rs`), from the committed OpenMM fixture of alanine dipeptide.
 //!
 //! ```sh
@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }),
     };
     let out = write_samples(
-        Path::new("tests/data/aldp_samples.h5"),
+        Path::new("tests/fixtures/aldp_samples.h5"),
         &info,
         &samples,
         &ExtraEstimates::default(),
