@@ -217,20 +217,7 @@ fn write_png(
     draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> DrawResult,
 ) -> Result<()> {
     register_font()?;
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !folder.is_dir() {
-        return Err(Error::Io {
-            path: folder.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "plot folder does not exist"),
-        });
-    }
-    let name = path
-        .file_name()
-        .map_or("plot".into(), |n| n.to_string_lossy());
-    let temp = folder.join(format!(".{name}.partial-{}.png", std::process::id()));
+    let temp = crate::io::temp_path(path, ".png")?;
     let drawn = (|| -> DrawResult {
         let root = BitMapBackend::new(&temp, size).into_drawing_area();
         root.fill(&WHITE)?;

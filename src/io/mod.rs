@@ -8,6 +8,7 @@ mod input;
 mod output;
 
 pub use input::{Points, dataset_exists, read_array, read_f64_attr, read_points, read_str_attr};
+pub(crate) use output::temp_path;
 pub use output::{OutputFile, RunInfo};
 
 use crate::Error;

@@ -59,7 +59,7 @@ pub struct OutputFile {
 impl OutputFile {
     /// Starts writing `path` (through a temporary file in the same folder).
     pub fn create(path: &Path) -> Result<Self> {
-        let temp = temp_path(path)?;
+        let temp = temp_path(path, "")?;
         let file = hdf5::File::create(&temp).map_err(h5_error(&temp, "cannot create"))?;
         Ok(OutputFile {
             file: Some(file),
@@ -73,7 +73,7 @@ impl OutputFile {
     /// [`OutputFile::commit`] renames it over `path`. `source` is never opened for writing, so
     /// it is intact whatever happens before the commit.
     pub fn update(source: &Path, path: &Path) -> Result<Self> {
-        let temp = temp_path(path)?;
+        let temp = temp_path(path, "")?;
         let copied = std::fs::copy(source, &temp)
             .map_err(|e| Error::Io {
                 path: source.to_owned(),
@@ -272,8 +272,9 @@ impl OutputFile {
     }
 }
 
-/// The temporary name beside `path` under which it is written, after checking its folder.
-fn temp_path(path: &Path) -> Result<PathBuf> {
+/// The temporary name beside `path` under which it is written (ending in `suffix`), after
+/// checking that its folder exists.
+pub(crate) fn temp_path(path: &Path, suffix: &str) -> Result<PathBuf> {
     let folder = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -291,7 +292,7 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
         .file_name()
         .ok_or_else(|| Error::InvalidArgument(format!("{} is not a file name", path.display())))?;
     Ok(folder.join(format!(
-        ".{}.partial-{}",
+        ".{}.partial-{}{suffix}",
         name.to_string_lossy(),
         std::process::id()
     )))
@@ -344,6 +345,65 @@ mod tests {
             1,
             "the temporary file was removed"
         );
+    }
+
+    #[test]
+    fn update_replaces_groups_and_attributes_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.h5");
+        let out = OutputFile::create(&path).unwrap();
+        out.write_array("samples/x", &[1.0, 2.0], &[2]).unwrap();
+        out.write_array("old/y", &[3.0], &[1]).unwrap();
+        out.set_f64("estimates", "ess", 0.5).unwrap();
+        out.set_f64("estimates", "stale", 1.0).unwrap();
+        out.commit().unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        let update = OutputFile::update(&path, &path).unwrap();
+        update.remove("old").unwrap();
+        update.remove("never_there").unwrap();
+        update.set_f64("estimates", "ess", 0.25).unwrap();
+        update.remove_attr("estimates", "stale").unwrap();
+        update
+            .set_u64s("samples/x", "atoms", &[4, 6, 8, 14])
+            .unwrap();
+        drop(update);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "dropped: nothing changes"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        let update = OutputFile::update(&path, &path).unwrap();
+        update.remove("old").unwrap();
+        update.set_f64("estimates", "ess", 0.25).unwrap();
+        update.remove_attr("estimates", "stale").unwrap();
+        update
+            .set_u64s("samples/x", "atoms", &[4, 6, 8, 14])
+            .unwrap();
+        update.commit().unwrap();
+        let file = hdf5::File::open(&path).unwrap();
+        assert!(!file.link_exists("old"));
+        let estimates = file.group("estimates").unwrap();
+        assert_eq!(estimates.attr_names().unwrap(), vec!["ess".to_owned()]);
+        assert_eq!(
+            estimates.attr("ess").unwrap().read_scalar::<f64>().unwrap(),
+            0.25
+        );
+        let x = file.dataset("samples/x").unwrap();
+        assert_eq!(x.read_raw::<f64>().unwrap(), vec![1.0, 2.0]);
+        assert_eq!(
+            x.attr("atoms").unwrap().read_raw::<u64>().unwrap(),
+            vec![4, 6, 8, 14]
+        );
+
+        let missing = dir.path().join("missing.h5");
+        assert!(matches!(
+            OutputFile::update(&missing, &missing),
+            Err(Error::Io { .. })
+        ));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
