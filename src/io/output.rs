@@ -264,9 +264,12 @@ impl OutputFile {
         if let Some(file) = self.file.take() {
             file.close().map_err(self.error("cannot close"))?;
         }
-        std::fs::rename(&self.temp, &self.path).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
+        std::fs::rename(&self.temp, &self.path).map_err(|source| {
+            let _ = std::fs::remove_file(&self.temp);
+            Error::Io {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         Ok(self.path.clone())
     }
@@ -359,15 +362,18 @@ mod tests {
         out.commit().unwrap();
         let before = std::fs::read(&path).unwrap();
 
-        let update = OutputFile::update(&path, &path).unwrap();
-        update.remove("old").unwrap();
-        update.remove("never_there").unwrap();
-        update.set_f64("estimates", "ess", 0.25).unwrap();
-        update.remove_attr("estimates", "stale").unwrap();
-        update
-            .set_u64s("samples/x", "atoms", &[4, 6, 8, 14])
-            .unwrap();
-        drop(update);
+        let update = || {
+            let update = OutputFile::update(&path, &path).unwrap();
+            update.remove("old").unwrap();
+            update.remove("never_there").unwrap();
+            update.set_f64("estimates", "ess", 0.25).unwrap();
+            update.remove_attr("estimates", "stale").unwrap();
+            update
+                .set_u64s("samples/x", "atoms", &[4, 6, 8, 14])
+                .unwrap();
+            update
+        };
+        drop(update());
         assert_eq!(
             std::fs::read(&path).unwrap(),
             before,
@@ -375,14 +381,7 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
-        let update = OutputFile::update(&path, &path).unwrap();
-        update.remove("old").unwrap();
-        update.set_f64("estimates", "ess", 0.25).unwrap();
-        update.remove_attr("estimates", "stale").unwrap();
-        update
-            .set_u64s("samples/x", "atoms", &[4, 6, 8, 14])
-            .unwrap();
-        update.commit().unwrap();
+        update().commit().unwrap();
         let file = hdf5::File::open(&path).unwrap();
         assert!(!file.link_exists("old"));
         let estimates = file.group("estimates").unwrap();
