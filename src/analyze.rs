@@ -656,7 +656,7 @@ mod tests {
         ] {
             assert!(bad.parse::<NamedDihedral>().is_err(), "{bad}");
         }
-        let list = dihedral_list(None, &[d.clone()], 5).unwrap();
+        let list = dihedral_list(None, std::slice::from_ref(&d), 5).unwrap();
         assert_eq!(list, vec![d.clone()]);
         let err = dihedral_list(None, &[d], 4).unwrap_err().to_string();
         assert!(
