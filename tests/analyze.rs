@@ -246,7 +246,7 @@ fn analyze_writes_dihedrals_histograms_populations_and_plots() {
     // Plots next to the samples file: unweighted and reweighted surfaces, φ and ψ marginals.
     assert_eq!(
         png_size(&dir.path().join("run_ramachandran.png")),
-        (2 * 480 + 110, 480)
+        (2 * 480 + 130, 480)
     );
     assert_eq!(
         png_size(&dir.path().join("run_marginals.png")),
@@ -308,7 +308,7 @@ fn ramachandran_kl_against_itself_and_against_a_different_reference() {
     assert_eq!(read_attr(&samples, "estimates", "ramachandran_kl"), 0.0);
     assert_eq!(
         png_size(&plots.join("run_ramachandran.png")),
-        (3 * 480 + 110, 480)
+        (3 * 480 + 130, 480)
     );
 
     // Reference: the 150 frames at 300 K, unweighted, as MD writes them.

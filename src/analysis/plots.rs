@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 /// Side of one square Ramachandran panel, in pixels.
 pub const PANEL: u32 = 480;
 /// Width of the Ramachandran colour bar, in pixels.
-pub const COLORBAR: u32 = 110;
+pub const COLORBAR: u32 = 130;
 /// Width of one marginal panel, in pixels.
 pub const MARGINAL_WIDTH: u32 = 560;
 /// Height of the marginals image, in pixels.
@@ -98,14 +98,15 @@ pub fn ramachandran(
         let mut scale = ChartBuilder::on(&bar)
             .margin_top(40)
             .margin_bottom(50)
-            .margin_right(40)
-            .y_label_area_size(45)
+            .margin_right(30)
+            .y_label_area_size(60)
             .build_cartesian_2d(0.0..1.0, 0.0..f_max)?;
         scale
             .configure_mesh()
             .disable_mesh()
             .disable_x_axis()
             .y_labels(6)
+            .y_label_formatter(&|v| format!("{v:.0}"))
             .y_desc(format!("F ({unit})"))
             .label_style((FONT, 12))
             .axis_desc_style((FONT, 13))
