@@ -118,72 +118,7 @@ pub struct AnalysisReport {
 /// Analyses the samples file `samples` (see the module documentation) and writes the results
 /// into it (or into a copy, `options.output`) atomically, and the plots.
 pub fn analyze(samples: &Path, options: &AnalyzeOptions) -> Result<AnalysisReport> {
-    if options.bins == 0 {
-        return Err(Error::InvalidArgument(
-            "the number of bins must be at least 1".to_owned(),
-        ));
-    }
-    let set = SampleSet::read(samples)?;
-    let dihedrals = dihedral_list(set.molecule.as_ref(), &options.dihedrals, set.atoms)?;
-    if dihedrals.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{} names no dihedrals in its metadata; give some with --dihedral NAME=a,b,c,d",
-            samples.display()
-        )));
-    }
-    let phi_psi = PHI_PSI.map(|name| dihedrals.iter().position(|d| d.name == name));
-    let phi_psi = match phi_psi {
-        [Some(phi), Some(psi)] => Some((phi, psi)),
-        _ => None,
-    };
-    let binning = Binning::angles(options.bins);
-    let angles = set.angles(&dihedrals);
-    let weighted = set.has_weights();
-    let kept = Kept::new(&angles, set.log_w.as_deref());
-    let result = analyse(&kept, phi_psi, binning, options.blocks)?;
-    let unweighted = if weighted {
-        Some(analyse(
-            &Kept::new(&angles, None),
-            phi_psi,
-            binning,
-            options.blocks,
-        )?)
-    } else {
-        None
-    };
-    let reference = match &options.reference {
-        Some(path) => {
-            let reference = SampleSet::read(path)?;
-            if reference.atoms != set.atoms {
-                return Err(Error::Shape {
-                    what: format!("reference {}", path.display()),
-                    expected: format!("{} atoms, as in {}", set.atoms, samples.display()),
-                    found: format!("{} atoms", reference.atoms),
-                });
-            }
-            let kept = Kept::new(&reference.angles(&dihedrals), reference.log_w.as_deref());
-            Some(analyse(&kept, phi_psi, binning, options.blocks)?)
-        }
-        None => None,
-    };
-    let cell_area = binning.width().powi(2);
-    let kl = |model: &SetAnalysis| match (&reference, &model.ramachandran) {
-        (
-            Some(SetAnalysis {
-                ramachandran: Some(r),
-                ..
-            }),
-            Some(m),
-        ) => Some(ramachandran_kl(&r.value, &m.value, cell_area)),
-        _ => None,
-    };
-    let kl_weighted = kl(&result);
-    let kl_unweighted = kl(unweighted.as_ref().unwrap_or(&result));
-    let (kbt, energy_unit) = match set.temperature {
-        Some(t) => (KB_KJ_PER_MOL_K * t, "kJ/mol"),
-        None => (1.0, "k_BT"),
-    };
-
+    let results = Results::compute(samples, options)?;
     // Plots first (each written atomically), then the HDF5 file: a failure leaves the samples
     // file as it was.
     let plot_dir = options.plots.clone().unwrap_or_else(|| {
@@ -196,186 +131,289 @@ pub fn analyze(samples: &Path, options: &AnalyzeOptions) -> Result<AnalysisRepor
     let stem = samples
         .file_stem()
         .map_or("samples".into(), |s| s.to_string_lossy());
-    let mut written_plots = Vec::new();
-    let labels = Labels::new(weighted);
-    let analyses: Vec<(&str, &SetAnalysis)> = [
-        unweighted.as_ref().map(|u| (labels.unweighted, u)),
-        Some((labels.samples, &result)),
-        reference.as_ref().map(|r| ("reference", r)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if phi_psi.is_some() {
-        let surfaces: Vec<(&str, Vec<f64>)> = analyses
-            .iter()
-            .filter_map(|(label, a)| {
-                let r = a.ramachandran.as_ref()?;
-                Some((*label, free_energy(&r.value, &r.stderr, kbt).0))
-            })
-            .collect();
-        let path = plot_dir.join(format!("{stem}_ramachandran.png"));
-        plots::ramachandran(&path, binning, &surfaces, energy_unit)?;
-        written_plots.push(path);
+    let plots = results.plot(&plot_dir, &stem)?;
+    let out = OutputFile::update(samples, options.output.as_deref().unwrap_or(samples))?;
+    results.write(&out)?;
+    let written = out.commit()?;
+    Ok(AnalysisReport {
+        written,
+        plots,
+        n_samples: results.n,
+        n_nonfinite: results.n_nonfinite,
+        weighted: results.weighted,
+        populations: results.samples.populations,
+        ramachandran_kl: results.kl,
+    })
+}
+
+/// Everything an analysis computes.
+struct Results {
+    binning: Binning,
+    blocks: usize,
+    dihedrals: Vec<NamedDihedral>,
+    /// Each dihedral of every sample (NaN where the positions are not finite).
+    angles: Vec<Vec<f64>>,
+    n: usize,
+    n_nonfinite: usize,
+    weighted: bool,
+    /// The samples, reweighted when they have weights.
+    samples: SetAnalysis,
+    /// The samples as drawn, when they have weights.
+    unweighted: Option<SetAnalysis>,
+    reference: Option<SetAnalysis>,
+    /// Ramachandran KL of the reference to the samples: reweighted, unweighted.
+    kl: Option<(f64, f64)>,
+    /// The importance summary of the log weights, when there are any.
+    importance: Option<ImportanceSummary>,
+    temperature: Option<f64>,
+}
+
+impl Results {
+    fn compute(samples: &Path, options: &AnalyzeOptions) -> Result<Self> {
+        if options.bins == 0 {
+            return Err(Error::InvalidArgument(
+                "the number of bins must be at least 1".to_owned(),
+            ));
+        }
+        let set = SampleSet::read(samples)?;
+        let dihedrals = dihedral_list(set.molecule.as_ref(), &options.dihedrals, set.atoms)?;
+        if dihedrals.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} names no dihedrals in its metadata; give some with --dihedral NAME=a,b,c,d",
+                samples.display()
+            )));
+        }
+        let phi_psi = match PHI_PSI.map(|name| dihedrals.iter().position(|d| d.name == name)) {
+            [Some(phi), Some(psi)] => Some((phi, psi)),
+            _ => None,
+        };
+        let binning = Binning::angles(options.bins);
+        let analyse = |kept: &Kept| analyse(kept, phi_psi, binning, options.blocks);
+        let angles = set.angles(&dihedrals);
+        let weighted = set.has_weights();
+        let kept = Kept::new(&angles, set.log_w.as_deref());
+        let result = analyse(&kept)?;
+        let unweighted = if weighted {
+            Some(analyse(&Kept::new(&angles, None))?)
+        } else {
+            None
+        };
+        let reference = match &options.reference {
+            Some(path) => {
+                let reference = SampleSet::read(path)?;
+                if reference.atoms != set.atoms {
+                    return Err(Error::Shape {
+                        what: format!("reference {}", path.display()),
+                        expected: format!("{} atoms, as in {}", set.atoms, samples.display()),
+                        found: format!("{} atoms", reference.atoms),
+                    });
+                }
+                let angles = reference.angles(&dihedrals);
+                Some(analyse(&Kept::new(&angles, reference.log_w.as_deref()))?)
+            }
+            None => None,
+        };
+        let cell_area = binning.width().powi(2);
+        let kl = |model: &SetAnalysis| {
+            let r = reference.as_ref()?.ramachandran.as_ref()?;
+            Some(ramachandran_kl(
+                &r.value,
+                &model.ramachandran.as_ref()?.value,
+                cell_area,
+            ))
+        };
+        let kl = kl(&result).zip(kl(unweighted.as_ref().unwrap_or(&result)));
+        let importance = set.log_w.as_ref().map(|log_w| {
+            let mut all = log_w.clone();
+            all.extend(std::iter::repeat_n(f64::NEG_INFINITY, set.n_dropped_ais));
+            ImportanceSummary::from_log_weights(&all)
+        });
+        Ok(Results {
+            binning,
+            blocks: options.blocks,
+            dihedrals,
+            angles,
+            n: set.n,
+            n_nonfinite: kept.n_dropped,
+            weighted,
+            samples: result,
+            unweighted,
+            reference,
+            kl,
+            importance,
+            temperature: set.temperature,
+        })
     }
-    let panels: Vec<(&str, Vec<Series>)> = dihedrals
-        .iter()
-        .enumerate()
-        .map(|(k, d)| {
-            let series = analyses
+
+    /// k_BT and the unit of the free energies: kJ/mol at the file's temperature, else k_BT.
+    fn energy_unit(&self) -> (f64, &'static str) {
+        match self.temperature {
+            Some(t) => (KB_KJ_PER_MOL_K * t, "kJ/mol"),
+            None => (1.0, "k_BT"),
+        }
+    }
+
+    /// Writes `<stem>_ramachandran.png` (with φ and ψ) and `<stem>_marginals.png` into `dir`.
+    fn plot(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
+        let (kbt, unit) = self.energy_unit();
+        let samples_label = if self.weighted {
+            "reweighted"
+        } else {
+            "samples"
+        };
+        let analyses: Vec<(&str, &SetAnalysis)> = [
+            self.unweighted.as_ref().map(|u| ("samples, unweighted", u)),
+            Some((samples_label, &self.samples)),
+            self.reference.as_ref().map(|r| ("reference", r)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut written = Vec::new();
+        if self.samples.ramachandran.is_some() {
+            let surfaces: Vec<(&str, Vec<f64>)> = analyses
                 .iter()
-                .map(|(label, a)| Series {
-                    label,
-                    density: &a.marginals[k].value,
-                    stderr: &a.marginals[k].stderr,
+                .filter_map(|(label, a)| {
+                    let r = a.ramachandran.as_ref()?;
+                    Some((*label, free_energy(&r.value, &r.stderr, kbt).0))
                 })
                 .collect();
-            (d.name.as_str(), series)
-        })
-        .collect();
-    let path = plot_dir.join(format!("{stem}_marginals.png"));
-    plots::marginals(&path, binning, &panels)?;
-    written_plots.push(path);
+            let path = dir.join(format!("{stem}_ramachandran.png"));
+            plots::ramachandran(&path, self.binning, &surfaces, unit)?;
+            written.push(path);
+        }
+        let panels: Vec<(&str, Vec<Series>)> = self
+            .dihedrals
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let series = analyses
+                    .iter()
+                    .map(|(label, a)| Series {
+                        label,
+                        density: &a.marginals[k].value,
+                        stderr: &a.marginals[k].stderr,
+                    })
+                    .collect();
+                (d.name.as_str(), series)
+            })
+            .collect();
+        let path = dir.join(format!("{stem}_marginals.png"));
+        plots::marginals(&path, self.binning, &panels)?;
+        written.push(path);
+        Ok(written)
+    }
 
-    let destination = options.output.as_deref().unwrap_or(samples);
-    let out = OutputFile::update(samples, destination)?;
-    out.remove("dihedrals")?;
-    out.remove("histograms")?;
-    for name in OPTIONAL_ESTIMATES {
-        out.remove_attr("estimates", name)?;
+    /// Replaces `/dihedrals`, `/histograms` and the analysis attributes of `/estimates`.
+    fn write(&self, out: &OutputFile) -> Result<()> {
+        out.remove("dihedrals")?;
+        out.remove("histograms")?;
+        for name in OPTIONAL_ESTIMATES {
+            out.remove_attr("estimates", name)?;
+        }
+        for (d, values) in self.dihedrals.iter().zip(&self.angles) {
+            let name = format!("dihedrals/{}", d.name);
+            out.write_array(&name, values, &[self.n])?;
+            out.set_u64s(&name, "atoms", &d.atoms.map(|a| a as u64))?;
+            out.set_str(&name, "units", "rad")?;
+        }
+        let bins = [self.binning.bins];
+        for (k, d) in self.dihedrals.iter().enumerate() {
+            let group = format!("histograms/{}", d.name);
+            self.write_histogram(out, &group, "density", &self.samples.marginals[k], &bins)?;
+            out.set_str(&group, "units", "1/rad")?;
+            if let Some(u) = &self.unweighted {
+                let m = &u.marginals[k];
+                out.write_array(&format!("{group}/density_unweighted"), &m.value, &bins)?;
+                out.write_array(&format!("{group}/stderr_unweighted"), &m.stderr, &bins)?;
+            }
+        }
+        let grid = [self.binning.bins, self.binning.bins];
+        if let Some(r) = &self.samples.ramachandran {
+            let group = "histograms/phi_psi";
+            self.write_histogram(out, group, "density", r, &grid)?;
+            out.set_str(group, "units", "1/rad^2; [i, j] is phi bin i, psi bin j")?;
+            let (kbt, unit) = self.energy_unit();
+            let (f, f_err) = free_energy(&r.value, &r.stderr, kbt);
+            let fes = Blocked {
+                value: f,
+                stderr: f_err,
+            };
+            let group = "histograms/fes_phi_psi";
+            self.write_histogram(out, group, "free_energy", &fes, &grid)?;
+            out.set_str(
+                group,
+                "units",
+                &format!(
+                    "{unit}; F = -k_B T ln p shifted to min 0; [i, j] is phi bin i, psi bin j; \
+                     empty bins are +inf with a NaN stderr"
+                ),
+            )?;
+            if let Some(t) = self.temperature {
+                out.set_f64(group, "temperature_kelvin", t)?;
+            }
+        }
+        out.set_u64("estimates", "n_samples", self.n as u64)?;
+        out.set_u64("estimates", "n_nonfinite", self.n_nonfinite as u64)?;
+        if let Some(summary) = &self.importance {
+            out.set_f64("estimates", "ess", summary.ess)?;
+            out.set_f64("estimates", "log_z", summary.log_z)?;
+            out.set_f64("estimates", "log_z_stderr", summary.log_z_stderr)?;
+        }
+        if let Some(pops) = &self.samples.populations {
+            for basin in Basin::ALL {
+                let name = basin.attribute();
+                out.set_f64("estimates", name, pops.value[basin.index()])?;
+                let stderr = pops.stderr[basin.index()];
+                out.set_f64("estimates", &format!("{name}_stderr"), stderr)?;
+            }
+            out.set_u64("estimates", "blocks", self.blocks as u64)?;
+        }
+        if let Some((weighted, unweighted)) = self.kl {
+            out.set_f64("estimates", OPTIONAL_ESTIMATES[0], weighted)?;
+            out.set_f64("estimates", OPTIONAL_ESTIMATES[1], unweighted)?;
+        }
+        Ok(())
     }
-    let n = set.n;
-    for (d, values) in dihedrals.iter().zip(&angles) {
-        let name = format!("dihedrals/{}", d.name);
-        out.write_array(&name, values, &[n])?;
-        out.set_u64s(&name, "atoms", &d.atoms.map(|a| a as u64))?;
-        out.set_str(&name, "units", "rad")?;
-    }
-    let weighting = if weighted {
-        "importance-reweighted"
-    } else {
-        "unweighted"
-    };
-    let describe = |group: &str| -> Result<()> {
+
+    /// Writes `<group>/<name>` and `<group>/stderr` of `shape`, `<group>/edges` and the
+    /// group's description attributes.
+    fn write_histogram(
+        &self,
+        out: &OutputFile,
+        group: &str,
+        name: &str,
+        histogram: &Blocked,
+        shape: &[usize],
+    ) -> Result<()> {
+        let edges = self.binning.edges();
+        out.write_array(&format!("{group}/{name}"), &histogram.value, shape)?;
+        out.write_array(&format!("{group}/stderr"), &histogram.stderr, shape)?;
+        out.write_array(&format!("{group}/edges"), &edges, &[edges.len()])?;
         out.set_str(
             group,
             "binning",
             &format!(
                 "{} uniform bins per angle over [-pi, pi] rad (numpy.histogram conventions: the \
-                 last bin includes pi); density integrates to 1",
-                binning.bins
+                 last bin includes pi); densities integrate to 1",
+                self.binning.bins
             ),
         )?;
+        let weighting = if self.weighted {
+            "importance-reweighted"
+        } else {
+            "unweighted"
+        };
         out.set_str(group, "weighting", weighting)?;
         out.set_str(
             group,
             "error_method",
             &format!(
                 "batch means: sd of the estimates of {} contiguous blocks / sqrt({})",
-                options.blocks, options.blocks
+                self.blocks, self.blocks
             ),
         )?;
-        out.set_u64(group, "blocks", options.blocks as u64)
-    };
-    let edges = binning.edges();
-    for (k, d) in dihedrals.iter().enumerate() {
-        let group = format!("histograms/{}", d.name);
-        let m = &result.marginals[k];
-        out.write_array(&format!("{group}/density"), &m.value, &[binning.bins])?;
-        out.write_array(&format!("{group}/stderr"), &m.stderr, &[binning.bins])?;
-        out.write_array(&format!("{group}/edges"), &edges, &[edges.len()])?;
-        if let Some(u) = &unweighted {
-            let m = &u.marginals[k];
-            out.write_array(
-                &format!("{group}/density_unweighted"),
-                &m.value,
-                &[binning.bins],
-            )?;
-            out.write_array(
-                &format!("{group}/stderr_unweighted"),
-                &m.stderr,
-                &[binning.bins],
-            )?;
-        }
-        describe(&group)?;
-        out.set_str(&group, "units", "1/rad")?;
-    }
-    let grid = [binning.bins, binning.bins];
-    if let Some(r) = &result.ramachandran {
-        let group = "histograms/phi_psi";
-        out.write_array(&format!("{group}/density"), &r.value, &grid)?;
-        out.write_array(&format!("{group}/stderr"), &r.stderr, &grid)?;
-        out.write_array(&format!("{group}/edges"), &edges, &[edges.len()])?;
-        describe(group)?;
-        out.set_str(group, "units", "1/rad^2; [i, j] is phi bin i, psi bin j")?;
-        let group = "histograms/fes_phi_psi";
-        let (f, f_err) = free_energy(&r.value, &r.stderr, kbt);
-        out.write_array(&format!("{group}/free_energy"), &f, &grid)?;
-        out.write_array(&format!("{group}/stderr"), &f_err, &grid)?;
-        out.write_array(&format!("{group}/edges"), &edges, &[edges.len()])?;
-        describe(group)?;
-        out.set_str(
-            group,
-            "units",
-            &format!(
-                "{energy_unit}; F = -k_B T ln p shifted to min 0; [i, j] is phi bin i, psi bin \
-                 j; empty bins are +inf with a NaN stderr"
-            ),
-        )?;
-        if let Some(t) = set.temperature {
-            out.set_f64(group, "temperature_kelvin", t)?;
-        }
-    }
-    out.set_u64("estimates", "n_samples", n as u64)?;
-    out.set_u64("estimates", "n_nonfinite", kept.n_dropped as u64)?;
-    if let Some(log_w) = &set.log_w {
-        let mut all = log_w.clone();
-        all.extend(std::iter::repeat_n(f64::NEG_INFINITY, set.n_dropped_ais));
-        let summary = ImportanceSummary::from_log_weights(&all);
-        out.set_f64("estimates", "ess", summary.ess)?;
-        out.set_f64("estimates", "log_z", summary.log_z)?;
-        out.set_f64("estimates", "log_z_stderr", summary.log_z_stderr)?;
-    }
-    if let Some(pops) = &result.populations {
-        for basin in Basin::ALL {
-            let name = basin.attribute();
-            out.set_f64("estimates", name, pops.value[basin.index()])?;
-            out.set_f64(
-                "estimates",
-                &format!("{name}_stderr"),
-                pops.stderr[basin.index()],
-            )?;
-        }
-        out.set_u64("estimates", "blocks", options.blocks as u64)?;
-    }
-    if let (Some(w), Some(u)) = (kl_weighted, kl_unweighted) {
-        out.set_f64("estimates", OPTIONAL_ESTIMATES[0], w)?;
-        out.set_f64("estimates", OPTIONAL_ESTIMATES[1], u)?;
-    }
-    let written = out.commit()?;
-    Ok(AnalysisReport {
-        written,
-        plots: written_plots,
-        n_samples: n,
-        n_nonfinite: kept.n_dropped,
-        weighted,
-        populations: result.populations,
-        ramachandran_kl: kl_weighted.zip(kl_unweighted),
-    })
-}
-
-/// Plot labels of the sample file's analyses.
-struct Labels {
-    unweighted: &'static str,
-    samples: &'static str,
-}
-
-impl Labels {
-    fn new(weighted: bool) -> Self {
-        Labels {
-            unweighted: "samples, unweighted",
-            samples: if weighted { "reweighted" } else { "samples" },
-        }
+        out.set_u64(group, "blocks", self.blocks as u64)
     }
 }
 
