@@ -3,7 +3,9 @@
 //! - [`energy`]: loading energy plugins and evaluating them in parallel batches;
 //! - [`config`]: RON configuration files;
 //! - [`io`]: HDF5 input and output, written atomically;
-//! - [`analysis`]: importance weights, effective sample size and log Z estimates;
+//! - [`analysis`]: importance weights, effective sample size and log Z estimates, block errors,
+//!   histograms, dihedrals and plots;
+//! - [`analyze`]: `boltzflow analyze`, the dihedral analyses of a samples file;
 //! - [`sampling`]: MCMC kernels (Metropolis, HMC) and annealed importance sampling on the host.
 //!
 //! ```no_run
@@ -16,6 +18,7 @@
 //! ```
 
 pub mod analysis;
+pub mod analyze;
 pub mod backend;
 pub mod config;
 pub mod energy;

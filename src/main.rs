@@ -1,5 +1,7 @@
 //! The `boltzflow` command line: parse arguments, call the library, report.
 
+use boltzflow::analysis::ramachandran::Basin;
+use boltzflow::analyze::{AnalyzeOptions, NamedDihedral, analyze};
 use boltzflow::backend::{Cpu, DeviceKind, check_cuda};
 use boltzflow::config::load_system;
 use boltzflow::energy::{System, discover_plugins, search_dirs};
@@ -110,6 +112,34 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
         device: DeviceKind,
     },
+    /// Dihedrals, reweighted histograms with block errors, the (phi, psi) free-energy surface,
+    /// basin populations and the Ramachandran KL of a samples file, written into that file;
+    /// PNG plots.
+    Analyze {
+        /// The samples file (of `boltzflow sample` or `boltzflow md`); the analysis is written
+        /// into it (atomically) unless --output is given.
+        samples: PathBuf,
+        /// A reference samples file (for example MD) for the Ramachandran KL and the plots.
+        #[arg(long)]
+        reference: Option<PathBuf>,
+        /// A dihedral besides the molecule's named ones, NAME=a,b,c,d (atom indices from 0);
+        /// repeatable.
+        #[arg(long = "dihedral", value_name = "NAME=a,b,c,d")]
+        dihedrals: Vec<NamedDihedral>,
+        /// Bins per angle over [-pi, pi].
+        #[arg(long, default_value_t = 64)]
+        bins: usize,
+        /// Contiguous blocks of the batch-means standard errors.
+        #[arg(long, default_value_t = 20)]
+        blocks: usize,
+        /// Write a copy of the samples file with the analysis here, leaving the samples file as
+        /// it is.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Folder of the PNG plots (default: the samples file's folder).
+        #[arg(long)]
+        plots: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -154,6 +184,25 @@ fn main() -> ExitCode {
             },
             &output,
             device,
+        ),
+        Command::Analyze {
+            samples,
+            reference,
+            dihedrals,
+            bins,
+            blocks,
+            output,
+            plots,
+        } => analyze_samples(
+            &samples,
+            &AnalyzeOptions {
+                dihedrals,
+                reference,
+                bins,
+                blocks,
+                output,
+                plots,
+            },
         ),
     };
     match result {
@@ -424,6 +473,50 @@ fn sample(run: &Path, options: &SampleOptions, output: &Path, device: DeviceKind
     };
     let how = if options.ais { "flow + AIS" } else { "flow" };
     eprintln!("wrote {} {how} samples to {}", options.n, written.display());
+    Ok(())
+}
+
+fn analyze_samples(samples: &Path, options: &AnalyzeOptions) -> Result<()> {
+    let report = analyze(samples, options)?;
+    if report.n_nonfinite > 0 {
+        eprintln!(
+            "warning: {} of {} samples have a non-finite log weight or dihedral (left out)",
+            report.n_nonfinite, report.n_samples
+        );
+    }
+    if let Some(pops) = &report.populations {
+        let how = if report.weighted {
+            "reweighted"
+        } else {
+            "unweighted"
+        };
+        let text: Vec<String> = Basin::ALL
+            .iter()
+            .map(|b| {
+                let k = b.index();
+                format!(
+                    "{} {:.4} ± {:.4}",
+                    b.attribute(),
+                    pops.value[k],
+                    pops.stderr[k]
+                )
+            })
+            .collect();
+        eprintln!("populations ({how}): {}", text.join(", "));
+    }
+    if let Some((weighted, unweighted)) = report.ramachandran_kl {
+        eprintln!(
+            "Ramachandran KL(reference ‖ samples): {weighted:.4} (unweighted {unweighted:.4})"
+        );
+    }
+    for plot in &report.plots {
+        eprintln!("plot: {}", plot.display());
+    }
+    eprintln!(
+        "wrote the analysis of {} samples to {}",
+        report.n_samples,
+        report.written.display()
+    );
     Ok(())
 }
 

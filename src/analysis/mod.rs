@@ -1,8 +1,12 @@
 //! Analyses of weighted samples.
 
+pub mod blocking;
 pub mod geometry;
+pub mod histogram;
 mod importance;
 mod modes;
+pub mod plots;
+pub mod ramachandran;
 
 pub use importance::{ForwardSummary, ImportanceSummary};
 pub use modes::mode_masses;

@@ -1,6 +1,6 @@
 //! Reading point sets from HDF5 files.
 
-use super::h5_error;
+use super::{h5_error, link_exists};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -72,16 +72,6 @@ pub fn read_points(path: &Path) -> Result<Points> {
     })
 }
 
-/// Whether the path `a/b` exists, without HDF5 errors for a missing intermediate group.
-fn link_exists(file: &hdf5::File, path: &str) -> bool {
-    match path.split_once('/') {
-        Some((group, rest)) => {
-            file.link_exists(group) && file.group(group).is_ok_and(|g| g.link_exists(rest))
-        }
-        None => file.link_exists(path),
-    }
-}
-
 /// Reads the dataset `name` of the HDF5 file `path` as f64 values (row-major) with its shape.
 pub fn read_array(path: &Path, name: &str) -> Result<(Vec<f64>, Vec<usize>)> {
     let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
@@ -98,4 +88,47 @@ pub fn read_array(path: &Path, name: &str) -> Result<(Vec<f64>, Vec<usize>)> {
         .read_raw()
         .map_err(h5_error(path, &format!("cannot read /{name} as numbers")))?;
     Ok((data, dataset.shape()))
+}
+
+/// Whether the HDF5 file `path` has a link `name` (for example `"samples/log_w"`).
+pub fn dataset_exists(path: &Path, name: &str) -> Result<bool> {
+    let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
+    Ok(link_exists(&file, name))
+}
+
+/// The scalar attribute `name` of the group `group` ("" for the root), if both exist.
+fn read_attr<T: hdf5::H5Type>(path: &Path, group: &str, name: &str) -> Result<Option<T>> {
+    let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
+    let location: hdf5::Group = if group.is_empty() {
+        (*file).clone()
+    } else if link_exists(&file, group) {
+        file.group(group)
+            .map_err(h5_error(path, &format!("/{group} is not a group")))?
+    } else {
+        return Ok(None);
+    };
+    if !location
+        .attr_names()
+        .is_ok_and(|names| names.iter().any(|n| n == name))
+    {
+        return Ok(None);
+    }
+    location
+        .attr(name)
+        .and_then(|a| a.read_scalar::<T>())
+        .map(Some)
+        .map_err(h5_error(
+            path,
+            &format!("cannot read attribute {name} of /{group}"),
+        ))
+}
+
+/// The string attribute `name` of the group `group` ("" for the root), if it exists.
+pub fn read_str_attr(path: &Path, group: &str, name: &str) -> Result<Option<String>> {
+    Ok(read_attr::<hdf5::types::VarLenUnicode>(path, group, name)?.map(|s| s.as_str().to_owned()))
+}
+
+/// The numeric attribute `name` of the group `group` ("" for the root) as f64, if it exists.
+pub fn read_f64_attr(path: &Path, group: &str, name: &str) -> Result<Option<f64>> {
+    read_attr::<f64>(path, group, name)
 }

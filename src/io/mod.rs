@@ -8,7 +8,8 @@ mod input;
 mod output;
 mod structure;
 
-pub use input::{Points, read_array, read_points};
+pub use input::{Points, dataset_exists, read_array, read_f64_attr, read_points, read_str_attr};
+pub(crate) use output::temp_path;
 pub use output::{OutputFile, RunInfo};
 pub use structure::{parse_structure_csv, read_structure_csv};
 
@@ -22,5 +23,16 @@ fn h5_error(path: &Path, context: &str) -> impl FnOnce(hdf5::Error) -> Error {
     move |e| Error::Hdf5 {
         path,
         message: format!("{context}: {e}"),
+    }
+}
+
+/// Whether the path `a/b/...` exists below `group`, without HDF5 errors for a missing
+/// intermediate group.
+fn link_exists(group: &hdf5::Group, path: &str) -> bool {
+    match path.split_once('/') {
+        Some((first, rest)) => {
+            group.link_exists(first) && group.group(first).is_ok_and(|g| link_exists(&g, rest))
+        }
+        None => group.link_exists(path),
     }
 }

@@ -1,6 +1,6 @@
 //! Writing self-describing HDF5 outputs atomically.
 
-use super::h5_error;
+use super::{h5_error, link_exists};
 use crate::config::SystemFile;
 use crate::energy::System;
 use crate::{Error, Result};
@@ -62,33 +62,40 @@ pub struct OutputFile {
 impl OutputFile {
     /// Starts writing `path` (through a temporary file in the same folder).
     pub fn create(path: &Path) -> Result<Self> {
-        let folder = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !folder.is_dir() {
-            return Err(Error::Io {
-                path: folder.to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "output folder does not exist",
-                ),
-            });
-        }
-        let name = path.file_name().ok_or_else(|| {
-            Error::InvalidArgument(format!("{} is not a file name", path.display()))
-        })?;
-        let temp = folder.join(format!(
-            ".{}.partial-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let temp = temp_path(path, "")?;
         let file = hdf5::File::create(&temp).map_err(h5_error(&temp, "cannot create"))?;
         Ok(OutputFile {
             file: Some(file),
             temp,
             path: path.to_owned(),
         })
+    }
+
+    /// Starts rewriting the existing file `source` as `path` (which may be `source` itself):
+    /// a copy of `source` under a temporary name beside `path` is changed, and
+    /// [`OutputFile::commit`] renames it over `path`. `source` is never opened for writing, so
+    /// it is intact whatever happens before the commit.
+    pub fn update(source: &Path, path: &Path) -> Result<Self> {
+        let temp = temp_path(path, "")?;
+        let copied = std::fs::copy(source, &temp)
+            .map_err(|e| Error::Io {
+                path: source.to_owned(),
+                source: e,
+            })
+            .and_then(|_| {
+                hdf5::File::open_rw(&temp).map_err(h5_error(source, "cannot open as HDF5"))
+            });
+        match copied {
+            Ok(file) => Ok(OutputFile {
+                file: Some(file),
+                temp,
+                path: path.to_owned(),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(e)
+            }
+        }
     }
 
     fn file(&self) -> &hdf5::File {
@@ -163,37 +170,95 @@ impl OutputFile {
         Ok(())
     }
 
-    /// Sets a string attribute on the group `group` ("" for the root).
-    pub fn set_str(&self, group: &str, name: &str, value: &str) -> Result<()> {
+    /// Removes the group or dataset `name` (with everything below it) if it exists. The space
+    /// it took in the file is not reclaimed (`h5repack` does that).
+    pub fn remove(&self, name: &str) -> Result<()> {
+        if link_exists(self.file(), name) {
+            self.file()
+                .unlink(name)
+                .map_err(self.error(&format!("cannot remove {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the attribute `name` of the group or dataset `object` if it has one.
+    pub fn remove_attr(&self, object: &str, name: &str) -> Result<()> {
+        if !object.is_empty() && !link_exists(self.file(), object) {
+            return Ok(());
+        }
+        let location = self.object(object)?;
+        if location
+            .attr_names()
+            .is_ok_and(|names| names.iter().any(|n| n == name))
+        {
+            location
+                .delete_attr(name)
+                .map_err(self.error(&format!("cannot remove attribute {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// The object `name` ("" for the root): the dataset of that name if there is one, else the
+    /// group, created with its parents if needed.
+    fn object(&self, name: &str) -> Result<hdf5::Location> {
+        if !name.is_empty()
+            && link_exists(self.file(), name)
+            && self.file().loc_type_by_name(name).ok() == Some(hdf5::LocationType::Dataset)
+        {
+            return self
+                .file()
+                .dataset(name)
+                .map(|d| (**d).clone())
+                .map_err(self.error(&format!("cannot open dataset {name}")));
+        }
+        Ok((*self.group(name)?).clone())
+    }
+
+    /// Creates the attribute `name` of `shape` on the object `object`, replacing an older one.
+    fn new_attr<T: hdf5::H5Type>(
+        &self,
+        object: &str,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<hdf5::Attribute> {
+        self.remove_attr(object, name)?;
+        self.object(object)?
+            .new_attr::<T>()
+            .shape(shape)
+            .create(name)
+            .map_err(self.error(&format!("cannot write attribute {name}")))
+    }
+
+    /// Sets a string attribute on the group or dataset `object` ("" for the root), replacing
+    /// an older value.
+    pub fn set_str(&self, object: &str, name: &str, value: &str) -> Result<()> {
         let value: VarLenUnicode = value
             .replace('\0', " ")
             .parse()
             .map_err(|_| Error::InvalidArgument(format!("attribute {name} is not valid text")))?;
-        self.group(group)?
-            .new_attr::<VarLenUnicode>()
-            .shape(())
-            .create(name)
-            .and_then(|a| a.write_scalar(&value))
+        self.new_attr::<VarLenUnicode>(object, name, &[])?
+            .write_scalar(&value)
             .map_err(self.error(&format!("cannot write attribute {name}")))
     }
 
-    /// Sets an f64 attribute.
-    pub fn set_f64(&self, group: &str, name: &str, value: f64) -> Result<()> {
-        self.group(group)?
-            .new_attr::<f64>()
-            .shape(())
-            .create(name)
-            .and_then(|a| a.write_scalar(&value))
+    /// Sets an f64 attribute (see [`OutputFile::set_str`]).
+    pub fn set_f64(&self, object: &str, name: &str, value: f64) -> Result<()> {
+        self.new_attr::<f64>(object, name, &[])?
+            .write_scalar(&value)
             .map_err(self.error(&format!("cannot write attribute {name}")))
     }
 
-    /// Sets an unsigned integer attribute.
-    pub fn set_u64(&self, group: &str, name: &str, value: u64) -> Result<()> {
-        self.group(group)?
-            .new_attr::<u64>()
-            .shape(())
-            .create(name)
-            .and_then(|a| a.write_scalar(&value))
+    /// Sets an unsigned integer attribute (see [`OutputFile::set_str`]).
+    pub fn set_u64(&self, object: &str, name: &str, value: u64) -> Result<()> {
+        self.new_attr::<u64>(object, name, &[])?
+            .write_scalar(&value)
+            .map_err(self.error(&format!("cannot write attribute {name}")))
+    }
+
+    /// Sets a one-dimensional unsigned integer attribute (see [`OutputFile::set_str`]).
+    pub fn set_u64s(&self, object: &str, name: &str, values: &[u64]) -> Result<()> {
+        self.new_attr::<u64>(object, name, &[values.len()])?
+            .write_raw(values)
             .map_err(self.error(&format!("cannot write attribute {name}")))
     }
 
@@ -202,12 +267,41 @@ impl OutputFile {
         if let Some(file) = self.file.take() {
             file.close().map_err(self.error("cannot close"))?;
         }
-        std::fs::rename(&self.temp, &self.path).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            source,
+        std::fs::rename(&self.temp, &self.path).map_err(|source| {
+            let _ = std::fs::remove_file(&self.temp);
+            Error::Io {
+                path: self.path.clone(),
+                source,
+            }
         })?;
         Ok(self.path.clone())
     }
+}
+
+/// The temporary name beside `path` under which it is written (ending in `suffix`), after
+/// checking that its folder exists.
+pub(crate) fn temp_path(path: &Path, suffix: &str) -> Result<PathBuf> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(Error::Io {
+            path: folder.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "output folder does not exist",
+            ),
+        });
+    }
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidArgument(format!("{} is not a file name", path.display())))?;
+    Ok(folder.join(format!(
+        ".{}.partial-{}{suffix}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
 }
 
 impl Drop for OutputFile {
@@ -257,6 +351,61 @@ mod tests {
             1,
             "the temporary file was removed"
         );
+    }
+
+    #[test]
+    fn update_replaces_groups_and_attributes_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.h5");
+        let out = OutputFile::create(&path).unwrap();
+        out.write_array("samples/x", &[1.0, 2.0], &[2]).unwrap();
+        out.write_array("old/y", &[3.0], &[1]).unwrap();
+        out.set_f64("estimates", "ess", 0.5).unwrap();
+        out.set_f64("estimates", "stale", 1.0).unwrap();
+        out.commit().unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        let update = || {
+            let update = OutputFile::update(&path, &path).unwrap();
+            update.remove("old").unwrap();
+            update.remove("never_there").unwrap();
+            update.set_f64("estimates", "ess", 0.25).unwrap();
+            update.remove_attr("estimates", "stale").unwrap();
+            update
+                .set_u64s("samples/x", "atoms", &[4, 6, 8, 14])
+                .unwrap();
+            update
+        };
+        drop(update());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "dropped: nothing changes"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        update().commit().unwrap();
+        let file = hdf5::File::open(&path).unwrap();
+        assert!(!file.link_exists("old"));
+        let estimates = file.group("estimates").unwrap();
+        assert_eq!(estimates.attr_names().unwrap(), vec!["ess".to_owned()]);
+        assert_eq!(
+            estimates.attr("ess").unwrap().read_scalar::<f64>().unwrap(),
+            0.25
+        );
+        let x = file.dataset("samples/x").unwrap();
+        assert_eq!(x.read_raw::<f64>().unwrap(), vec![1.0, 2.0]);
+        assert_eq!(
+            x.attr("atoms").unwrap().read_raw::<u64>().unwrap(),
+            vec![4, 6, 8, 14]
+        );
+
+        let missing = dir.path().join("missing.h5");
+        assert!(matches!(
+            OutputFile::update(&missing, &missing),
+            Err(Error::Io { .. })
+        ));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -1,0 +1,715 @@
+//! `boltzflow analyze`: dihedral angles, importance-reweighted histograms with block errors,
+//! the (φ, ψ) free-energy surface, basin populations and FAB's Ramachandran KL divergence of a
+//! samples file (of `boltzflow sample` or `boltzflow md`), written into that file.
+//!
+//! Positions come from `/samples/positions` `[n, atoms, 3]` (nm) or else `/samples/x`
+//! `[n, 3·atoms]` with the atom count of the molecule in the file's `metadata` attribute;
+//! weights from `/samples/log_w` (uniform when absent). A sample whose log weight or one of
+//! whose dihedrals is not finite is dropped from the histograms and populations, and counted.
+//! Errors are batch means over contiguous blocks ([`crate::analysis::blocking`]).
+
+use crate::analysis::ImportanceSummary;
+use crate::analysis::blocking::{Blocked, blocked};
+use crate::analysis::geometry::dihedral_of;
+use crate::analysis::histogram::{Binning, density, free_energy, ramachandran_kl};
+use crate::analysis::plots::{self, Series};
+use crate::analysis::ramachandran::Basin;
+use crate::io::{OutputFile, dataset_exists, read_array, read_f64_attr, read_str_attr};
+use crate::{Error, Result};
+use boltzflow_plugin::{Metadata, Molecule};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Boltzmann constant in kJ/mol/K (CODATA 2018, exact in SI).
+pub const KB_KJ_PER_MOL_K: f64 = 0.008_314_462_618_153_24;
+
+/// Names of the two backbone dihedrals of the Ramachandran analyses.
+const PHI_PSI: [&str; 2] = ["phi", "psi"];
+
+/// The `/estimates` attributes that only some analyses write; a new analysis removes the old ones.
+const OPTIONAL_ESTIMATES: [&str; 2] = ["ramachandran_kl", "ramachandran_kl_unweighted"];
+
+/// A named dihedral angle over four atoms (indices from 0), as given on the command line:
+/// `NAME=a,b,c,d`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedDihedral {
+    /// The name, used for `/dihedrals/<name>` and `/histograms/<name>`.
+    pub name: String,
+    /// The four atom indices.
+    pub atoms: [usize; 4],
+}
+
+impl FromStr for NamedDihedral {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || {
+            format!("'{s}' is not a dihedral: write NAME=a,b,c,d with four atom indices (from 0)")
+        };
+        let (name, atoms) = s.split_once('=').ok_or_else(bad)?;
+        let atoms: Vec<usize> = atoms
+            .split(',')
+            .map(|a| a.trim().parse::<usize>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| bad())?;
+        let atoms: [usize; 4] = atoms.try_into().map_err(|_| bad())?;
+        let name = name.trim();
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(format!(
+                "'{name}' cannot name a dihedral: use a non-empty name without '/'"
+            ));
+        }
+        Ok(NamedDihedral {
+            name: name.to_owned(),
+            atoms,
+        })
+    }
+}
+
+/// What `boltzflow analyze` does.
+#[derive(Clone, Debug)]
+pub struct AnalyzeOptions {
+    /// Dihedrals besides the named ones of the file's molecule (one of the same name replaces it).
+    pub dihedrals: Vec<NamedDihedral>,
+    /// A reference samples file (for example MD) for the Ramachandran KL and the plots.
+    pub reference: Option<PathBuf>,
+    /// Bins per angle over [−π, π].
+    pub bins: usize,
+    /// Blocks of the batch-means errors.
+    pub blocks: usize,
+    /// Write a copy of the samples file with the analysis here instead of into the samples file.
+    pub output: Option<PathBuf>,
+    /// Folder of the PNG plots; by default the samples file's.
+    pub plots: Option<PathBuf>,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            dihedrals: Vec::new(),
+            reference: None,
+            bins: 64,
+            blocks: 20,
+            output: None,
+            plots: None,
+        }
+    }
+}
+
+/// What an analysis found, for the command line's report.
+#[derive(Clone, Debug)]
+pub struct AnalysisReport {
+    /// The HDF5 file written.
+    pub written: PathBuf,
+    /// The PNG files written.
+    pub plots: Vec<PathBuf>,
+    /// Samples in the file.
+    pub n_samples: usize,
+    /// Samples dropped for a non-finite log weight or dihedral.
+    pub n_nonfinite: usize,
+    /// Whether the samples carry non-uniform importance weights.
+    pub weighted: bool,
+    /// Populations of the basins in the order of [`Basin::ALL`], with block errors.
+    pub populations: Option<Blocked>,
+    /// KL(reference ‖ samples) of the (φ, ψ) histograms: reweighted, and unweighted.
+    pub ramachandran_kl: Option<(f64, f64)>,
+}
+
+/// Analyses the samples file `samples` (see the module documentation) and writes the results
+/// into it (or into a copy, `options.output`) atomically, and the plots.
+pub fn analyze(samples: &Path, options: &AnalyzeOptions) -> Result<AnalysisReport> {
+    let results = Results::compute(samples, options)?;
+    // Plots first (each written atomically), then the HDF5 file: a failure leaves the samples
+    // file as it was.
+    let plot_dir = options.plots.clone().unwrap_or_else(|| {
+        samples
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned()
+    });
+    let stem = samples
+        .file_stem()
+        .map_or("samples".into(), |s| s.to_string_lossy());
+    let plots = results.plot(&plot_dir, &stem)?;
+    let out = OutputFile::update(samples, options.output.as_deref().unwrap_or(samples))?;
+    results.write(&out)?;
+    let written = out.commit()?;
+    Ok(AnalysisReport {
+        written,
+        plots,
+        n_samples: results.n,
+        n_nonfinite: results.n_nonfinite,
+        weighted: results.weighted,
+        populations: results.samples.populations,
+        ramachandran_kl: results.kl,
+    })
+}
+
+/// Everything an analysis computes.
+struct Results {
+    binning: Binning,
+    blocks: usize,
+    dihedrals: Vec<NamedDihedral>,
+    /// Each dihedral of every sample (NaN where the positions are not finite).
+    angles: Vec<Vec<f64>>,
+    n: usize,
+    n_nonfinite: usize,
+    weighted: bool,
+    /// The samples, reweighted when they have weights.
+    samples: SetAnalysis,
+    /// The samples as drawn, when they have weights.
+    unweighted: Option<SetAnalysis>,
+    reference: Option<SetAnalysis>,
+    /// Ramachandran KL of the reference to the samples: reweighted, unweighted.
+    kl: Option<(f64, f64)>,
+    /// The importance summary of the log weights, when there are any.
+    importance: Option<ImportanceSummary>,
+    temperature: Option<f64>,
+}
+
+impl Results {
+    fn compute(samples: &Path, options: &AnalyzeOptions) -> Result<Self> {
+        if options.bins == 0 {
+            return Err(Error::InvalidArgument(
+                "the number of bins must be at least 1".to_owned(),
+            ));
+        }
+        let set = SampleSet::read(samples)?;
+        let dihedrals = dihedral_list(set.molecule.as_ref(), &options.dihedrals, set.atoms)?;
+        if dihedrals.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} names no dihedrals in its metadata; give some with --dihedral NAME=a,b,c,d",
+                samples.display()
+            )));
+        }
+        let phi_psi = match PHI_PSI.map(|name| dihedrals.iter().position(|d| d.name == name)) {
+            [Some(phi), Some(psi)] => Some((phi, psi)),
+            _ => None,
+        };
+        let binning = Binning::angles(options.bins);
+        let analyse = |kept: &Kept| analyse(kept, phi_psi, binning, options.blocks);
+        let angles = set.angles(&dihedrals);
+        let weighted = set.has_weights();
+        let kept = Kept::new(&angles, set.log_w.as_deref());
+        let result = analyse(&kept)?;
+        let unweighted = if weighted {
+            Some(analyse(&Kept::new(&angles, None))?)
+        } else {
+            None
+        };
+        let reference = match &options.reference {
+            Some(path) => {
+                let reference = SampleSet::read(path)?;
+                if reference.atoms != set.atoms {
+                    return Err(Error::Shape {
+                        what: format!("reference {}", path.display()),
+                        expected: format!("{} atoms, as in {}", set.atoms, samples.display()),
+                        found: format!("{} atoms", reference.atoms),
+                    });
+                }
+                let angles = reference.angles(&dihedrals);
+                Some(analyse(&Kept::new(&angles, reference.log_w.as_deref()))?)
+            }
+            None => None,
+        };
+        let cell_area = binning.width().powi(2);
+        let kl = |model: &SetAnalysis| {
+            let r = reference.as_ref()?.ramachandran.as_ref()?;
+            Some(ramachandran_kl(
+                &r.value,
+                &model.ramachandran.as_ref()?.value,
+                cell_area,
+            ))
+        };
+        let kl = kl(&result).zip(kl(unweighted.as_ref().unwrap_or(&result)));
+        let importance = set.log_w.as_ref().map(|log_w| {
+            let mut all = log_w.clone();
+            all.extend(std::iter::repeat_n(f64::NEG_INFINITY, set.n_dropped_ais));
+            ImportanceSummary::from_log_weights(&all)
+        });
+        Ok(Results {
+            binning,
+            blocks: options.blocks,
+            dihedrals,
+            angles,
+            n: set.n,
+            n_nonfinite: kept.n_dropped,
+            weighted,
+            samples: result,
+            unweighted,
+            reference,
+            kl,
+            importance,
+            temperature: set.temperature,
+        })
+    }
+
+    /// k_BT and the unit of the free energies: kJ/mol at the file's temperature, else k_BT.
+    fn energy_unit(&self) -> (f64, &'static str) {
+        match self.temperature {
+            Some(t) => (KB_KJ_PER_MOL_K * t, "kJ/mol"),
+            None => (1.0, "k_BT"),
+        }
+    }
+
+    /// Writes `<stem>_ramachandran.png` (with φ and ψ) and `<stem>_marginals.png` into `dir`.
+    fn plot(&self, dir: &Path, stem: &str) -> Result<Vec<PathBuf>> {
+        let (kbt, unit) = self.energy_unit();
+        let samples_label = if self.weighted {
+            "reweighted"
+        } else {
+            "samples"
+        };
+        let analyses: Vec<(&str, &SetAnalysis)> = [
+            self.unweighted.as_ref().map(|u| ("samples, unweighted", u)),
+            Some((samples_label, &self.samples)),
+            self.reference.as_ref().map(|r| ("reference", r)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut written = Vec::new();
+        if self.samples.ramachandran.is_some() {
+            let surfaces: Vec<(&str, Vec<f64>)> = analyses
+                .iter()
+                .filter_map(|(label, a)| {
+                    let r = a.ramachandran.as_ref()?;
+                    Some((*label, free_energy(&r.value, &r.stderr, kbt).0))
+                })
+                .collect();
+            let path = dir.join(format!("{stem}_ramachandran.png"));
+            plots::ramachandran(&path, self.binning, &surfaces, unit)?;
+            written.push(path);
+        }
+        let panels: Vec<(&str, Vec<Series>)> = self
+            .dihedrals
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let series = analyses
+                    .iter()
+                    .map(|(label, a)| Series {
+                        label,
+                        density: &a.marginals[k].value,
+                        stderr: &a.marginals[k].stderr,
+                    })
+                    .collect();
+                (d.name.as_str(), series)
+            })
+            .collect();
+        let path = dir.join(format!("{stem}_marginals.png"));
+        plots::marginals(&path, self.binning, &panels)?;
+        written.push(path);
+        Ok(written)
+    }
+
+    /// Replaces `/dihedrals`, `/histograms` and the analysis attributes of `/estimates`.
+    fn write(&self, out: &OutputFile) -> Result<()> {
+        out.remove("dihedrals")?;
+        out.remove("histograms")?;
+        for name in OPTIONAL_ESTIMATES {
+            out.remove_attr("estimates", name)?;
+        }
+        for (d, values) in self.dihedrals.iter().zip(&self.angles) {
+            let name = format!("dihedrals/{}", d.name);
+            out.write_array(&name, values, &[self.n])?;
+            out.set_u64s(&name, "atoms", &d.atoms.map(|a| a as u64))?;
+            out.set_str(&name, "units", "rad")?;
+        }
+        let bins = [self.binning.bins];
+        for (k, d) in self.dihedrals.iter().enumerate() {
+            let group = format!("histograms/{}", d.name);
+            self.write_histogram(out, &group, "density", &self.samples.marginals[k], &bins)?;
+            out.set_str(&group, "units", "1/rad")?;
+            if let Some(u) = &self.unweighted {
+                let m = &u.marginals[k];
+                out.write_array(&format!("{group}/density_unweighted"), &m.value, &bins)?;
+                out.write_array(&format!("{group}/stderr_unweighted"), &m.stderr, &bins)?;
+            }
+        }
+        let grid = [self.binning.bins, self.binning.bins];
+        if let Some(r) = &self.samples.ramachandran {
+            let group = "histograms/phi_psi";
+            self.write_histogram(out, group, "density", r, &grid)?;
+            out.set_str(group, "units", "1/rad^2; [i, j] is phi bin i, psi bin j")?;
+            let (kbt, unit) = self.energy_unit();
+            let (f, f_err) = free_energy(&r.value, &r.stderr, kbt);
+            let fes = Blocked {
+                value: f,
+                stderr: f_err,
+            };
+            let group = "histograms/fes_phi_psi";
+            self.write_histogram(out, group, "free_energy", &fes, &grid)?;
+            out.set_str(
+                group,
+                "units",
+                &format!(
+                    "{unit}; F = -k_B T ln p shifted to min 0; [i, j] is phi bin i, psi bin j; \
+                     empty bins are +inf with a NaN stderr"
+                ),
+            )?;
+            if let Some(t) = self.temperature {
+                out.set_f64(group, "temperature_kelvin", t)?;
+            }
+        }
+        out.set_u64("estimates", "n_samples", self.n as u64)?;
+        out.set_u64("estimates", "n_nonfinite", self.n_nonfinite as u64)?;
+        if let Some(summary) = &self.importance {
+            out.set_f64("estimates", "ess", summary.ess)?;
+            out.set_f64("estimates", "log_z", summary.log_z)?;
+            out.set_f64("estimates", "log_z_stderr", summary.log_z_stderr)?;
+        }
+        if let Some(pops) = &self.samples.populations {
+            for basin in Basin::ALL {
+                let name = basin.attribute();
+                out.set_f64("estimates", name, pops.value[basin.index()])?;
+                let stderr = pops.stderr[basin.index()];
+                out.set_f64("estimates", &format!("{name}_stderr"), stderr)?;
+            }
+            out.set_u64("estimates", "blocks", self.blocks as u64)?;
+        }
+        if let Some((weighted, unweighted)) = self.kl {
+            out.set_f64("estimates", OPTIONAL_ESTIMATES[0], weighted)?;
+            out.set_f64("estimates", OPTIONAL_ESTIMATES[1], unweighted)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `<group>/<name>` and `<group>/stderr` of `shape`, `<group>/edges` and the
+    /// group's description attributes.
+    fn write_histogram(
+        &self,
+        out: &OutputFile,
+        group: &str,
+        name: &str,
+        histogram: &Blocked,
+        shape: &[usize],
+    ) -> Result<()> {
+        let edges = self.binning.edges();
+        out.write_array(&format!("{group}/{name}"), &histogram.value, shape)?;
+        out.write_array(&format!("{group}/stderr"), &histogram.stderr, shape)?;
+        out.write_array(&format!("{group}/edges"), &edges, &[edges.len()])?;
+        out.set_str(
+            group,
+            "binning",
+            &format!(
+                "{} uniform bins per angle over [-pi, pi] rad (numpy.histogram conventions: the \
+                 last bin includes pi); densities integrate to 1",
+                self.binning.bins
+            ),
+        )?;
+        let weighting = if self.weighted {
+            "importance-reweighted"
+        } else {
+            "unweighted"
+        };
+        out.set_str(group, "weighting", weighting)?;
+        out.set_str(
+            group,
+            "error_method",
+            &format!(
+                "batch means: sd of the estimates of {} contiguous blocks / sqrt({})",
+                self.blocks, self.blocks
+            ),
+        )?;
+        out.set_u64(group, "blocks", self.blocks as u64)
+    }
+}
+
+/// The positions and weights of a samples file.
+struct SampleSet {
+    n: usize,
+    atoms: usize,
+    /// Row-major `n × atoms × 3`, nm.
+    positions: Vec<f64>,
+    log_w: Option<Vec<f64>>,
+    /// AIS chains dropped by `boltzflow sample` (zero weights not in the file).
+    n_dropped_ais: usize,
+    molecule: Option<Molecule>,
+    temperature: Option<f64>,
+}
+
+impl SampleSet {
+    fn read(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::Io {
+                path: path.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "samples file not found"),
+            });
+        }
+        let metadata: Option<Metadata> = read_str_attr(path, "", "metadata")?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| Error::Hdf5 {
+                path: path.to_owned(),
+                message: format!("the `metadata` attribute is not boltzflow metadata JSON: {e}"),
+            })?;
+        let molecule = metadata.as_ref().and_then(|m| m.molecule.clone());
+        let temperature = read_f64_attr(path, "", "temperature_kelvin")?
+            .or(metadata.as_ref().and_then(|m| m.temperature_kelvin));
+        let shape_error = |name: &str, expected: String, shape: &[usize]| Error::Shape {
+            what: format!("/{name} in {}", path.display()),
+            expected,
+            found: format!("{shape:?}"),
+        };
+        let (positions, n, atoms) = if dataset_exists(path, "samples/positions")? {
+            let (data, shape) = read_array(path, "samples/positions")?;
+            if shape.len() != 3 || shape[2] != 3 {
+                return Err(shape_error(
+                    "samples/positions",
+                    "[n, atoms, 3]".to_owned(),
+                    &shape,
+                ));
+            }
+            (data, shape[0], shape[1])
+        } else if dataset_exists(path, "samples/x")? {
+            let (data, shape) = read_array(path, "samples/x")?;
+            let Some(molecule) = &molecule else {
+                return Err(Error::Hdf5 {
+                    path: path.to_owned(),
+                    message: "there is no /samples/positions [n, atoms, 3], and the metadata \
+                              names no molecule whose atom count would make positions of \
+                              /samples/x"
+                        .to_owned(),
+                });
+            };
+            let atoms = molecule.atoms.len();
+            if shape.len() != 2 || shape[1] != 3 * atoms {
+                return Err(shape_error(
+                    "samples/x",
+                    format!(
+                        "[n, {}] (3 coordinates of each of the molecule's {atoms} atoms)",
+                        3 * atoms
+                    ),
+                    &shape,
+                ));
+            }
+            (data, shape[0], atoms)
+        } else {
+            return Err(Error::Hdf5 {
+                path: path.to_owned(),
+                message: "no /samples/positions nor /samples/x: not a samples file of \
+                          `boltzflow sample` or `boltzflow md`"
+                    .to_owned(),
+            });
+        };
+        if let Some(molecule) = &molecule
+            && molecule.atoms.len() != atoms
+        {
+            return Err(shape_error(
+                "samples/positions",
+                format!(
+                    "[n, {}, 3] for the metadata's molecule",
+                    molecule.atoms.len()
+                ),
+                &[n, atoms, 3],
+            ));
+        }
+        let log_w = if dataset_exists(path, "samples/log_w")? {
+            let (log_w, shape) = read_array(path, "samples/log_w")?;
+            if shape != [n] {
+                return Err(shape_error("samples/log_w", format!("[{n}]"), &shape));
+            }
+            Some(log_w)
+        } else {
+            None
+        };
+        let n_dropped_ais = read_f64_attr(path, "estimates", "n_dropped")?.unwrap_or(0.0) as usize;
+        Ok(SampleSet {
+            n,
+            atoms,
+            positions,
+            log_w,
+            n_dropped_ais,
+            molecule,
+            temperature,
+        })
+    }
+
+    /// Whether the finite log weights are not all equal (MD files carry zeros: unweighted).
+    fn has_weights(&self) -> bool {
+        let mut finite = self.log_w.iter().flatten().filter(|v| v.is_finite());
+        finite
+            .next()
+            .is_some_and(|first| finite.any(|v| v != first))
+    }
+
+    /// Each dihedral of every sample, in radians.
+    fn angles(&self, dihedrals: &[NamedDihedral]) -> Vec<Vec<f64>> {
+        let stride = 3 * self.atoms;
+        dihedrals
+            .iter()
+            .map(|d| {
+                self.positions
+                    .chunks_exact(stride)
+                    .map(|frame| dihedral_of(frame, d.atoms))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The molecule's named dihedrals with the extra ones (an extra of the same name replaces a
+/// named one), all checked against the atom count.
+fn dihedral_list(
+    molecule: Option<&Molecule>,
+    extra: &[NamedDihedral],
+    atoms: usize,
+) -> Result<Vec<NamedDihedral>> {
+    let mut list: Vec<NamedDihedral> = molecule
+        .map(|m| {
+            m.dihedrals
+                .iter()
+                .map(|d| NamedDihedral {
+                    name: d.name.clone(),
+                    atoms: d.atoms,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in extra {
+        match list.iter_mut().find(|e| e.name == d.name) {
+            Some(existing) => *existing = d.clone(),
+            None => list.push(d.clone()),
+        }
+    }
+    for d in &list {
+        if let Some(bad) = d.atoms.iter().find(|&&a| a >= atoms) {
+            return Err(Error::InvalidArgument(format!(
+                "dihedral {} = {:?}: atom index {bad} is out of range for {atoms} atoms \
+                 (indices count from 0)",
+                d.name, d.atoms
+            )));
+        }
+        if ["phi_psi", "fes_phi_psi"].contains(&d.name.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "'{}' is reserved for the (phi, psi) histograms; choose another dihedral name",
+                d.name
+            )));
+        }
+    }
+    Ok(list)
+}
+
+/// The angles of the samples that count (finite log weight and finite angles), with weights
+/// relative to the largest.
+struct Kept {
+    angles: Vec<Vec<f64>>,
+    weights: Vec<f64>,
+    n_dropped: usize,
+}
+
+impl Kept {
+    fn new(angles: &[Vec<f64>], log_w: Option<&[f64]>) -> Self {
+        let n = angles.first().map_or(0, Vec::len);
+        let log_w_of = |i: usize| log_w.map_or(0.0, |l| l[i]);
+        let keep: Vec<usize> = (0..n)
+            .filter(|&i| log_w_of(i).is_finite() && angles.iter().all(|a| a[i].is_finite()))
+            .collect();
+        let max = keep
+            .iter()
+            .map(|&i| log_w_of(i))
+            .fold(f64::NEG_INFINITY, f64::max);
+        Kept {
+            angles: angles
+                .iter()
+                .map(|a| keep.iter().map(|&i| a[i]).collect())
+                .collect(),
+            weights: keep.iter().map(|&i| (log_w_of(i) - max).exp()).collect(),
+            n_dropped: n - keep.len(),
+        }
+    }
+}
+
+/// Histograms and populations of one weighted sample set, with block errors.
+struct SetAnalysis {
+    /// One density per dihedral.
+    marginals: Vec<Blocked>,
+    /// The (φ, ψ) density, row-major [φ bin][ψ bin].
+    ramachandran: Option<Blocked>,
+    /// Basin populations in the order of [`Basin::ALL`].
+    populations: Option<Blocked>,
+}
+
+fn analyse(
+    kept: &Kept,
+    phi_psi: Option<(usize, usize)>,
+    binning: Binning,
+    blocks: usize,
+) -> Result<SetAnalysis> {
+    let (a, w) = (&kept.angles, &kept.weights);
+    let n = w.len();
+    let marginals = a
+        .iter()
+        .map(|x| blocked(n, blocks, |r| density(&[&x[r.clone()]], &w[r], &[binning])))
+        .collect::<Result<_>>()?;
+    let Some((phi, psi)) = phi_psi.map(|(i, j)| (&a[i], &a[j])) else {
+        return Ok(SetAnalysis {
+            marginals,
+            ramachandran: None,
+            populations: None,
+        });
+    };
+    let ramachandran = blocked(n, blocks, |r| {
+        density(
+            &[&phi[r.clone()], &psi[r.clone()]],
+            &w[r],
+            &[binning, binning],
+        )
+    })?;
+    let populations = blocked(n, blocks, |r| {
+        let mut mass = [0.0; 3];
+        for i in r.clone() {
+            if let Some(basin) = Basin::of(phi[i], psi[i]) {
+                mass[basin.index()] += w[i];
+            }
+        }
+        let total: f64 = w[r].iter().sum();
+        mass.map(|m| m / total).to_vec()
+    })?;
+    Ok(SetAnalysis {
+        marginals,
+        ramachandran: Some(ramachandran),
+        populations: Some(populations),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dihedral_arguments() {
+        let d: NamedDihedral = "chi=1, 2,3,4".parse().unwrap();
+        assert_eq!(d.atoms, [1, 2, 3, 4]);
+        assert_eq!(d.name, "chi");
+        for bad in [
+            "chi",
+            "chi=1,2,3",
+            "chi=1,2,3,x",
+            "=1,2,3,4",
+            "a/b=1,2,3,4",
+            "chi=1,2,3,4,5",
+        ] {
+            assert!(bad.parse::<NamedDihedral>().is_err(), "{bad}");
+        }
+        let list = dihedral_list(None, std::slice::from_ref(&d), 5).unwrap();
+        assert_eq!(list, vec![d.clone()]);
+        let err = dihedral_list(None, &[d], 4).unwrap_err().to_string();
+        assert!(
+            err.contains("atom index 4 is out of range for 4 atoms"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn kept_samples_drop_nonfinite_weights_and_angles() {
+        let angles = vec![vec![0.1, 0.2, f64::NAN, 0.4], vec![1.0, 2.0, 3.0, 4.0]];
+        let log_w = [0.0, f64::NEG_INFINITY, 1.0, -1.0];
+        let kept = Kept::new(&angles, Some(&log_w));
+        assert_eq!(kept.n_dropped, 2);
+        assert_eq!(kept.angles, vec![vec![0.1, 0.4], vec![1.0, 4.0]]);
+        assert_eq!(kept.weights, vec![1.0, (-1f64).exp()]);
+    }
+}
