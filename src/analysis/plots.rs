@@ -44,9 +44,15 @@ pub struct Series<'a> {
     pub stderr: &'a [f64],
 }
 
+/// The top of the free-energy colour scale, kJ/mol (about 16 k_BT at 300 K: the range over
+/// which a Ramachandran surface has structure).
+pub const F_CEILING: f64 = 40.0;
+
 /// Writes `path` ([`PANEL`]·k + [`COLORBAR`] × [`PANEL`] pixels): one free-energy surface
 /// F(φ, ψ) per entry of `surfaces` (title, F row-major [φ bin][ψ bin] in `unit`) on a common
-/// colour scale from 0 to the largest finite F of all of them; empty bins (+∞) stay white.
+/// colour scale from 0 to the largest finite F of all of them, capped at [`F_CEILING`] (a few
+/// stray low-weight samples would otherwise stretch the scale over hundreds of kJ/mol and flatten
+/// the basins into one colour; bins above it take the top colour); empty bins (+∞) stay white.
 pub fn ramachandran(
     path: &Path,
     binning: Binning,
@@ -59,7 +65,11 @@ pub fn ramachandran(
         .flat_map(|(_, f)| f.iter().copied())
         .filter(|f| f.is_finite())
         .fold(0.0, f64::max);
-    let f_max = if f_max > 0.0 { f_max } else { 1.0 };
+    let f_max = if f_max > 0.0 {
+        f_max.min(F_CEILING)
+    } else {
+        1.0
+    };
     let edges: Vec<f64> = binning.edges().iter().map(|e| e.to_degrees()).collect();
     let (lo, hi) = (edges[0], edges[binning.bins]);
     write_png(path, (PANEL * k + COLORBAR, PANEL), |root| {
