@@ -4,7 +4,9 @@
 //! - [`config`]: RON configuration files;
 //! - [`io`]: HDF5 input and output, written atomically;
 //! - [`analysis`]: importance weights, effective sample size and log Z estimates;
-//! - [`sampling`]: MCMC kernels (Metropolis, HMC) and annealed importance sampling on the host.
+//! - [`sampling`]: MCMC kernels (Metropolis, HMC), Langevin dynamics, parallel tempering and
+//!   annealed importance sampling on the host;
+//! - [`md`]: the `md` command's runs (parallel-tempering reference samples, resumable).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -22,6 +24,7 @@ pub mod energy;
 mod error;
 pub mod flow;
 pub mod io;
+pub mod md;
 pub mod reweighting;
 pub mod sampling;
 pub mod seed;

@@ -99,3 +99,16 @@ pub fn read_array(path: &Path, name: &str) -> Result<(Vec<f64>, Vec<usize>)> {
         .map_err(h5_error(path, &format!("cannot read /{name} as numbers")))?;
     Ok((data, dataset.shape()))
 }
+
+/// Reads the string attribute `name` of the root group of the HDF5 file `path`.
+pub fn read_str_attr(path: &Path, name: &str) -> Result<String> {
+    let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
+    let value = file
+        .attr(name)
+        .and_then(|a| a.read_scalar::<hdf5::types::VarLenUnicode>())
+        .map_err(h5_error(
+            path,
+            &format!("cannot read the text attribute {name}"),
+        ))?;
+    Ok(value.as_str().to_owned())
+}

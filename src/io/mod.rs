@@ -7,7 +7,7 @@
 mod input;
 mod output;
 
-pub use input::{Points, read_array, read_points};
+pub use input::{Points, read_array, read_points, read_str_attr};
 pub use output::{OutputFile, RunInfo};
 
 use crate::Error;
