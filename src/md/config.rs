@@ -136,7 +136,10 @@ mod tests {
         let c: MdConfig =
             ron::from_str("Md(system: \"s.ron\", temperatures: [1.0], steps: 5000)").unwrap();
         assert_eq!((c.timestep_fs, c.friction_per_ps, c.walkers), (1.0, 1.0, 1));
-        assert_eq!((c.save_every, c.exchange_every, c.start), (1000, 100, None));
+        assert_eq!(
+            (c.save_every, c.exchange_every, &c.start),
+            (1000, 100, &None)
+        );
         c.validate().unwrap();
         for (field, value) in [
             ("temperatures", "[1.0, 1.0]"),
@@ -145,9 +148,12 @@ mod tests {
             ("save_every", "10000"),
             ("walkers", "0"),
         ] {
-            let text = format!(
-                "Md(system: \"s.ron\", temperatures: [1.0], steps: 5000, {field}: {value})"
-            );
+            let ladder = if field == "temperatures" {
+                ""
+            } else {
+                "temperatures: [1.0],"
+            };
+            let text = format!("Md(system: \"s.ron\", {ladder} steps: 5000, {field}: {value})");
             let c: MdConfig = ron::from_str(&text).unwrap();
             let err = c.validate().unwrap_err().to_string();
             assert!(err.contains(&format!("`{field}`")), "{field}: {err}");
