@@ -135,7 +135,7 @@ impl ParallelTempering {
     {
         let dim = units.dim();
         let k = self.temperatures.len();
-        let given = if dim == 0 { 0 } else { x.len() / dim };
+        let given = x.len().checked_div(dim).unwrap_or(0);
         let per_replica: usize = match given {
             _ if x.len() != given * dim || given == 0 => 0,
             1 => self.replicas(),
