@@ -25,6 +25,7 @@ mod error;
 pub mod flow;
 pub mod io;
 pub mod md;
+pub mod progress;
 pub mod reweighting;
 pub mod sampling;
 pub mod seed;

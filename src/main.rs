@@ -13,7 +13,7 @@ use boltzflow::{Error, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -485,13 +485,12 @@ fn report_nonfinite(n_nonfinite: usize, n: usize) {
 }
 
 fn progress_bar(len: u64, message: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new(len).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
+    boltzflow::progress::bar(
+        true,
+        len,
+        "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+    )
+    .with_message(message)
 }
 
 #[cfg(test)]

@@ -267,13 +267,7 @@ fn blow_up_names_replica_and_step_and_keeps_the_frames() {
     );
     let (_, shape) = read_h5(&output, "samples/x");
     assert_eq!(shape, vec![2 * (*step as usize - 1), 2]);
-    assert_eq!(read_attr_u64(&output, "md", "complete"), 0);
-}
-
-fn read_attr_u64(path: &Path, group: &str, name: &str) -> u64 {
-    let file = hdf5::File::open(path).unwrap();
-    let attr = file.group(group).unwrap().attr(name).unwrap();
-    attr.read_scalar::<u64>().unwrap()
+    assert_eq!(read_attr_as::<u64>(&output, "md", "complete"), 0);
 }
 
 /// The command line: a run writes its file and says so; configuration mistakes name the field

@@ -3,7 +3,8 @@
 against `boltzflow md` (BAOAB), same system.xml, 300 K, 1 fs, friction 1/ps, no constraints,
 both started from aldp_min_energy.csv; with 1 thread and with the default threads.
 
-Run through md_benchmark.sh (which installs OpenMM into .venv-openmm and builds the Rust side), or:
+Run through `bash data/alanine_dipeptide/benchmark.sh --md` (which installs OpenMM into
+.venv-openmm and builds the Rust side), or:
   .venv-openmm/bin/python data/alanine_dipeptide/md_benchmark.py --boltzflow target/release/boltzflow
 
 Rows: one OpenMM simulation against one boltzflow replica (`walkers: 1`), and boltzflow's batched

@@ -8,7 +8,6 @@ use crate::io::{OutputFile, RunInfo, read_array, read_points, read_str_attr};
 use crate::sampling::{Langevin, LangevinState, ParallelTempering, TemperingState, Units};
 use crate::train::TargetDensity;
 use crate::{Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -175,15 +174,10 @@ impl MdRun {
     ) -> Result<Option<PathBuf>> {
         let total = self.total_steps();
         let limit = self.step().saturating_add(max_steps).min(total);
-        let progress = if show_progress {
-            ProgressBar::new(total)
-        } else {
-            ProgressBar::hidden()
-        };
-        progress.set_style(
-            ProgressStyle::with_template("md [{bar:30}] {pos}/{len} steps {msg} ({eta} left)")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+        let progress = crate::progress::bar(
+            show_progress,
+            total,
+            "md [{bar:30}] {pos}/{len} steps {msg} ({eta} left)",
         );
         progress.set_position(self.step());
         let (first_step, first_seconds) = (self.step(), self.wall_seconds);
