@@ -99,7 +99,7 @@ impl MdRun {
             (state, frames, wall_seconds, true)
         } else {
             let start = match &config.start {
-                Some(path) => read_start(&base_dir.join(path), &system)?,
+                Some(path) => read_start(&base_dir.join(path), system.n_atoms())?,
                 None if system.n_atoms().is_some() => {
                     return Err(in_config(Error::InvalidArgument(
                         "a molecule needs `start`: a file with the starting positions, e.g. \
@@ -500,9 +500,10 @@ fn ladder_factors(config: &MdConfig, system: &System) -> Result<Vec<f64>> {
     }
 }
 
-/// Reads starting positions: a CSV file (one row per atom, the last three columns x, y, z in
-/// nm; or, for a model system, one row per point) or an HDF5 file read by [`read_points`].
-fn read_start(path: &Path, system: &System) -> Result<Vec<f64>> {
+/// Reads starting positions: a CSV file (for a molecule of `atoms` atoms, one row per atom whose
+/// last three columns are x, y, z in nm; for a model system, one row per point) or an HDF5 file
+/// read by [`read_points`].
+fn read_start(path: &Path, atoms: Option<usize>) -> Result<Vec<f64>> {
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -522,10 +523,10 @@ fn read_start(path: &Path, system: &System) -> Result<Vec<f64>> {
         let numbers: std::result::Result<Vec<f64>, _> =
             line.split(',').map(|f| f.trim().parse::<f64>()).collect();
         match numbers {
-            Ok(row) if system.n_atoms().is_some() && row.len() >= 3 => {
+            Ok(row) if atoms.is_some() && row.len() >= 3 => {
                 x.extend_from_slice(&row[row.len() - 3..]);
             }
-            Ok(row) if system.n_atoms().is_none() => x.extend(row),
+            Ok(row) if atoms.is_none() => x.extend(row),
             Err(_) if x.is_empty() => {} // a header row
             _ => {
                 return Err(Error::Config {
@@ -539,4 +540,33 @@ fn read_start(path: &Path, system: &System) -> Result<Vec<f64>> {
         }
     }
     Ok(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_files_in_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("start.csv");
+        std::fs::write(&path, "atom,x_nm,y_nm,z_nm\n0,0.1,0.2,0.3\n1,-1,2e-1,3\n\n").unwrap();
+        assert_eq!(
+            read_start(&path, Some(2)).unwrap(),
+            vec![0.1, 0.2, 0.3, -1.0, 0.2, 3.0]
+        );
+        // A model system: every number of every row.
+        assert_eq!(read_start(&path, None).unwrap().len(), 8);
+        std::fs::write(&path, "x,y,z\n0.1,0.2,0.3\n0.1,oops,0.3\n").unwrap();
+        let err = read_start(&path, Some(2)).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("start.csv"), "{err}");
+    }
+
+    #[test]
+    fn checkpoint_is_named_after_the_output() {
+        assert_eq!(
+            checkpoint_path(Path::new("runs/aldp.h5")),
+            Path::new("runs/aldp.checkpoint.h5")
+        );
+    }
 }
