@@ -171,6 +171,22 @@ pub enum Error {
         /// The step reached.
         at: usize,
     },
+    /// Molecular dynamics produced a non-finite position, energy or force.
+    #[error(
+        "the dynamics blew up at step {step}: replica {replica} has a non-finite {what}. Use a \
+         smaller timestep (`timestep_fs`), a higher friction, or check the starting structure{}",
+        saved_suffix(.saved)
+    )]
+    DynamicsUnstable {
+        /// The step (counted from the start of the run) that produced the non-finite number.
+        step: u64,
+        /// The replica (walker × temperatures + rung) where it appeared.
+        replica: usize,
+        /// What was not finite: "position", "energy" or "force".
+        what: &'static str,
+        /// Where the frames collected before the failure were written, if anywhere.
+        saved: Option<PathBuf>,
+    },
 }
 
 fn searched_list(dirs: &[PathBuf]) -> String {
@@ -187,5 +203,17 @@ fn context_suffix(context: &Option<PathBuf>) -> String {
     context
         .as_ref()
         .map(|p| format!(" in {}", p.display()))
+        .unwrap_or_default()
+}
+
+fn saved_suffix(saved: &Option<PathBuf>) -> String {
+    saved
+        .as_ref()
+        .map(|p| {
+            format!(
+                "; the frames collected so far were written to {}",
+                p.display()
+            )
+        })
         .unwrap_or_default()
 }

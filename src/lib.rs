@@ -6,7 +6,9 @@
 //! - [`analysis`]: importance weights, effective sample size and log Z estimates, block errors,
 //!   histograms, dihedrals and plots;
 //! - [`analyze`]: `boltzflow analyze`, the dihedral analyses of a samples file;
-//! - [`sampling`]: MCMC kernels (Metropolis, HMC) and annealed importance sampling on the host.
+//! - [`sampling`]: MCMC kernels (Metropolis, HMC), Langevin dynamics, parallel tempering and
+//!   annealed importance sampling on the host;
+//! - [`md`]: the `md` command's runs (parallel-tempering reference samples, resumable).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -25,6 +27,8 @@ pub mod energy;
 mod error;
 pub mod flow;
 pub mod io;
+pub mod md;
+pub mod progress;
 pub mod reweighting;
 pub mod sampling;
 pub mod seed;

@@ -4,8 +4,9 @@ use boltzflow::analysis::ramachandran::Basin;
 use boltzflow::analyze::{AnalyzeOptions, NamedDihedral, analyze};
 use boltzflow::backend::{Cpu, DeviceKind, check_cuda};
 use boltzflow::config::load_system;
-use boltzflow::energy::{System, discover_plugins, search_dirs};
+use boltzflow::energy::{BOLTZMANN, System, discover_plugins, search_dirs};
 use boltzflow::io::{OutputFile, RunInfo, read_points};
+use boltzflow::md::MdRun;
 use boltzflow::reweighting::{
     ExtraEstimates, SampleOptions, WeightedSamples, Weights, sample_run, write_samples,
 };
@@ -14,7 +15,7 @@ use boltzflow::{Error, Result};
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -82,6 +83,17 @@ enum Command {
         /// Where the flow runs.
         #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
         device: DeviceKind,
+    },
+    /// Run Langevin dynamics with parallel tempering for reference samples. Rerunning the same
+    /// command resumes from the checkpoint OUTPUT.checkpoint.h5 (written every
+    /// `checkpoint_every` steps and on Ctrl-C); it is deleted when the output is written.
+    Md {
+        /// The MD configuration (RON).
+        config: PathBuf,
+        /// HDF5 file to write: /samples (lowest temperature of every walker, walker-major),
+        /// /trajectory (walker, time_ps, step) and /md (settings, ns/day, exchange acceptance).
+        #[arg(long)]
+        output: PathBuf,
     },
     /// Sample a trained flow and reweight the samples to the system's Boltzmann distribution.
     Sample {
@@ -164,6 +176,7 @@ fn main() -> ExitCode {
             system,
             device,
         } => train(&config, &out, system.as_deref(), device),
+        Command::Md { config, output } => md(&config, &output),
         Command::Sample {
             run,
             n,
@@ -357,11 +370,9 @@ fn energy(system_path: &Path, input: &Path, output: &Path) -> Result<()> {
 
 /// Atom count and k_B T in the plugin's energy unit, for a molecular system at a temperature.
 fn molecular_units(system: &System) -> Option<(usize, f64)> {
-    /// Boltzmann constant in kJ/mol/K.
-    const KB: f64 = 0.008_314_462_6;
     let atoms = system.n_atoms()?;
     let t = system.metadata().temperature_kelvin?;
-    Some((atoms, KB * t))
+    Some((atoms, BOLTZMANN * t))
 }
 
 fn sample_exact(system_path: &Path, n: usize, output: &Path, seed: u64) -> Result<()> {
@@ -453,6 +464,43 @@ fn train_on<B: AutodiffBackend>(
     Ok(())
 }
 
+fn md(config: &Path, output: &Path) -> Result<()> {
+    let mut run = MdRun::new(config, output)?;
+    if run.resumed() {
+        eprintln!(
+            "resuming from {} at step {} of {}",
+            run.checkpoint_path().display(),
+            run.step(),
+            run.total_steps()
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Ctrl-C asks the loop to stop after the current step and save a checkpoint.
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    match run.run(&stop, true)? {
+        Some(written) => {
+            let acceptance = run.state().acceptance();
+            eprintln!(
+                "wrote {} to {}; exchange acceptance per pair: {}",
+                run.summary(),
+                written.display(),
+                acceptance
+                    .iter()
+                    .map(|a| format!("{a:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        None => eprintln!(
+            "interrupted at step {}; checkpoint {}; run the same command again to resume",
+            run.step(),
+            run.checkpoint_path().display()
+        ),
+    }
+    Ok(())
+}
+
 fn sample(run: &Path, options: &SampleOptions, output: &Path, device: DeviceKind) -> Result<()> {
     let written = match device {
         DeviceKind::Cpu => sample_run::<Autodiff<Cpu>>(run, options, output, &Default::default())?,
@@ -530,13 +578,12 @@ fn report_nonfinite(n_nonfinite: usize, n: usize) {
 }
 
 fn progress_bar(len: u64, message: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new(len).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar
+    boltzflow::progress::bar(
+        true,
+        len,
+        "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)",
+    )
+    .with_message(message)
 }
 
 #[cfg(test)]

@@ -262,6 +262,16 @@ impl OutputFile {
             .map_err(self.error(&format!("cannot write attribute {name}")))
     }
 
+    /// Sets a one-dimensional f64 array attribute.
+    pub fn set_f64s(&self, group: &str, name: &str, values: &[f64]) -> Result<()> {
+        self.group(group)?
+            .new_attr::<f64>()
+            .shape(values.len())
+            .create(name)
+            .and_then(|a| a.write_raw(values))
+            .map_err(self.error(&format!("cannot write attribute {name}")))
+    }
+
     /// Closes the file and moves it to its final name, replacing any older file there.
     pub fn commit(mut self) -> Result<PathBuf> {
         if let Some(file) = self.file.take() {
@@ -326,6 +336,7 @@ mod tests {
             .unwrap();
         out.set_f64("a", "ess", 0.5).unwrap();
         out.set_str("", "note", "hello").unwrap();
+        out.set_f64s("a", "pair", &[0.25, 0.5]).unwrap();
         out.commit().unwrap();
         let file = hdf5::File::open(&path).unwrap();
         let x = file.dataset("a/b/x").unwrap();
@@ -343,6 +354,9 @@ mod tests {
                 .unwrap(),
             0.5
         );
+
+        let pair = file.group("a").unwrap().attr("pair").unwrap();
+        assert_eq!(pair.read_raw::<f64>().unwrap(), vec![0.25, 0.5]);
 
         let other = dir.path().join("abandoned.h5");
         drop(OutputFile::create(&other).unwrap());

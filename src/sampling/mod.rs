@@ -1,4 +1,5 @@
-//! MCMC kernels and annealed importance sampling on the host, in f64 (no burn).
+//! MCMC kernels, Langevin dynamics, parallel tempering and annealed importance sampling on the
+//! host, in f64 (no burn).
 //!
 //! Every sampler follows the BlackJAX shape: `init` builds an explicit [`ChainState`] for a batch
 //! of chains and `step` advances it, with nothing hidden in globals. A kernel evaluates its target
@@ -8,6 +9,9 @@
 //!   geometric path log π_β = (1 − αβ) log q + αβ log p from q to g = p^α q^(1−α);
 //! - [`Metropolis`] (random walk) and [`Hmc`] (leapfrog, unit mass), wrapped by [`Kernel`], with
 //!   step-size [`Adaptation`] toward a target acceptance rate;
+//! - [`Langevin`]: BAOAB Langevin dynamics of a batch of replicas in physical or reduced
+//!   [`Units`], and [`ParallelTempering`] (replica exchange over a temperature ladder, several
+//!   independent ladders in one batch);
 //! - [`Ais`]: annealed importance sampling from q to g with a [`Schedule`] of β, configured by
 //!   [`AisConfig`] (RON).
 //!
@@ -45,10 +49,12 @@ mod adaptation;
 mod ais;
 mod hmc;
 mod kernel;
+mod langevin;
 mod log_density;
 mod metropolis;
 mod schedule;
 mod state;
+mod tempering;
 #[cfg(test)]
 mod testing;
 
@@ -56,7 +62,9 @@ pub use adaptation::Adaptation;
 pub use ais::{Ais, AisConfig, AisOutput};
 pub use hmc::Hmc;
 pub use kernel::{Kernel, KernelConfig, Transition};
+pub use langevin::{Langevin, LangevinState, Units};
 pub use log_density::{AnnealedDensity, LogDensity};
 pub use metropolis::Metropolis;
 pub use schedule::Schedule;
 pub use state::{ChainState, StepStats};
+pub use tempering::{ParallelTempering, TemperingState, exchange_probability};

@@ -16,7 +16,6 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -255,15 +254,10 @@ impl<B: AutodiffBackend> Trainer<B> {
     ) -> Result<bool> {
         let total = self.config.steps;
         let limit = self.state.step.saturating_add(max_steps).min(total);
-        let progress = if show_progress {
-            ProgressBar::new(total as u64)
-        } else {
-            ProgressBar::hidden()
-        };
-        progress.set_style(
-            ProgressStyle::with_template("training [{bar:30}] {pos}/{len} {msg} ({eta} left)")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+        let progress = crate::progress::bar(
+            show_progress,
+            total as u64,
+            "training [{bar:30}] {pos}/{len} {msg} ({eta} left)",
         );
         progress.set_position(self.state.step as u64);
         while self.state.step < total {

@@ -99,11 +99,16 @@ pub fn read_h5(path: &Path, name: &str) -> (Vec<f64>, Vec<usize>) {
 
 /// Reads a scalar f64 attribute of a group ("/" for the root).
 pub fn read_attr(path: &Path, group: &str, name: &str) -> f64 {
+    read_attr_as(path, group, name)
+}
+
+/// Reads a scalar attribute of a group ("/" for the root) as `T`.
+pub fn read_attr_as<T: hdf5::H5Type>(path: &Path, group: &str, name: &str) -> T {
     let file = hdf5::File::open(path).unwrap();
     file.group(group)
         .unwrap()
         .attr(name)
         .unwrap()
-        .read_scalar::<f64>()
+        .read_scalar::<T>()
         .unwrap()
 }

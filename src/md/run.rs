@@ -1,0 +1,577 @@
+//! A parallel-tempering MD run: set-up from the configuration, the step loop with frames,
+//! checkpoints and the output file.
+
+use super::config::MdConfig;
+use crate::config::{SystemFile, load_system, read_ron_file};
+use crate::energy::System;
+use crate::io::{OutputFile, RunInfo, read_array, read_points, read_str_attr};
+use crate::sampling::{Langevin, LangevinState, ParallelTempering, TemperingState, Units};
+use crate::train::TargetDensity;
+use crate::{Error, Result};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Stream index (far from any step index) of the initial velocities.
+const VELOCITY_STREAM: u64 = u64::MAX;
+
+/// Seconds in a day, for ns/day.
+const DAY: f64 = 86_400.0;
+
+/// Saved frames of the lowest rung of every walker.
+#[derive(Clone, Debug, PartialEq)]
+struct Frames {
+    /// Per walker: positions of its frames in time order (frames × dim).
+    x: Vec<Vec<f64>>,
+    /// Per walker: u of its frames.
+    u: Vec<Vec<f64>>,
+    /// The step after which each frame was saved (the same for all walkers).
+    steps: Vec<u64>,
+}
+
+impl Frames {
+    /// No frames yet, for `walkers` walkers.
+    fn new(walkers: usize) -> Self {
+        Frames {
+            x: vec![Vec::new(); walkers],
+            u: vec![Vec::new(); walkers],
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// The small part of a checkpoint, stored as JSON in the attribute `state`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct CheckpointMeta {
+    step: u64,
+    rounds: u64,
+    attempts: Vec<u64>,
+    accepted: Vec<u64>,
+    frame_steps: Vec<u64>,
+    wall_seconds: f64,
+}
+
+/// A parallel-tempering MD run of `boltzflow md`, resumable from its checkpoint.
+///
+/// The checkpoint is `TRAJ.checkpoint.h5` beside the output `TRAJ.h5`, written atomically every
+/// `checkpoint_every` steps and when the run is stopped; it holds positions, velocities, u, ∇u,
+/// the exchange counts, the frames so far and the configuration. Every step draws its noise
+/// from a generator seeded by (seed, step), so a resumed run continues exactly as an
+/// uninterrupted one. The checkpoint is deleted when the output is written.
+pub struct MdRun {
+    config: MdConfig,
+    config_text: String,
+    output: PathBuf,
+    checkpoint: PathBuf,
+    system_file: SystemFile,
+    system: System,
+    units: Units,
+    pt: ParallelTempering,
+    state: TemperingState,
+    frames: Frames,
+    /// Wall-clock seconds of stepping, over all sessions.
+    wall_seconds: f64,
+    resumed: bool,
+}
+
+impl MdRun {
+    /// Prepares the run of the configuration file for the output `output`, resuming from the
+    /// checkpoint beside it if there is one (it must come from the same configuration).
+    pub fn new(config_path: &Path, output: &Path) -> Result<Self> {
+        let (config, config_text): (MdConfig, String) = read_ron_file(config_path)?;
+        let in_config = |e: Error| Error::Config {
+            path: config_path.to_owned(),
+            message: e.to_string(),
+        };
+        config.validate().map_err(in_config)?;
+        let base_dir = config_path.parent().unwrap_or(Path::new("."));
+        let (system_file, system) = load_system(&base_dir.join(&config.system))?;
+        let units = Units::of(system.metadata(), system.dim())?;
+        let factors = ladder_factors(&config, &system).map_err(in_config)?;
+        let langevin = Langevin::new(config.timestep_ps(), config.friction_per_ps)?;
+        let pt = ParallelTempering::new(langevin, factors, config.walkers, config.exchange_every)?;
+        let checkpoint = checkpoint_path(output);
+        let (state, frames, wall_seconds, resumed) = if checkpoint.is_file() {
+            let (state, frames, wall_seconds) =
+                load_checkpoint(&checkpoint, &config_text, &system_file, &pt, system.dim())?;
+            (state, frames, wall_seconds, true)
+        } else {
+            let start = match &config.start {
+                Some(path) => read_start(&base_dir.join(path), system.n_atoms())?,
+                None if system.n_atoms().is_some() => {
+                    return Err(in_config(Error::InvalidArgument(
+                        "a molecule needs `start`: a file with the starting positions, e.g. \
+                         start: \"../data/alanine_dipeptide/aldp_min_energy.csv\""
+                            .to_owned(),
+                    )));
+                }
+                None => vec![0.0; system.dim()],
+            };
+            let mut rng =
+                rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(config.seed, VELOCITY_STREAM));
+            let state = pt.init(&TargetDensity(&system), &units, &start, &mut rng)?;
+            (state, Frames::new(config.walkers), 0.0, false)
+        };
+        Ok(MdRun {
+            config,
+            config_text,
+            output: output.to_owned(),
+            checkpoint,
+            system_file,
+            system,
+            units,
+            pt,
+            state,
+            frames,
+            wall_seconds,
+            resumed,
+        })
+    }
+
+    /// Steps done so far (equilibration included).
+    pub fn step(&self) -> u64 {
+        self.state.md.steps
+    }
+
+    /// All steps of the run.
+    pub fn total_steps(&self) -> u64 {
+        self.config.total_steps()
+    }
+
+    /// Whether the run continues from a checkpoint.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The checkpoint file.
+    pub fn checkpoint_path(&self) -> &Path {
+        &self.checkpoint
+    }
+
+    /// The state of the replicas.
+    pub fn state(&self) -> &TemperingState {
+        &self.state
+    }
+
+    /// Runs to the end and writes the output (returning its path), or stops with a checkpoint
+    /// when `stop` is set (returning `None`).
+    pub fn run(&mut self, stop: &AtomicBool, show_progress: bool) -> Result<Option<PathBuf>> {
+        self.run_steps(u64::MAX, stop, show_progress)
+    }
+
+    /// Like [`MdRun::run`], but stops (with a checkpoint) after at most `max_steps` more steps.
+    ///
+    /// A step that blows up (non-finite position, energy or force) writes the frames collected
+    /// so far to the output (attribute `/md/complete` = 0) and fails with
+    /// [`Error::DynamicsUnstable`], naming the step, the replica and the file.
+    pub fn run_steps(
+        &mut self,
+        max_steps: u64,
+        stop: &AtomicBool,
+        show_progress: bool,
+    ) -> Result<Option<PathBuf>> {
+        let total = self.total_steps();
+        let limit = self.step().saturating_add(max_steps).min(total);
+        let progress = crate::progress::bar(
+            show_progress,
+            total,
+            "md [{bar:30}] {pos}/{len} steps {msg} ({eta} left)",
+        );
+        progress.set_position(self.step());
+        let (first_step, first_seconds) = (self.step(), self.wall_seconds);
+        let mut last_update = Instant::now();
+        while self.step() < total {
+            if stop.load(Ordering::SeqCst) || self.step() >= limit {
+                self.save_checkpoint()?;
+                progress.abandon_with_message("interrupted; checkpoint saved");
+                return Ok(None);
+            }
+            let step = self.step();
+            let mut rng =
+                rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(self.config.seed, step));
+            let started = Instant::now();
+            let target = TargetDensity(&self.system);
+            let stepped = self
+                .pt
+                .step(&mut self.state, &target, &self.units, &mut rng);
+            self.wall_seconds += started.elapsed().as_secs_f64();
+            if let Err(e) = stepped {
+                progress.abandon();
+                return Err(self.fail(e));
+            }
+            self.record_frames();
+            let done = self.step();
+            let now = Instant::now();
+            if now.duration_since(last_update).as_secs_f64() > 0.5 || done == total {
+                last_update = now;
+                let elapsed = self.wall_seconds - first_seconds;
+                let ns = (done - first_step) as f64 * self.config.timestep_ps() * 1e-3;
+                progress.set_position(done);
+                progress.set_message(format!(
+                    "· {:.0} ns/day per replica ({} replicas) · {} frames per walker",
+                    ns / elapsed.max(1e-9) * DAY,
+                    self.pt.replicas(),
+                    self.frames.steps.len()
+                ));
+            }
+            if done.is_multiple_of(self.config.checkpoint_every) && done < total {
+                self.save_checkpoint()?;
+            }
+        }
+        progress.finish_and_clear();
+        let written = self.write_output(true)?;
+        if self.checkpoint.is_file() {
+            std::fs::remove_file(&self.checkpoint).map_err(|source| Error::Io {
+                path: self.checkpoint.clone(),
+                source,
+            })?;
+        }
+        Ok(Some(written))
+    }
+
+    /// Writes the frames so far after a failed step and names the file in the error.
+    fn fail(&self, error: Error) -> Error {
+        let written = self.write_output(false).ok();
+        match error {
+            Error::DynamicsUnstable {
+                step,
+                replica,
+                what,
+                ..
+            } => Error::DynamicsUnstable {
+                step,
+                replica,
+                what,
+                saved: written,
+            },
+            other => {
+                if let Some(path) = written {
+                    eprintln!(
+                        "the frames collected so far were written to {}",
+                        path.display()
+                    );
+                }
+                other
+            }
+        }
+    }
+
+    /// After a production step that is a multiple of `save_every`, saves the lowest rung of
+    /// every walker.
+    fn record_frames(&mut self) {
+        let (step, eq) = (self.step(), self.config.equilibration_steps);
+        if step <= eq || !(step - eq).is_multiple_of(self.config.save_every) {
+            return;
+        }
+        let dim = self.system.dim();
+        let md = &self.state.md;
+        for w in 0..self.pt.walkers() {
+            let r = self.pt.replica(w, 0);
+            self.frames.x[w].extend_from_slice(&md.x[r * dim..(r + 1) * dim]);
+            self.frames.u[w].push(md.u[r]);
+        }
+        self.frames.steps.push(step);
+    }
+
+    /// One line on what was simulated: frames, ns per replica and speed.
+    pub fn summary(&self) -> String {
+        let ns = self.ns_per_replica();
+        let per_day = ns / self.wall_seconds.max(1e-9) * DAY;
+        format!(
+            "{} frames ({} walkers × {}), {:.3} ns per replica ({} replicas) at {:.0} ns/day \
+             per replica ({:.0} ns/day all replicas)",
+            self.frames.steps.len() * self.pt.walkers(),
+            self.pt.walkers(),
+            self.frames.steps.len(),
+            ns,
+            self.pt.replicas(),
+            per_day,
+            per_day * self.pt.replicas() as f64
+        )
+    }
+
+    /// Simulated time per replica so far, in ns (equilibration included).
+    fn ns_per_replica(&self) -> f64 {
+        self.step() as f64 * self.config.timestep_ps() * 1e-3
+    }
+
+    /// Writes the output file: the frames (walker-major), the trajectory bookkeeping and the run's
+    /// settings and statistics under `/md`.
+    fn write_output(&self, complete: bool) -> Result<PathBuf> {
+        let dim = self.system.dim();
+        let walkers = self.pt.walkers();
+        let per_walker = self.frames.steps.len();
+        let n = walkers * per_walker;
+        let x: Vec<f64> = self.frames.x.concat();
+        let u: Vec<f64> = self.frames.u.concat();
+        let eq = self.config.equilibration_steps;
+        let dt = self.config.timestep_ps();
+        let walker: Vec<f64> = (0..n).map(|i| (i / per_walker.max(1)) as f64).collect();
+        let steps: Vec<f64> = (0..n)
+            .map(|i| self.frames.steps[i % per_walker] as f64)
+            .collect();
+        let time: Vec<f64> = steps.iter().map(|s| (s - eq as f64) * dt).collect();
+
+        let out = OutputFile::create(&self.output)?;
+        out.write_run_info(&RunInfo::new(
+            "md",
+            Some(self.config.seed),
+            &self.system_file,
+            &self.system,
+        ))?;
+        out.set_str("", "md_config", &self.config_text)?;
+        out.write_array("samples/x", &x, &[n, dim])?;
+        if let Some(atoms) = self.system.n_atoms() {
+            out.write_array("samples/positions", &x, &[n, atoms, 3])?;
+        }
+        out.write_array("samples/u", &u, &[n])?;
+        out.write_array("samples/log_w", &vec![0.0; n], &[n])?;
+        out.write_array("trajectory/walker", &walker, &[n])?;
+        out.write_array("trajectory/time_ps", &time, &[n])?;
+        out.write_array("trajectory/step", &steps, &[n])?;
+        out.set_u64("trajectory", "frames_per_walker", per_walker as u64)?;
+        out.set_str(
+            "trajectory",
+            "layout",
+            "walker-major: the frames of walker 0 in time order, then those of walker 1, ...; \
+             each walker is a contiguous block of frames_per_walker frames of its lowest \
+             temperature (parallel tempering swaps configurations between temperatures, so a \
+             block is a time series at T0, not one continuous trajectory)",
+        )?;
+        let c = &self.config;
+        out.set_f64s("md", "temperatures", &c.temperatures)?;
+        out.set_f64s("md", "temperature_factors", self.pt.temperatures())?;
+        out.set_f64("md", "timestep_fs", c.timestep_fs)?;
+        out.set_f64("md", "friction_per_ps", c.friction_per_ps)?;
+        out.set_u64("md", "steps", c.steps)?;
+        out.set_u64("md", "equilibration_steps", c.equilibration_steps)?;
+        out.set_u64("md", "steps_done", self.step())?;
+        out.set_u64("md", "save_every", c.save_every)?;
+        out.set_u64("md", "exchange_every", c.exchange_every)?;
+        out.set_u64("md", "walkers", walkers as u64)?;
+        out.set_u64("md", "complete", u64::from(complete))?;
+        let ns = self.ns_per_replica();
+        let ns_per_day = ns / self.wall_seconds.max(1e-9) * DAY;
+        out.set_f64("md", "ns_per_replica", ns)?;
+        out.set_f64("md", "ns_per_day", ns_per_day)?;
+        out.set_f64(
+            "md",
+            "ns_per_day_all_replicas",
+            ns_per_day * self.pt.replicas() as f64,
+        )?;
+        out.set_f64("md", "wall_seconds", self.wall_seconds)?;
+        out.set_f64s("md", "exchange_acceptance", &self.state.acceptance())?;
+        let attempts: Vec<f64> = self.state.attempts.iter().map(|&a| a as f64).collect();
+        out.set_f64s("md", "exchange_attempts", &attempts)?;
+        out.set_str(
+            "md",
+            "units",
+            if self.system.n_atoms().is_some() {
+                "temperatures in K, time in ps, positions in nm"
+            } else {
+                "reduced: temperatures are factors of the system's, time in reduced units"
+            },
+        )?;
+        out.commit()
+    }
+
+    /// Writes the checkpoint atomically.
+    pub fn save_checkpoint(&self) -> Result<()> {
+        let md = &self.state.md;
+        let (r, dim) = (md.n(), self.system.dim());
+        let meta = CheckpointMeta {
+            step: md.steps,
+            rounds: self.state.rounds,
+            attempts: self.state.attempts.clone(),
+            accepted: self.state.accepted.clone(),
+            frame_steps: self.frames.steps.clone(),
+            wall_seconds: self.wall_seconds,
+        };
+        let out = OutputFile::create(&self.checkpoint)?;
+        out.set_str("", "md_config", &self.config_text)?;
+        out.set_str("", "system_config", &self.system_file.text)?;
+        out.set_str(
+            "",
+            "state",
+            &serde_json::to_string(&meta).map_err(|e| Error::InvalidArgument(e.to_string()))?,
+        )?;
+        out.write_array("x", &md.x, &[r, dim])?;
+        out.write_array("v", &md.v, &[r, dim])?;
+        out.write_array("u", &md.u, &[r])?;
+        out.write_array("grad", &md.grad, &[r, dim])?;
+        out.write_array("temperature", &md.temperature, &[r])?;
+        let (w, f) = (self.pt.walkers(), self.frames.steps.len());
+        out.write_array("frames_x", &self.frames.x.concat(), &[w, f, dim])?;
+        out.write_array("frames_u", &self.frames.u.concat(), &[w, f])?;
+        out.commit().map(|_| ())
+    }
+}
+
+/// Reads a checkpoint: the state, the frames and the stepping time so far. Refuses one written
+/// by another configuration or system file.
+fn load_checkpoint(
+    path: &Path,
+    config_text: &str,
+    system_file: &SystemFile,
+    pt: &ParallelTempering,
+    dim: usize,
+) -> Result<(TemperingState, Frames, f64)> {
+    let text = |name: &str| -> Result<String> {
+        read_str_attr(path, "", name)?.ok_or_else(|| Error::Hdf5 {
+            path: path.to_owned(),
+            message: format!("not a checkpoint of `boltzflow md`: no attribute {name}"),
+        })
+    };
+    if text("md_config")? != config_text || text("system_config")? != system_file.text {
+        return Err(Error::InvalidArgument(format!(
+            "the checkpoint {} was written by another configuration or system file; run the \
+             original configuration to resume it, or delete the checkpoint to start over",
+            path.display()
+        )));
+    }
+    let meta: CheckpointMeta = serde_json::from_str(&text("state")?).map_err(|e| Error::Hdf5 {
+        path: path.to_owned(),
+        message: format!("checkpoint state: {e}"),
+    })?;
+    let r = pt.replicas();
+    let array = |name: &str, len: usize| -> Result<Vec<f64>> {
+        let (values, _) = read_array(path, name)?;
+        if values.len() != len {
+            return Err(Error::Shape {
+                what: format!("/{name} in the checkpoint {}", path.display()),
+                expected: format!("{len} values"),
+                found: format!("{} values", values.len()),
+            });
+        }
+        Ok(values)
+    };
+    let state = TemperingState {
+        md: LangevinState {
+            x: array("x", r * dim)?,
+            v: array("v", r * dim)?,
+            u: array("u", r)?,
+            grad: array("grad", r * dim)?,
+            temperature: array("temperature", r)?,
+            steps: meta.step,
+        },
+        attempts: meta.attempts,
+        accepted: meta.accepted,
+        rounds: meta.rounds,
+    };
+    let (w, f) = (pt.walkers(), meta.frame_steps.len());
+    let mut frames = Frames::new(w);
+    if f > 0 {
+        let x = array("frames_x", w * f * dim)?;
+        let u = array("frames_u", w * f)?;
+        frames.x = x.chunks(f * dim).map(<[f64]>::to_vec).collect();
+        frames.u = u.chunks(f).map(<[f64]>::to_vec).collect();
+    }
+    frames.steps = meta.frame_steps;
+    Ok((state, frames, meta.wall_seconds))
+}
+
+/// `TRAJ.checkpoint.h5` beside the output `TRAJ.h5`.
+fn checkpoint_path(output: &Path) -> PathBuf {
+    output.with_extension("checkpoint.h5")
+}
+
+/// The ladder as factors of the system's temperature: for a molecule the first temperature
+/// (kelvin) must be the system's; for a model system the factors must start at 1.
+fn ladder_factors(config: &MdConfig, system: &System) -> Result<Vec<f64>> {
+    let t = &config.temperatures;
+    let fail = |m: String| Err(Error::InvalidArgument(m));
+    if system.n_atoms().is_some() {
+        let Some(t0) = system.metadata().temperature_kelvin else {
+            return fail("the molecule's system has no temperature".to_owned());
+        };
+        if (t[0] - t0).abs() > 1e-9 * t0 {
+            return fail(format!(
+                "`temperatures` must start at the system's temperature, {t0} K (the samples are \
+                 of its Boltzmann distribution), not {} K",
+                t[0]
+            ));
+        }
+        Ok(t.iter().map(|t| t / t0).collect())
+    } else if t[0] != 1.0 {
+        fail(format!(
+            "for a model system `temperatures` are factors of its temperature and start at 1.0, \
+             not {}",
+            t[0]
+        ))
+    } else {
+        Ok(t.clone())
+    }
+}
+
+/// Reads starting positions: a CSV file (for a molecule of `atoms` atoms, one row per atom whose
+/// last three columns are x, y, z in nm; for a model system, one row per point) or an HDF5 file
+/// read by [`read_points`].
+fn read_start(path: &Path, atoms: Option<usize>) -> Result<Vec<f64>> {
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !is_csv {
+        return Ok(read_points(path)?.data);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut x = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let numbers: std::result::Result<Vec<f64>, _> =
+            line.split(',').map(|f| f.trim().parse::<f64>()).collect();
+        match numbers {
+            Ok(row) if atoms.is_some() && row.len() >= 3 => {
+                x.extend_from_slice(&row[row.len() - 3..]);
+            }
+            Ok(row) if atoms.is_none() => x.extend(row),
+            Err(_) if x.is_empty() => {} // a header row
+            _ => {
+                return Err(Error::Config {
+                    path: path.to_owned(),
+                    message: format!(
+                        "line {}: expected numbers separated by commas (x, y, z in nm last)",
+                        i + 1
+                    ),
+                });
+            }
+        }
+    }
+    Ok(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_files_in_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("start.csv");
+        std::fs::write(&path, "atom,x_nm,y_nm,z_nm\n0,0.1,0.2,0.3\n1,-1,2e-1,3\n\n").unwrap();
+        assert_eq!(
+            read_start(&path, Some(2)).unwrap(),
+            vec![0.1, 0.2, 0.3, -1.0, 0.2, 3.0]
+        );
+        // A model system: every number of every row.
+        assert_eq!(read_start(&path, None).unwrap().len(), 8);
+        std::fs::write(&path, "x,y,z\n0.1,0.2,0.3\n0.1,oops,0.3\n").unwrap();
+        let err = read_start(&path, Some(2)).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("start.csv"), "{err}");
+    }
+
+    #[test]
+    fn checkpoint_is_named_after_the_output() {
+        assert_eq!(
+            checkpoint_path(Path::new("runs/aldp.h5")),
+            Path::new("runs/aldp.checkpoint.h5")
+        );
+    }
+}
