@@ -11,10 +11,10 @@ use crate::config::SystemFile;
 use crate::energy::System;
 use crate::flow::set_precision;
 use crate::io::{OutputFile, RunInfo};
-use crate::sampling::{Ais, AisConfig, LogDensity};
+use crate::sampling::{Ais, AisConfig, AisOutput, LogDensity};
 use crate::train::{
-    Checkpoint, FlowDensity, ModelConfig, ObjectiveConfig, ObjectiveState, RunManifest,
-    TargetDensity,
+    Checkpoint, FlowDensity, InternalTarget, ModelConfig, ObjectiveConfig, ObjectiveState, OnTorus,
+    RunManifest, TargetDensity,
 };
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
@@ -94,41 +94,58 @@ pub fn sample_run<B: AutodiffBackend>(
     let flow = checkpoint.load_model(model_config.init::<B>(device)?, device)?;
     B::seed(device, options.seed);
     let q = FlowDensity::new(&flow, device);
-    let (x0, log_q0) = q.sample(options.n);
     let target = TargetDensity(&system);
-    if options.ais && flow.split_internal().is_some() {
-        return Err(crate::Error::InvalidArgument(
-            "`sample --ais` does not support molecular flows yet (FAB's AIS runs on their \
-             internal coordinates, and its output is not yet mapped back); sample without \
-             --ais: the importance weights −u − log q are unbiased on their own"
-                .into(),
-        ));
-    }
     let samples = if options.ais {
         let (ais_config, step_sizes) = evaluation_ais(&config.objectives, &checkpoint)?;
         let mut ais = Ais::new(ais_config)?;
         if let Some(step_sizes) = step_sizes {
             ais.set_step_sizes(&step_sizes)?;
         }
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(options.seed, AIS_STREAM));
-        // Training adapted the step sizes on the path to p²/q; this one ends at p. The final
-        // run keeps the step sizes fixed, so its weights stay unbiased.
-        for _ in 0..options.ais_warmup {
-            let (x, log_q) = q.sample(WARMUP_CHAINS);
-            ais.run(&q, &target, 1.0, x, Some(log_q), &mut rng)?;
-        }
-        let out = ais.run(&q, &target, 1.0, x0, Some(log_q0), &mut rng)?;
-        WeightedSamples {
-            x: out.x,
-            dim: system.dim(),
-            u: out.log_p.iter().map(|log_p| -log_p).collect(),
-            weights: Some(Weights {
-                log_q: out.log_q,
-                log_w: out.log_w,
-                n_dropped: out.n_dropped,
-            }),
+        match flow.split_internal() {
+            // FAB's AIS of a molecular flow runs on its internal coordinates (where the saved
+            // step sizes were adapted); the chains' end points are mapped back to positions.
+            Some((latent, layer)) => {
+                let q_z = OnTorus::new(
+                    FlowDensity::new(&latent, device),
+                    layer.circular_outputs().to_vec(),
+                );
+                let target_z = InternalTarget::new(&system, &layer, device);
+                let mut out = annealed(
+                    &mut ais,
+                    &q_z,
+                    &|n| q_z.inner().sample(n),
+                    &target_z,
+                    options,
+                )?;
+                q_z.wrap(&mut out.x);
+                let x = target_z.positions(&out.x);
+                WeightedSamples {
+                    u: system.evaluate(&x, false)?.u,
+                    weights: Some(Weights {
+                        log_q: q.log_density(&x, None)?,
+                        log_w: out.log_w,
+                        n_dropped: out.n_dropped,
+                    }),
+                    x,
+                    dim: system.dim(),
+                }
+            }
+            None => {
+                let out = annealed(&mut ais, &q, &|n| q.sample(n), &target, options)?;
+                WeightedSamples {
+                    x: out.x,
+                    dim: system.dim(),
+                    u: out.log_p.iter().map(|log_p| -log_p).collect(),
+                    weights: Some(Weights {
+                        log_q: out.log_q,
+                        log_w: out.log_w,
+                        n_dropped: out.n_dropped,
+                    }),
+                }
+            }
         }
     } else {
+        let (x0, log_q0) = q.sample(options.n);
         let u = system.evaluate(&x0, false)?.u;
         let log_w = u.iter().zip(&log_q0).map(|(u, lq)| -u - lq).collect();
         WeightedSamples {
@@ -153,6 +170,25 @@ pub fn sample_run<B: AutodiffBackend>(
     };
     let info = RunInfo::new("sample", Some(options.seed), &file, &system);
     write_samples(output, &info, &samples, &extra)
+}
+
+/// `options.n` chains of AIS from q (drawn by `sample`) toward p, after `options.ais_warmup`
+/// warm-up rounds that adapt the step sizes to this path. Training adapted them on the path to
+/// p²/q; the final run keeps them fixed, so its weights stay unbiased.
+fn annealed(
+    ais: &mut Ais,
+    q: &dyn LogDensity,
+    sample: &dyn Fn(usize) -> (Vec<f64>, Vec<f64>),
+    target: &dyn LogDensity,
+    options: &SampleOptions,
+) -> Result<AisOutput> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(options.seed, AIS_STREAM));
+    for _ in 0..options.ais_warmup {
+        let (x, log_q) = sample(WARMUP_CHAINS);
+        ais.run(q, target, 1.0, x, Some(log_q), &mut rng)?;
+    }
+    let (x0, log_q0) = sample(options.n);
+    ais.run(q, target, 1.0, x0, Some(log_q0), &mut rng)
 }
 
 /// The AIS of the run's first FAB objective (with its adapted step sizes), or the defaults.

@@ -7,8 +7,9 @@ use common::{boltzflow_ok, read_h5, workspace};
 
 /// A few FAB steps on a tiny molecular flow: the run counts the mirror-image AIS samples it
 /// dropped (an untrained flow draws the CB torsion uniformly, so about half are D), and
-/// `sample` writes `/samples/positions` `[n, 22, 3]` equal to `/samples/x`, in the flow's frame
-/// (CA at the origin, N on +x, C in the xy-plane).
+/// `sample`, with and without AIS (which runs on the internal coordinates), writes
+/// `/samples/positions` `[n, 22, 3]` equal to `/samples/x`, in the flow's frame (CA at the
+/// origin, N on +x, C in the xy-plane), with finite log weights.
 #[test]
 fn a_tiny_fab_run_drops_mirror_images_and_samples_positions() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,31 +55,40 @@ fn a_tiny_fab_run_drops_mirror_images_and_samples_positions() {
     // At least 64 AIS samples were drawn to fill the buffer, about half of them D.
     assert!(dropped >= 10, "{dropped} mirror images dropped");
 
-    let samples = dir.path().join("samples.h5");
-    boltzflow_ok(&[
-        "sample",
-        "--run",
-        run.to_str().unwrap(),
-        "-n",
-        "50",
-        "--output",
-        samples.to_str().unwrap(),
-    ]);
-    let (x, x_shape) = read_h5(&samples, "samples/x");
-    let (positions, shape) = read_h5(&samples, "samples/positions");
-    assert_eq!(x_shape, [50, 66]);
-    assert_eq!(shape, [50, 22, 3]);
-    assert_eq!(positions, x);
-    for frame in positions.chunks(66) {
-        let ca = &frame[8 * 3..9 * 3];
-        let n = &frame[6 * 3..7 * 3];
-        let c = &frame[14 * 3..15 * 3];
-        assert!(ca.iter().all(|v| v.abs() < 1e-6), "CA at {ca:?}");
-        assert!(
-            n[0] > 0.1 && n[1].abs() < 1e-6 && n[2].abs() < 1e-6,
-            "N at {n:?}"
-        );
-        assert!(c[2].abs() < 1e-6, "C at {c:?}");
+    for (name, extra) in [
+        ("samples.h5", &[][..]),
+        ("ais.h5", &["--ais", "--ais-warmup", "1"][..]),
+    ] {
+        let samples = dir.path().join(name);
+        let mut args = vec![
+            "sample",
+            "--run",
+            run.to_str().unwrap(),
+            "-n",
+            "50",
+            "--output",
+            samples.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        boltzflow_ok(&args);
+        let (x, x_shape) = read_h5(&samples, "samples/x");
+        let (positions, shape) = read_h5(&samples, "samples/positions");
+        let (log_w, _) = read_h5(&samples, "samples/log_w");
+        assert_eq!(x_shape[1], 66, "{name}");
+        assert_eq!(shape[1..], [22, 3], "{name}");
+        assert_eq!(positions, x, "{name}");
+        assert!(log_w.iter().all(|w| w.is_finite()), "{name}");
+        for frame in positions.chunks(66) {
+            let ca = &frame[8 * 3..9 * 3];
+            let n = &frame[6 * 3..7 * 3];
+            let c = &frame[14 * 3..15 * 3];
+            assert!(ca.iter().all(|v| v.abs() < 1e-6), "{name}: CA at {ca:?}");
+            assert!(
+                n[0] > 0.1 && n[1].abs() < 1e-6 && n[2].abs() < 1e-6,
+                "{name}: N at {n:?}"
+            );
+            assert!(c[2].abs() < 1e-6, "{name}: C at {c:?}");
+        }
     }
 }
 
