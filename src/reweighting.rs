@@ -13,8 +13,8 @@ use crate::flow::set_precision;
 use crate::io::{OutputFile, RunInfo};
 use crate::sampling::{Ais, AisConfig, AisOutput, LogDensity};
 use crate::train::{
-    Checkpoint, FlowDensity, InternalTarget, ModelConfig, ObjectiveConfig, ObjectiveState, OnTorus,
-    RunManifest, TargetDensity,
+    Checkpoint, FlowDensity, ModelConfig, ObjectiveConfig, ObjectiveState, RunManifest,
+    TargetDensity, internal_densities,
 };
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
@@ -105,11 +105,7 @@ pub fn sample_run<B: AutodiffBackend>(
             // FAB's AIS of a molecular flow runs on its internal coordinates (where the saved
             // step sizes were adapted); the chains' end points are mapped back to positions.
             Some((latent, layer)) => {
-                let q_z = OnTorus::new(
-                    FlowDensity::new(&latent, device),
-                    layer.circular_outputs().to_vec(),
-                );
-                let target_z = InternalTarget::new(&system, &layer, device);
+                let (q_z, target_z) = internal_densities(&latent, &layer, &system, device);
                 let mut out = annealed(
                     &mut ais,
                     &q_z,

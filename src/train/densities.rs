@@ -3,7 +3,8 @@
 use crate::Result;
 use crate::energy::System;
 use crate::flow::{
-    Bijection, Density, InternalCoordinates, from_f64, log_prob_on_host, sample_to_host, to_host,
+    Bijection, Density, Flow, InternalCoordinates, from_f64, log_prob_on_host, sample_to_host,
+    to_host,
 };
 use crate::sampling::LogDensity;
 use burn::module::AutodiffModule;
@@ -163,6 +164,24 @@ impl<B: AutodiffBackend> LogDensity for InternalTarget<'_, B> {
         }
         Ok(log_p)
     }
+}
+
+/// The densities MCMC uses for a molecular flow split by [`crate::flow::Flow::split_internal`]:
+/// the flow on its internal coordinates, with the torsions wrapped, and the target seen through
+/// the internal-coordinate layer (FAB's space; its importance weights are those of x-space).
+pub fn internal_densities<'a, B: AutodiffBackend>(
+    latent: &Flow<B>,
+    layer: &InternalCoordinates<B>,
+    system: &'a System,
+    device: &B::Device,
+) -> (OnTorus<FlowDensity<B, Flow<B>>>, InternalTarget<'a, B>) {
+    (
+        OnTorus::new(
+            FlowDensity::new(latent, device),
+            layer.circular_outputs().to_vec(),
+        ),
+        InternalTarget::new(system, layer, device),
+    )
 }
 
 /// A density on coordinates of which some are angles: those are wrapped into [−π, π) before

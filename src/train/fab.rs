@@ -7,7 +7,7 @@
 //! batches from the buffer by weight, correcting the weights for the flow's change.
 
 use super::config::BufferConfig;
-use super::densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity};
+use super::densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity, internal_densities};
 use super::model::Model;
 use super::objective::Batch;
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
@@ -129,13 +129,8 @@ impl Fab {
     ) -> Result<Batch<B>> {
         match model.split_internal() {
             Some((flow, layer)) => {
-                let space = AisSpace {
-                    q: OnTorus::new(
-                        FlowDensity::new(&flow, device),
-                        layer.circular_outputs().to_vec(),
-                    ),
-                    target: InternalTarget::new(system, &layer, device),
-                };
+                let (q, target) = internal_densities(&flow, &layer, system, device);
+                let space = AisSpace { q, target };
                 self.loss_in(&flow, &space, batch_size, rng, device)
             }
             None => {

@@ -24,7 +24,7 @@ mod trainer;
 pub use checkpoint::{Checkpoint, HistoryRow, TrainState};
 pub use clip::clip_global_norm;
 pub use config::{BufferConfig, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
-pub use densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity};
+pub use densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity, internal_densities};
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
 pub use model::{Model, ModelConfig};
