@@ -440,7 +440,12 @@ fn train_on<B: AutodiffBackend>(
 ) -> Result<()> {
     let mut trainer = Trainer::<B>::new(config, system, out, device)?;
     if trainer.step() > 0 {
-        eprintln!("resuming {} at step {}", out.display(), trainer.step());
+        eprintln!(
+            "resuming {} at step {} of {}",
+            out.display(),
+            trainer.step(),
+            trainer.total_steps()
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

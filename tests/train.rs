@@ -143,29 +143,67 @@ fn an_interrupted_f64_run_resumes_exactly() {
     });
 }
 
+/// A trainer in `run` of an f32 configuration with `steps` steps and a checkpoint every 2.
+fn trainer(
+    dir: &Path,
+    run: &Path,
+    steps: usize,
+    objectives: &str,
+) -> boltzflow::Result<Trainer<B>> {
+    let config = write_config(dir, steps, 2, "F32", objectives);
+    Trainer::<B>::new(&config, None, run, Default::default())
+}
+
 #[test]
 fn a_changed_configuration_is_not_resumed() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let never = AtomicBool::new(false);
-    let mut t = Trainer::<B>::new(
-        &write_config(dir.path(), 4, 2, "F32", ML),
-        None,
-        &run,
-        Default::default(),
-    )
-    .unwrap();
-    t.run(&never, false).unwrap();
-    let Err(err) = Trainer::<B>::new(
-        &write_config(dir.path(), 8, 2, "F32", ML),
-        None,
-        &run,
-        Default::default(),
-    ) else {
+    trainer(dir.path(), &run, 4, ML)
+        .unwrap()
+        .run(&never, false)
+        .unwrap();
+    let manifest = std::fs::read(run.join("run.ron")).unwrap();
+    let Err(err) = trainer(dir.path(), &run, 4, FAB) else {
         panic!("a different configuration must be refused");
     };
     assert!(err.to_string().contains("another configuration"), "{err}");
+    let Err(err) = trainer(dir.path(), &run, 3, ML) else {
+        panic!("fewer steps than done must be refused");
+    };
+    assert!(err.to_string().contains("not shortened"), "{err}");
+    assert_eq!(
+        std::fs::read(run.join("run.ron")).unwrap(),
+        manifest,
+        "a refused configuration leaves the run untouched"
+    );
+}
+
+/// A finished run trained further with a larger `steps` continues from its checkpoint.
+#[test]
+fn a_larger_step_count_extends_a_finished_run() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let never = AtomicBool::new(false);
+    assert!(
+        trainer(dir.path(), &run, 4, ML)
+            .unwrap()
+            .run(&never, false)
+            .unwrap()
+    );
+    let mut extended = trainer(dir.path(), &run, 7, ML).unwrap();
+    assert_eq!((extended.step(), extended.total_steps()), (4, 7));
+    assert!(extended.run(&never, false).unwrap());
+    assert_eq!(extended.step(), 7);
+    assert_eq!(
+        extended.state().history.len(),
+        7,
+        "one history row per step"
+    );
+    let manifest = std::fs::read_to_string(run.join("run.ron")).unwrap();
+    assert!(manifest.contains("steps: 7"), "{manifest}");
 }
 
 #[test]

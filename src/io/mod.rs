@@ -9,8 +9,8 @@ mod output;
 mod structure;
 
 pub use input::{Points, dataset_exists, read_array, read_f64_attr, read_points, read_str_attr};
-pub(crate) use output::temp_path;
 pub use output::{OutputFile, RunInfo};
+pub(crate) use output::{temp_path, write_atomically};
 pub use structure::{parse_structure_csv, read_structure_csv};
 
 use crate::Error;

@@ -314,6 +314,21 @@ pub(crate) fn temp_path(path: &Path, suffix: &str) -> Result<PathBuf> {
     )))
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so that `path`
+/// holds either its old content or the new one, never a part.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = temp_path(path, "")?;
+    std::fs::write(&temp, bytes)
+        .and_then(|()| std::fs::rename(&temp, path))
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&temp);
+            Error::Io {
+                path: path.to_owned(),
+                source,
+            }
+        })
+}
+
 impl Drop for OutputFile {
     fn drop(&mut self) {
         if let Some(file) = self.file.take() {

@@ -152,7 +152,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             path: run_dir.to_owned(),
             source,
         })?;
-        check_or_write_manifest(run_dir, &manifest)?;
+        let manifest_is_new = check_manifest(run_dir, &manifest, &config)?;
 
         let (system_file, system) = load_system(&system_path)?;
         set_precision::<B>(&device, config.precision)?;
@@ -175,6 +175,18 @@ impl<B: AutodiffBackend> Trainer<B> {
                 TrainState::default(),
             )
         };
+        if state.step > config.steps {
+            return Err(Error::InvalidArgument(format!(
+                "{} has done {} steps already, more than the configuration's steps: {}; a run \
+                 can be extended, not shortened",
+                run_dir.display(),
+                state.step,
+                config.steps
+            )));
+        }
+        if manifest_is_new {
+            write_manifest(run_dir, &manifest)?;
+        }
         B::seed(&device, config.seed);
         let mut model = model_config.init::<B>(&device)?;
         let mut optimizer = AdamWConfig::new()
@@ -225,6 +237,11 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Steps already done (more than zero when resuming).
     pub fn step(&self) -> usize {
         self.state.step
+    }
+
+    /// Steps the run is configured for.
+    pub fn total_steps(&self) -> usize {
+        self.config.steps
     }
 
     /// The training state.
@@ -476,22 +493,40 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 }
 
-fn check_or_write_manifest(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
-    let path = run_dir.join("run.ron");
-    if path.is_file() {
-        let existing = RunManifest::read(run_dir)?;
-        if existing.config != manifest.config || existing.system_file != manifest.system_file {
-            return Err(Error::InvalidArgument(format!(
-                "{} holds a run with another configuration or system; resume it with the same \
-                 ones, or train into a new --out folder",
-                run_dir.display()
-            )));
-        }
-        return Ok(());
+/// Checks that `run_dir` can take this run: a new folder, or one holding a run of the same
+/// configuration and system. A configuration that differs only in `steps` extends the run (the
+/// learning-rate schedule then follows the new length). Returns whether the manifest has to be
+/// (re)written.
+fn check_manifest(run_dir: &Path, manifest: &RunManifest, config: &TrainConfig) -> Result<bool> {
+    if !run_dir.join("run.ron").is_file() {
+        return Ok(true);
     }
+    let existing = RunManifest::read(run_dir)?;
+    if existing.config == manifest.config && existing.system_file == manifest.system_file {
+        return Ok(false);
+    }
+    let only_steps_differ = existing.system_file == manifest.system_file
+        && existing.train_config().is_ok_and(|old| {
+            TrainConfig {
+                steps: config.steps,
+                ..old
+            } == *config
+        });
+    if only_steps_differ {
+        return Ok(true);
+    }
+    Err(Error::InvalidArgument(format!(
+        "{} holds a run with another configuration or system; resume it with the same ones \
+         (only `steps` may change, to extend the run), or train into a new --out folder",
+        run_dir.display()
+    )))
+}
+
+/// Writes `RUN_DIR/run.ron` atomically.
+fn write_manifest(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
     let text = ron::ser::to_string_pretty(manifest, ron::ser::PrettyConfig::default())
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-    std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+    crate::io::write_atomically(&run_dir.join("run.ron"), text.as_bytes())
 }
 
 /// File of objective `index`'s replay buffer in a checkpoint folder.
