@@ -34,6 +34,15 @@ impl System {
         })
     }
 
+    /// u and ∇u (`n × dim`) at the points `x`; non-finite values are returned as they are,
+    /// for the caller to mask.
+    pub fn energy_and_gradient(&self, x: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+        let mut u = vec![0.0; self.points_in(x, "positions")?];
+        let mut grad = vec![0.0; x.len()];
+        self.evaluate_into(x, &mut u, Some(&mut grad))?;
+        Ok((u, grad))
+    }
+
     /// Evaluates into caller-provided buffers and returns the number of non-finite points.
     /// `u` has one value per point; `grad`, if given, `n × dim`.
     pub fn evaluate_into(

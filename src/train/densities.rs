@@ -151,8 +151,7 @@ impl<B: AutodiffBackend> LogDensity for InternalTarget<'_, B> {
             let points = from_f64::<B, 2>(chunk.to_vec(), [n, dim], &self.device).require_grad();
             let (x, log_det) = self.layer.forward(points.clone());
             let x_host = to_host(x.clone());
-            let eval = self.system.evaluate(&x_host, true)?;
-            let grad_u = eval.grad.expect("the gradient was asked for");
+            let (u, grad_u) = self.system.energy_and_gradient(&x_host)?;
             // ∇z[−u(x(z)) + log det] by the surrogate −x·stop_grad(∇u) + log det.
             let cartesian = x_host.len() / n;
             let grad_u = from_f64::<B, 2>(grad_u, [n, cartesian], &self.device);
@@ -160,7 +159,7 @@ impl<B: AutodiffBackend> LogDensity for InternalTarget<'_, B> {
             let grads = surrogate.backward();
             let gz = points.grad(&grads).expect("the input requires a gradient");
             g.copy_from_slice(&to_host(gz));
-            log_p.extend(eval.u.iter().zip(to_host(log_det)).map(|(u, ld)| ld - u));
+            log_p.extend(u.iter().zip(to_host(log_det)).map(|(u, ld)| ld - u));
         }
         Ok(log_p)
     }

@@ -148,10 +148,7 @@ impl Objective {
                         "the PDE objective needs a continuous flow: `flow: Continuous(...)`".into(),
                     )
                 })?;
-                let target = |x: &[f64]| -> TargetEnergies {
-                    let eval = system.evaluate(x, true)?;
-                    Ok((eval.u, eval.grad.expect("asked for the gradient")))
-                };
+                let target = |x: &[f64]| -> TargetEnergies { system.energy_and_gradient(x) };
                 let out = o.loss(model, &target, device)?;
                 Ok(Batch {
                     loss: out.loss,

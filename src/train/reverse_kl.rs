@@ -33,15 +33,14 @@ impl ReverseKl {
         let dim = model.dim();
         let (x, log_q) = model.sample(batch_size);
         let x_host = to_host(x.clone().detach());
-        let eval = system.evaluate(&x_host, true)?;
-        let grad = eval.grad.expect("asked for the gradient");
+        let (u, grad) = system.energy_and_gradient(&x_host)?;
         let log_q_host = to_host(log_q.clone().detach());
         // Non-finite points get zero weight; their gradient rows are zeroed so that 0 · NaN
         // never reaches the loss.
         let keep: Vec<f64> = (0..batch_size)
             .map(|i| {
                 let row = i * dim..(i + 1) * dim;
-                let finite = eval.u[i].is_finite()
+                let finite = u[i].is_finite()
                     && log_q_host[i].is_finite()
                     && grad[row.clone()].iter().all(|g| g.is_finite())
                     && x_host[row].iter().all(|v| v.is_finite());
@@ -65,7 +64,7 @@ impl ReverseKl {
             .collect();
         // Per point: log q + x·∇u + (u − x·∇u) held constant, whose value is log q + u.
         let offset: Vec<f64> = (0..batch_size)
-            .map(|i| safe(eval.u[i] - surrogate_value[i], keep[i]))
+            .map(|i| safe(u[i] - surrogate_value[i], keep[i]))
             .collect();
         let grad = from_f64::<B, 2>(grad, [batch_size, dim], device);
         let keep_t = from_f64::<B, 1>(keep.clone(), [batch_size], device);
@@ -81,9 +80,7 @@ impl ReverseKl {
             .sum()
             .div_scalar(kept.max(1.0))
             .mul_scalar(self.weight);
-        let log_w = (0..batch_size)
-            .map(|i| -eval.u[i] - log_q_host[i])
-            .collect();
+        let log_w = (0..batch_size).map(|i| -u[i] - log_q_host[i]).collect();
         Ok(Batch {
             loss,
             log_w: Some(log_w),
