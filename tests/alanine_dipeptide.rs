@@ -5,8 +5,9 @@ mod common;
 
 use common::{boltzflow_ok, read_h5, workspace};
 
-/// A few FAB steps on a tiny molecular flow: the run counts the mirror-image AIS samples it
-/// dropped (an untrained flow draws the CB torsion uniformly, so about half are D), and
+/// A few FAB steps on a tiny molecular flow with torsion jumps: the run counts the mirror-image
+/// AIS samples it dropped (an untrained flow draws the CB torsion uniformly, so about half are
+/// D) and the jumps it accepted, and
 /// `sample`, with and without AIS (which runs on the internal coordinates), writes
 /// `/samples/positions` `[n, 22, 3]` equal to `/samples/x`, in the flow's frame (CA at the
 /// origin, N on +x, C in the xy-plane), with finite log weights.
@@ -25,7 +26,11 @@ fn a_tiny_fab_run_drops_mirror_images_and_samples_positions() {
     steps: 4,
     batch_size: 32,
     objectives: [Fab(
-        ais: (intermediate: 1, kernel: Hmc(step_size: 0.1, leapfrog_steps: 2)),
+        ais: (
+            intermediate: 1,
+            kernel: Hmc(step_size: 0.1, leapfrog_steps: 2),
+            torsion_jumps: [[17, 26, 29], [44]],
+        ),
         buffer: (capacity: 256, min_length: 64, updates_per_batch: 2),
         filter_chirality: Some((6, 8, 14, 10)),
     )],
@@ -44,16 +49,17 @@ fn a_tiny_fab_run_drops_mirror_images_and_samples_positions() {
         "--out",
         run.to_str().unwrap(),
     ]);
-    let dropped: u64 = hdf5::File::open(run.join("run.h5"))
+    let training = hdf5::File::open(run.join("run.h5"))
         .unwrap()
         .group("training")
-        .unwrap()
-        .attr("mirror_images_dropped")
-        .unwrap()
-        .read_scalar()
         .unwrap();
+    let count = |name: &str| -> u64 { training.attr(name).unwrap().read_scalar().unwrap() };
     // At least 64 AIS samples were drawn to fill the buffer, about half of them D.
+    let dropped = count("mirror_images_dropped");
     assert!(dropped >= 10, "{dropped} mirror images dropped");
+    // One jump proposal per chain: on an untrained flow's clashing structures many go downhill.
+    let jumps = count("torsion_jumps_accepted");
+    assert!(jumps >= 5, "{jumps} torsion jumps accepted");
 
     for (name, extra) in [
         ("samples.h5", &[][..]),

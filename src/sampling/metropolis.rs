@@ -62,10 +62,8 @@ impl Transition for Metropolis {
     {
         state.check(target, false)?;
         let dim = target.dim();
-        let n = state.n();
-        let stride = target.aux_len(state.grad.is_some());
         let mut proposal = state.x.clone();
-        let mut finite = vec![true; n];
+        let mut finite = vec![true; state.n()];
         for (i, point) in proposal.chunks_exact_mut(dim).enumerate() {
             for v in point.iter_mut() {
                 let z: f64 = StandardNormal.sample(rng);
@@ -77,32 +75,7 @@ impl Transition for Metropolis {
                 point.copy_from_slice(&state.x[i * dim..(i + 1) * dim]);
             }
         }
-        let mut grad = state.grad.as_ref().map(|g| vec![0.0; g.len()]);
-        let mut aux = vec![0.0; n * stride];
-        let values = evaluate(target, &proposal, grad.as_deref_mut(), Some(&mut aux))?;
-        let mut tally = Tally::new(self.step_size);
-        for i in 0..n {
-            let u: f64 = rng.random();
-            let g = grad.as_ref().map(|g| &g[i * dim..(i + 1) * dim]);
-            if !finite[i]
-                || !values[i].is_finite()
-                || g.is_some_and(|g| g.iter().any(|v| !v.is_finite()))
-            {
-                tally.nonfinite();
-                continue;
-            }
-            let current = state.log_density[i];
-            if tally.decide(values[i] - current, current.is_finite(), u) {
-                state.accept(
-                    i,
-                    &proposal[i * dim..(i + 1) * dim],
-                    values[i],
-                    g,
-                    &aux[i * stride..(i + 1) * stride],
-                );
-            }
-        }
-        Ok(tally.finish())
+        metropolis_test(state, target, &proposal, &finite, self.step_size, rng)
     }
 
     /// Updates the step size from a mean acceptance (no-op without adaptation).
@@ -111,4 +84,51 @@ impl Transition for Metropolis {
             self.step_size = a.update(self.step_size, acceptance);
         }
     }
+}
+
+/// The Metropolis test of a symmetric proposal, chain by chain: evaluates `target` at `proposal`
+/// (n × dim, all finite; with gradients when the state keeps them) and moves each chain whose
+/// proposal is flagged `finite`, has a finite log density (and gradient) and passes the test.
+/// `step_size` is only recorded in the statistics.
+pub(crate) fn metropolis_test<T, R>(
+    state: &mut ChainState,
+    target: &T,
+    proposal: &[f64],
+    finite: &[bool],
+    step_size: f64,
+    rng: &mut R,
+) -> Result<StepStats>
+where
+    T: LogDensity + ?Sized,
+    R: rand::Rng + ?Sized,
+{
+    let dim = target.dim();
+    let n = state.n();
+    let stride = target.aux_len(state.grad.is_some());
+    let mut grad = state.grad.as_ref().map(|g| vec![0.0; g.len()]);
+    let mut aux = vec![0.0; n * stride];
+    let values = evaluate(target, proposal, grad.as_deref_mut(), Some(&mut aux))?;
+    let mut tally = Tally::new(step_size);
+    for i in 0..n {
+        let u: f64 = rng.random();
+        let g = grad.as_ref().map(|g| &g[i * dim..(i + 1) * dim]);
+        if !finite[i]
+            || !values[i].is_finite()
+            || g.is_some_and(|g| g.iter().any(|v| !v.is_finite()))
+        {
+            tally.nonfinite();
+            continue;
+        }
+        let current = state.log_density[i];
+        if tally.decide(values[i] - current, current.is_finite(), u) {
+            state.accept(
+                i,
+                &proposal[i * dim..(i + 1) * dim],
+                values[i],
+                g,
+                &aux[i * stride..(i + 1) * stride],
+            );
+        }
+    }
+    Ok(tally.finish())
 }

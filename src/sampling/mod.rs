@@ -13,7 +13,8 @@
 //!   [`Units`], and [`ParallelTempering`] (replica exchange over a temperature ladder, several
 //!   independent ladders in one batch);
 //! - [`Ais`]: annealed importance sampling from q to g with a [`Schedule`] of β, configured by
-//!   [`AisConfig`] (RON).
+//!   [`AisConfig`] (RON), optionally with [`TorsionJumps`] (Metropolis jumps of angle groups
+//!   that cross the barriers a local kernel cannot).
 //!
 //! Non-finite numbers are data: a proposal whose log density (or, for HMC, any position, gradient
 //! or log density along its trajectory) is not finite is rejected and counted in
@@ -57,6 +58,7 @@ mod state;
 mod tempering;
 #[cfg(test)]
 mod testing;
+mod torsion_jump;
 
 pub use adaptation::Adaptation;
 pub use ais::{Ais, AisConfig, AisOutput};
@@ -68,3 +70,4 @@ pub use metropolis::Metropolis;
 pub use schedule::Schedule;
 pub use state::{ChainState, StepStats};
 pub use tempering::{ParallelTempering, TemperingState, exchange_probability};
+pub use torsion_jump::TorsionJumps;

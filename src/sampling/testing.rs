@@ -122,3 +122,70 @@ pub fn mean_se(v: &[f64]) -> (f64, f64) {
     let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
     (m, (var / n).sqrt())
 }
+
+/// A mixture of von Mises bumps on the circle, log π(θ) = ln Σ_k w_k exp(κ_k (cos(θ − μ_k) − 1)),
+/// with its gradient; components are `(w, μ, κ)`.
+pub struct VonMises(pub Vec<(f64, f64, f64)>);
+
+impl VonMises {
+    /// log ∫ f over one period by the trapezoid rule, which is spectrally accurate for smooth
+    /// periodic functions.
+    pub fn log_integral(f: impl Fn(f64) -> f64) -> f64 {
+        let n = 20_000;
+        let h = 2.0 * std::f64::consts::PI / n as f64;
+        let values: Vec<f64> = (0..n)
+            .map(|i| f(-std::f64::consts::PI + h * i as f64))
+            .collect();
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        max + (h * values.iter().map(|v| (v - max).exp()).sum::<f64>()).ln()
+    }
+
+    /// log π at one point.
+    pub fn at(&self, x: f64) -> f64 {
+        self.0
+            .iter()
+            .map(|(w, m, k)| w * (k * ((x - m).cos() - 1.0)).exp())
+            .sum::<f64>()
+            .ln()
+    }
+
+    /// log Z = log ∫ π.
+    pub fn log_z(&self) -> f64 {
+        Self::log_integral(|x| self.at(x))
+    }
+
+    /// n exact samples in [−π, π), by rejection from the uniform distribution.
+    pub fn sample(&self, n: usize, rng: &mut impl rand::Rng) -> Vec<f64> {
+        use rand::RngExt;
+        let bound: f64 = self.0.iter().map(|(w, _, _)| w).sum();
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let x = rng.random_range(-std::f64::consts::PI..std::f64::consts::PI);
+            if rng.random::<f64>() * bound < self.at(x).exp() {
+                out.push(x);
+            }
+        }
+        out
+    }
+}
+
+impl LogDensity for VonMises {
+    fn dim(&self) -> usize {
+        1
+    }
+
+    fn log_density(&self, x: &[f64], grad: Option<&mut [f64]>) -> Result<Vec<f64>> {
+        if let Some(g) = grad {
+            for (g, &x) in g.iter_mut().zip(x) {
+                let (mut sum, mut slope) = (0.0, 0.0);
+                for (w, m, k) in &self.0 {
+                    let t = w * (k * ((x - m).cos() - 1.0)).exp();
+                    sum += t;
+                    slope -= t * k * (x - m).sin();
+                }
+                *g = slope / sum;
+            }
+        }
+        Ok(x.iter().map(|&x| self.at(x)).collect())
+    }
+}

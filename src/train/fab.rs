@@ -26,7 +26,16 @@ pub struct Fab {
     ais: Ais,
     buffer: Option<Buffered>,
     chirality: Option<ChiralityFilter>,
+    counts: AisCounts,
+}
+
+/// What FAB's AIS runs have counted so far.
+#[derive(Default)]
+struct AisCounts {
+    /// Chains dropped for a non-finite weight (or log q).
     dropped_chains: u64,
+    /// Torsion jumps accepted.
+    jumps_accepted: u64,
 }
 
 /// Drops mirror-image (D-form) AIS samples, counting them.
@@ -75,6 +84,9 @@ pub struct FabState {
     /// AIS samples dropped so far for the mirror-image (D) form.
     #[serde(default)]
     pub mirror_images_dropped: u64,
+    /// AIS torsion jumps accepted so far (0 without `torsion_jumps`).
+    #[serde(default)]
+    pub torsion_jumps_accepted: u64,
 }
 
 /// AIS samples toward p²/q with their log weights and the flow's log q at the samples.
@@ -113,7 +125,7 @@ impl Fab {
                 config,
                 updates_since_refill: 0,
             }),
-            dropped_chains: 0,
+            counts: AisCounts::default(),
         })
     }
 
@@ -164,7 +176,7 @@ impl Fab {
                 space,
                 batch_size,
                 rng,
-                &mut self.dropped_chains,
+                &mut self.counts,
                 self.chirality.as_mut(),
             )?;
             let n = batch.log_w.len();
@@ -188,7 +200,7 @@ impl Fab {
                     space,
                     batch_size,
                     rng,
-                    &mut self.dropped_chains,
+                    &mut self.counts,
                     self.chirality.as_mut(),
                 )?;
                 buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
@@ -237,15 +249,19 @@ impl Fab {
         FabState {
             step_sizes: self.ais.step_sizes(),
             updates_since_refill: self.buffer.as_ref().map_or(0, |b| b.updates_since_refill),
-            dropped_chains: self.dropped_chains,
+            dropped_chains: self.counts.dropped_chains,
             mirror_images_dropped: self.chirality.as_ref().map_or(0, |c| c.dropped),
+            torsion_jumps_accepted: self.counts.jumps_accepted,
         }
     }
 
     /// Restores the state of a checkpoint.
     pub fn restore(&mut self, state: &FabState, buffer: Option<BufferContent>) -> Result<()> {
         self.ais.set_step_sizes(&state.step_sizes)?;
-        self.dropped_chains = state.dropped_chains;
+        self.counts = AisCounts {
+            dropped_chains: state.dropped_chains,
+            jumps_accepted: state.torsion_jumps_accepted,
+        };
         if let Some(chirality) = self.chirality.as_mut() {
             chirality.dropped = state.mirror_images_dropped;
         }
@@ -323,25 +339,26 @@ impl<B: AutodiffBackend> McmcSpace
     }
 }
 
-/// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains, and
-/// drops (and counts) mirror images when a chirality filter is given.
+/// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains and
+/// accepted torsion jumps, and drops (and counts) mirror images when a chirality filter is given.
 fn ais_batch(
     ais: &mut Ais,
     space: &impl McmcSpace,
     n: usize,
     rng: &mut impl rand::Rng,
-    dropped: &mut u64,
+    counts: &mut AisCounts,
     chirality: Option<&mut ChiralityFilter>,
 ) -> Result<AisBatch> {
     let (x0, log_q0) = space.sample(n);
     let mut out = ais.run(space.q(), space.target(), FAB_ALPHA, x0, Some(log_q0), rng)?;
+    counts.jumps_accepted += out.n_jumps_accepted as u64;
     space.canonicalise(&mut out.x);
     // The loss needs log q at the final points, so a chain ending where q underflows is
     // dropped too.
     let mut kept: Vec<usize> = (0..out.log_q.len())
         .filter(|&i| out.log_q[i].is_finite())
         .collect();
-    *dropped += (n - kept.len()) as u64;
+    counts.dropped_chains += (n - kept.len()) as u64;
     let dim = space.q().dim();
     if let Some(filter) = chirality {
         let positions = space.positions(&out.x);

@@ -483,6 +483,11 @@ impl<B: AutodiffBackend> Trainer<B> {
                     "mirror_images_dropped",
                     fab.mirror_images_dropped,
                 )?;
+                out.set_u64(
+                    "training",
+                    "torsion_jumps_accepted",
+                    fab.torsion_jumps_accepted,
+                )?;
             }
         }
         if let Some(ll) = self.test_set.as_ref().and_then(|t| t.exact_log_likelihood) {

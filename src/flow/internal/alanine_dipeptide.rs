@@ -10,6 +10,14 @@ pub const ALDP_PHI: [usize; 4] = [4, 6, 8, 14];
 /// The backbone dihedral ψ = N–CA–C–N(NME).
 pub const ALDP_PSI: [usize; 4] = [6, 8, 14, 16];
 
+/// The internal coordinates that a rotation about N–CA changes together: φ (output 17) and the
+/// dihedrals of HA and CB (outputs 26 and 29), which FAB's Z-matrix places relative to the
+/// acetyl C. Adding one angle to all three rotates the acetyl side rigidly and keeps CA's
+/// chirality: a torsion-jump group for AIS (`torsion_jumps` in `AisConfig`).
+pub const ALDP_PHI_ROTATION: [usize; 3] = [17, 26, 29];
+/// The internal coordinate that a rotation about CA–C changes: ψ (output 44).
+pub const ALDP_PSI_ROTATION: [usize; 1] = [44];
+
 /// FAB's Z-matrix rows `[atom, bond, angle, dihedral]`, in placement order.
 const ROWS: [[usize; 4]; 19] = [
     [0, 1, 4, 6],

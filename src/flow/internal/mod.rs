@@ -18,7 +18,7 @@ mod layer;
 mod tests;
 mod z_matrix;
 
-pub use alanine_dipeptide::{ALDP_PHI, ALDP_PSI};
+pub use alanine_dipeptide::{ALDP_PHI, ALDP_PHI_ROTATION, ALDP_PSI, ALDP_PSI_ROTATION};
 pub use config::{InternalCoordinatesConfig, NormalisationScales};
 pub use layer::InternalCoordinates;
 pub use z_matrix::{ZMatrix, ZRow};

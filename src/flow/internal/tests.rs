@@ -610,3 +610,45 @@ fn a_three_atom_molecule_has_only_the_frame() {
         assert!((brute - log_det).abs() < 1e-7, "{brute} vs {log_det}");
     }
 }
+
+/// Adding one angle to each torsion-jump group rotates one side of the molecule rigidly about
+/// its bond: φ (or ψ) changes by that angle, the atoms of the other side (CA's substituents
+/// among them) stay where they were, and CA keeps its chirality.
+#[test]
+fn torsion_jump_groups_are_rigid_rotations() {
+    let layer = aldp().init::<TestBackend>(&device()).unwrap();
+    let delta = 2.3;
+    // Atoms that stay fixed: CA's side for φ (CA, its H and CB group, C and beyond), and the
+    // acetyl side with CA's substituents for ψ.
+    let phi_fixed: Vec<usize> = (8..22).collect();
+    let psi_fixed: Vec<usize> = (0..15).collect();
+    for (group, dihedral, fixed) in [
+        (&ALDP_PHI_ROTATION[..], ALDP_PHI, phi_fixed),
+        (&ALDP_PSI_ROTATION[..], ALDP_PSI, psi_fixed),
+    ] {
+        let mut z = vec![0.0; 60];
+        let (x0, _) = layer.forward(tensor(&z, 1, 60));
+        for &i in group {
+            z[i] += delta;
+        }
+        let (x1, _) = layer.forward(tensor(&z, 1, 60));
+        let (x0, x1) = (values(x0), values(x1));
+        for &atom in &fixed {
+            for k in 0..3 {
+                let (a, b) = (x0[3 * atom + k], x1[3 * atom + k]);
+                assert!((a - b).abs() < 1e-12, "{dihedral:?}: atom {atom} moved");
+            }
+        }
+        let change = iupac_dihedral(&x1, dihedral) - iupac_dihedral(&x0, dihedral);
+        assert!(
+            angular_gap(change, delta) < 1e-10,
+            "{dihedral:?} changed by {change}"
+        );
+        let chirality = |x: &[f64]| {
+            let ca = position(x, 8);
+            let [n, c, cb] = [6, 14, 10].map(|a| sub(position(x, a), ca));
+            dot(n, cross(c, cb))
+        };
+        assert!(chirality(&x0) > 0.0 && chirality(&x1) > 0.0);
+    }
+}
