@@ -1,5 +1,6 @@
 //! Metropolis jumps of torsion angles, which cross the barriers that local kernels cannot.
 
+use super::kernel::Transition;
 use super::log_density::LogDensity;
 use super::metropolis::metropolis_test;
 use super::state::{ChainState, StepStats};
@@ -52,20 +53,17 @@ impl TorsionJumps {
         &self.groups
     }
 
-    /// Whether there is nothing to jump (no groups): [`TorsionJumps::transition`] is then a
+    /// Whether there is nothing to jump (no groups): its [`Transition::transition`] is then a
     /// no-op that draws no random numbers.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
+}
 
+impl Transition for TorsionJumps {
     /// One jump proposal for every chain, accepted or rejected by the Metropolis test; keeps the
     /// state's gradients (if any) up to date. Refuses groups that index past `target.dim()`.
-    pub fn transition<T, R>(
-        &self,
-        state: &mut ChainState,
-        target: &T,
-        rng: &mut R,
-    ) -> Result<StepStats>
+    fn transition<T, R>(&self, state: &mut ChainState, target: &T, rng: &mut R) -> Result<StepStats>
     where
         T: LogDensity + ?Sized,
         R: rand::Rng + ?Sized,
@@ -100,6 +98,9 @@ impl TorsionJumps {
         let finite = vec![true; state.n()];
         metropolis_test(state, target, &proposal, &finite, PI, rng)
     }
+
+    /// Jumps have no step size: nothing adapts.
+    fn adapt(&mut self, _acceptance: f64) {}
 }
 
 /// Adds `delta` to the coordinates of `group` in `point`, wrapped into [−π, π).
@@ -117,8 +118,8 @@ fn wrap_angle(angle: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampling::Hmc;
     use crate::sampling::testing::VonMises;
-    use crate::sampling::{Hmc, Transition};
     use rand::SeedableRng;
 
     /// Two von Mises modes on the circle, weights 0.7 at −2 and 0.3 at `second`, concentration
