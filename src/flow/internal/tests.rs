@@ -613,18 +613,33 @@ fn a_three_atom_molecule_has_only_the_frame() {
 
 /// Adding one angle to each torsion-jump group rotates one side of the molecule rigidly about
 /// its bond: φ (or ψ) changes by that angle, the atoms of the other side (CA's substituents
-/// among them) stay where they were, and CA keeps its chirality.
+/// among them) stay where they were, and CA keeps its chirality. In FAB's Z-matrix φ's group
+/// also holds the HA and CB dihedrals; in the bond-graph Z-matrix, which places HA and CB
+/// relative to the frame, φ is output 17 alone and ψ turns with O's torsion (output 11).
 #[test]
 fn torsion_jump_groups_are_rigid_rotations() {
-    let layer = aldp().init::<TestBackend>(&device()).unwrap();
+    for (config, phi_group, psi_group) in [
+        (aldp(), &ALDP_PHI_ROTATION[..], &ALDP_PSI_ROTATION[..]),
+        (from_bond_graph(), &[17][..], &[11][..]),
+    ] {
+        check_rigid_rotations(&config, phi_group, psi_group);
+    }
+}
+
+fn check_rigid_rotations(
+    config: &InternalCoordinatesConfig,
+    phi_group: &[usize],
+    psi_group: &[usize],
+) {
+    let layer = config.init::<TestBackend>(&device()).unwrap();
     let delta = 2.3;
     // Atoms that stay fixed: CA's side for φ (CA, its H and CB group, C and beyond), and the
     // acetyl side with CA's substituents for ψ.
     let phi_fixed: Vec<usize> = (8..22).collect();
     let psi_fixed: Vec<usize> = (0..15).collect();
     for (group, dihedral, fixed) in [
-        (&ALDP_PHI_ROTATION[..], ALDP_PHI, phi_fixed),
-        (&ALDP_PSI_ROTATION[..], ALDP_PSI, psi_fixed),
+        (phi_group, ALDP_PHI, phi_fixed),
+        (psi_group, ALDP_PSI, psi_fixed),
     ] {
         let mut z = vec![0.0; 60];
         let (x0, _) = layer.forward(tensor(&z, 1, 60));
