@@ -18,6 +18,7 @@ use crate::sampling::{Ais, AisConfig, LogDensity};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 /// The FAB objective: AIS, and optionally a replay buffer.
@@ -27,6 +28,7 @@ pub struct Fab {
     buffer: Option<Buffered>,
     chirality: Option<ChiralityFilter>,
     counts: AisCounts,
+    progress: Option<ProgressBar>,
 }
 
 /// What FAB's AIS runs have counted so far.
@@ -126,7 +128,15 @@ impl Fab {
                 updates_since_refill: 0,
             }),
             counts: AisCounts::default(),
+            progress: None,
         })
+    }
+
+    /// Reports the filling of the replay buffer (which can take hours before the first
+    /// gradient step) as `bar`'s message, or as one line per AIS batch on stderr when the bar
+    /// is hidden (no terminal).
+    pub fn report_progress_to(&mut self, bar: ProgressBar) {
+        self.progress = Some(bar);
     }
 
     /// The weighted loss of one gradient step with `batch_size` points. For a molecular flow
@@ -206,6 +216,9 @@ impl Fab {
                 buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
                 if buffered.buffer.len() >= buffered.config.min_length {
                     break;
+                }
+                if let Some(bar) = &self.progress {
+                    report_fill(bar, buffered.buffer.len(), buffered.config.min_length);
                 }
             }
         }
@@ -380,6 +393,16 @@ fn self_normalised(log_w: &[f64]) -> Vec<f64> {
     let w: Vec<f64> = log_w.iter().map(|v| (v - max).exp()).collect();
     let sum: f64 = w.iter().sum();
     w.into_iter().map(|v| v / sum).collect()
+}
+
+/// One progress report while the buffer fills up to `min_length` points.
+fn report_fill(bar: &ProgressBar, len: usize, min_length: usize) {
+    let line = format!("filling the replay buffer: {len} of {min_length} points");
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.set_message(line);
+    }
 }
 
 fn no_finite_chain() -> Error {

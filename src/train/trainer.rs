@@ -277,6 +277,13 @@ impl<B: AutodiffBackend> Trainer<B> {
             "training [{bar:30}] {pos}/{len} {msg} ({eta} left)",
         );
         progress.set_position(self.state.step as u64);
+        if show_progress {
+            for objective in &mut self.objectives {
+                if let Objective::Fab(fab) = objective {
+                    fab.report_progress_to(progress.clone());
+                }
+            }
+        }
         while self.state.step < total {
             if stop.load(Ordering::SeqCst) || self.state.step >= limit {
                 self.save()?;
