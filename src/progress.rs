@@ -17,3 +17,13 @@ pub fn bar(show: bool, len: u64, template: &str) -> ProgressBar {
     );
     bar
 }
+
+/// Prints `line` above `bar`, or on stderr when the bar is hidden (no terminal), so that logs of
+/// runs without a terminal keep it too.
+pub fn println(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}

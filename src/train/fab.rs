@@ -132,9 +132,9 @@ impl Fab {
         })
     }
 
-    /// Reports the filling of the replay buffer (which can take hours before the first
-    /// gradient step) as `bar`'s message, or as one line per AIS batch on stderr when the bar
-    /// is hidden (no terminal).
+    /// Reports the filling of the replay buffer before the first gradient step (hours for the
+    /// paper's alanine-dipeptide configuration on a CPU) with one line per AIS batch above `bar`
+    /// (see [`crate::progress::println`]).
     pub fn report_progress_to(&mut self, bar: ProgressBar) {
         self.progress = Some(bar);
     }
@@ -218,7 +218,12 @@ impl Fab {
                     break;
                 }
                 if let Some(bar) = &self.progress {
-                    report_fill(bar, buffered.buffer.len(), buffered.config.min_length);
+                    let line = format!(
+                        "filling the replay buffer: {} of {} points",
+                        buffered.buffer.len(),
+                        buffered.config.min_length
+                    );
+                    crate::progress::println(bar, &line);
                 }
             }
         }
@@ -393,16 +398,6 @@ fn self_normalised(log_w: &[f64]) -> Vec<f64> {
     let w: Vec<f64> = log_w.iter().map(|v| (v - max).exp()).collect();
     let sum: f64 = w.iter().sum();
     w.into_iter().map(|v| v / sum).collect()
-}
-
-/// One progress report while the buffer fills up to `min_length` points.
-fn report_fill(bar: &ProgressBar, len: usize, min_length: usize) {
-    let line = format!("filling the replay buffer: {len} of {min_length} points");
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.set_message(line);
-    }
 }
 
 fn no_finite_chain() -> Error {

@@ -322,11 +322,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     row.ess = evaluation.importance.map(|s| s.ess);
                     row.log_z = evaluation.importance.map(|s| s.log_z);
                     let line = evaluation.describe(done, row.loss);
-                    if progress.is_hidden() {
-                        eprintln!("{line}");
-                    } else {
-                        progress.println(line);
-                    }
+                    crate::progress::println(&progress, &line);
                 }
                 self.save()?;
             }
