@@ -6,7 +6,7 @@
 //! cargo run --release --example flow_step_benchmark -- f64
 //! ```
 //!
-//! The flow is FAB's (targets.md §5): a uniform-circle × Gaussian base on the 60 internal
+//! The flow is FAB's (docs/benchmarks.md §5): a uniform-circle × Gaussian base on the 60 internal
 //! coordinates, 12 rational-quadratic spline couplings (8 bins, circular splines on the 12
 //! circular dihedrals, linear tails at ±5 elsewhere) with residual 256-unit conditioners and
 //! random masks, a random periodic shift every 2 layers, then the internal → Cartesian layer.
@@ -69,7 +69,7 @@ fn main() -> boltzflow::Result<()> {
     Ok(())
 }
 
-/// FAB's alanine-dipeptide flow (targets.md §5), as `FlowSpec::Molecular` builds it.
+/// FAB's alanine-dipeptide flow (docs/benchmarks.md §5), as `FlowSpec::Molecular` builds it.
 fn fab_alanine_flow() -> boltzflow::Result<FlowConfig> {
     let spec = FlowSpec::Molecular {
         internal: InternalSpec::AlanineDipeptide,

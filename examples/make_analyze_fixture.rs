@@ -16,8 +16,8 @@
 //! the analysis reshapes `/samples/x` by the metadata's atom count.
 
 use boltzflow::config::load_system;
+use boltzflow::io::{ExtraEstimates, WeightedSamples, Weights, write_samples};
 use boltzflow::io::{RunInfo, read_array};
-use boltzflow::reweighting::{ExtraEstimates, WeightedSamples, Weights, write_samples};
 use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -9,7 +9,7 @@
 //!
 //! Arguments (all optional, in order): precision, dimension, batch, grid times, hidden widths
 //! of each of the 4 gated MLPs, `linear` or `learned` (NN with the field's hidden widths),
-//! repeats. The target is the quantum double well of targets.md §3 (N = d sites, T = 4,
+//! repeats. The target is the quantum double well of docs/benchmarks.md §3 (N = d sites, T = 4,
 //! m = 3, λ = 1) with the published generalised-Gaussian base (p = 4).
 
 use boltzflow::backend::Cpu;
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 type B = Autodiff<Cpu>;
 
-/// The lattice double well u and ∇u at row-major points of dimension `n` (targets.md §3).
+/// The lattice double well u and ∇u at row-major points of dimension `n` (docs/benchmarks.md §3).
 fn double_well(x: &[f64], n: usize) -> boltzflow::Result<(Vec<f64>, Vec<f64>)> {
     let (mass, lambda, dt) = (3.0, 1.0, 4.0 / n as f64);
     let mut u = Vec::with_capacity(x.len() / n);

@@ -1,5 +1,5 @@
 """PyTorch counterpart of `examples/flow_step_benchmark.rs`: time per batch of FAB's
-alanine-dipeptide flow (targets.md §5) on the CPU, so that BENCHMARKS.md can report the
+alanine-dipeptide flow (docs/benchmarks.md §5) on the CPU, so that BENCHMARKS.md can report the
 burn/PyTorch ratio.
 
 How to run (from the repository root):
@@ -18,7 +18,7 @@ softplus), each conditioned by an MLP with hidden layers [256, 256], ReLU, resid
 between the equal-width hidden layers, conditioning angles fed as (cos, sin), zero-initialised
 output layer (identity flow); random masks transforming 30 of the 60 coordinates; a random
 periodic shift of the angles every 2 layers; then an internal -> Cartesian layer (Z-matrix of
-targets.md §5, atoms placed NeRF-style generation by generation, 4 generations; its inverse
+docs/benchmarks.md §5, atoms placed NeRF-style generation by generation, 4 generations; its inverse
 computes all bonds/angles/dihedrals in one vectorised pass), with log-determinants.
 
 OMP_WAIT_POLICY defaults to PASSIVE in this script (see below). Timings, batch 1024, median of 5 after a warm-up, torch.set_num_threads(2):
@@ -48,7 +48,7 @@ TAIL = 5.0
 MIN_BIN = 1e-3
 MIN_DERIV = 1e-3
 
-# targets.md §5: atom -> (bond partner, angle partner, dihedral partner).
+# docs/benchmarks.md §5: atom -> (bond partner, angle partner, dihedral partner).
 ZMATRIX = {
     0: (1, 4, 6), 1: (4, 6, 8), 2: (1, 4, 0), 3: (1, 4, 0), 4: (6, 8, 14), 5: (4, 6, 8),
     7: (6, 8, 4), 9: (8, 6, 4), 10: (8, 6, 4), 11: (10, 8, 6), 12: (10, 8, 11),

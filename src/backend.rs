@@ -1,6 +1,8 @@
 //! The compute backends flows run on: burn's Flex on the CPU, and CUDA with `--features cuda`.
 
 use crate::{Error, Result};
+use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 /// The CPU backend.
@@ -35,5 +37,28 @@ pub fn check_cuda() -> Result<()> {
         Err(e) => Err(Error::InvalidArgument(format!(
             "no CUDA driver found ({e}); use `--device cpu`, or run on a machine with an NVIDIA GPU"
         ))),
+    }
+}
+
+/// Work generic over the autodiff backend, run by [`run_on`] on the device the user chose.
+pub trait OnDevice {
+    /// What the work returns.
+    type Output;
+    /// Does the work on backend `B`'s default device.
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+}
+
+/// Runs `work` on `kind`'s backend: burn's Flex on the CPU, or CUDA (checked first: a build
+/// without the feature, or a machine without a driver, is a clear error).
+pub fn run_on<W: OnDevice>(kind: DeviceKind, work: W) -> Result<W::Output> {
+    match kind {
+        DeviceKind::Cpu => work.run::<Autodiff<Cpu>>(Default::default()),
+        DeviceKind::Cuda => {
+            check_cuda()?;
+            #[cfg(feature = "cuda")]
+            return work.run::<Autodiff<Cuda>>(Default::default());
+            #[cfg(not(feature = "cuda"))]
+            unreachable!("check_cuda refuses builds without CUDA")
+        }
     }
 }

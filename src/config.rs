@@ -15,13 +15,13 @@
 use crate::energy::{PluginLibrary, System, resolve_plugin};
 use crate::{Error, Result};
 use ron::value::RawValue;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The RON options every boltzflow file is read with: `Option` fields may be written bare.
-fn ron_options() -> ron::Options {
+pub fn ron_options() -> ron::Options {
     ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
 }
 
@@ -36,6 +36,18 @@ pub fn read_ron_file<T: DeserializeOwned>(path: &Path) -> Result<(T, String)> {
         message: e.to_string(),
     })?;
     Ok((value, text))
+}
+
+/// Writes `value` as pretty RON to `path`, atomically (a temporary file renamed into place).
+pub fn write_ron_file<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text =
+        ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default()).map_err(|e| {
+            Error::Config {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
+    crate::io::write_atomically(path, text.as_bytes())
 }
 
 /// The contents of a system file.

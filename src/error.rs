@@ -187,6 +187,21 @@ pub enum Error {
         /// Where the frames collected before the failure were written, if anywhere.
         saved: Option<PathBuf>,
     },
+
+    /// The user pressed Ctrl-C: the work stopped cleanly (exit status 130, as for SIGINT).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+}
+
+impl Error {
+    /// The process exit status for this error: 130 for an interruption (what shells report for
+    /// SIGINT, so `train && sample` stops), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Interrupted(_) => 130,
+            _ => 1,
+        }
+    }
 }
 
 fn searched_list(dirs: &[PathBuf]) -> String {

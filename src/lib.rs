@@ -4,11 +4,14 @@
 //! - [`config`]: RON configuration files;
 //! - [`io`]: HDF5 input and output, written atomically;
 //! - [`analysis`]: importance weights, effective sample size and log Z estimates, block errors,
-//!   histograms, dihedrals and plots;
-//! - [`analyze`]: `boltzflow analyze`, the dihedral analyses of a samples file;
+//!   histograms, dihedrals, the dihedral report of a samples file, and plots;
 //! - [`sampling`]: MCMC kernels (Metropolis, HMC), Langevin dynamics, parallel tempering and
 //!   annealed importance sampling on the host;
-//! - [`md`]: the `md` command's runs (parallel-tempering reference samples, resumable).
+//! - [`densities`]: the target and flows as densities on the host, and the space MCMC runs in;
+//! - [`flow`]: normalizing flows on burn; [`train`]: objectives, the trainer, checkpoints;
+//! - [`run`]: a training run's folder as one object; [`job`]: the driver of long commands
+//!   (Ctrl-C, progress, checkpoints); [`md`]: the `md` command's runs;
+//! - [`commands`]: the commands of the `boltzflow` program, one file each.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -20,16 +23,19 @@
 //! ```
 
 pub mod analysis;
-pub mod analyze;
 pub mod backend;
+pub mod commands;
 pub mod config;
+pub mod defaults;
+pub mod densities;
 pub mod energy;
 mod error;
 pub mod flow;
 pub mod io;
+pub mod job;
 pub mod md;
 pub mod progress;
-pub mod reweighting;
+pub mod run;
 pub mod sampling;
 pub mod seed;
 pub mod train;

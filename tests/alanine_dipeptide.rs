@@ -104,11 +104,11 @@ fn a_tiny_fab_run_drops_mirror_images_and_samples_positions() {
 #[test]
 fn the_target_on_internal_coordinates_has_the_right_value_and_gradient() {
     use boltzflow::backend::Cpu;
+    use boltzflow::densities::InternalTarget;
     use boltzflow::flow::{
         Bijection, InternalCoordinatesConfig, Precision, from_f64, set_precision, to_host,
     };
     use boltzflow::sampling::LogDensity;
-    use boltzflow::train::InternalTarget;
     use burn::backend::Autodiff;
     use rand::{RngExt, SeedableRng};
     type B = Autodiff<Cpu>;

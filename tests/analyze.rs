@@ -13,7 +13,8 @@ const PHI: [usize; 4] = [4, 6, 8, 14];
 const PSI: [usize; 4] = [6, 8, 14, 16];
 const ATOMS: usize = 22;
 const FRAMES: usize = 300;
-const KB: f64 = 0.008_314_462_618_153_24;
+/// k_B in kJ/mol/K as the plugins use it (the SDK's `BOLTZMANN`).
+const KB: f64 = 0.008_314_462_6;
 
 fn fixture() -> PathBuf {
     workspace().join("tests/fixtures/aldp_samples.h5")

@@ -4,13 +4,13 @@
 mod common;
 
 use boltzflow::Error;
+use boltzflow::densities::TargetDensity;
+use boltzflow::job::StopFlag;
 use boltzflow::md::MdRun;
 use boltzflow::sampling::{Langevin, ParallelTempering, Units};
-use boltzflow::train::TargetDensity;
 use common::*;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 /// The Many-Well's 1-D double well f(t) = t⁴ − 6t² − 0.5t (left minimum ≈ −1.71, barrier at
 /// ≈ −0.04, global minimum ≈ 1.75; barrier ≈ 8.1 from the left and 9.9 from the right).
@@ -160,7 +160,7 @@ fn md_config(dir: &Path, extra: &str) -> PathBuf {
 fn resumed_run_is_identical_to_an_uninterrupted_one() {
     let dir = tempfile::tempdir().unwrap();
     let config = md_config(dir.path(), "checkpoint_every: 700");
-    let stop = AtomicBool::new(false);
+    let stop = StopFlag::new();
     let whole = dir.path().join("whole.h5");
     let mut run = MdRun::new(&config, &whole).unwrap();
     assert!(!run.resumed());
@@ -246,7 +246,7 @@ fn blow_up_names_replica_and_step_and_keeps_the_frames() {
     let output = dir.path().join("out.h5");
     let err = MdRun::new(&config, &output)
         .unwrap()
-        .run(&AtomicBool::new(false), false)
+        .run(&StopFlag::new(), false)
         .unwrap_err();
     let Error::DynamicsUnstable {
         step,

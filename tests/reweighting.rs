@@ -5,12 +5,12 @@ mod common;
 
 use boltzflow::analysis::mode_masses;
 use boltzflow::backend::Cpu;
-use boltzflow::reweighting::{SampleOptions, sample_run};
+use boltzflow::commands::sample::{SampleOptions, sample_run};
+use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 
 type B = Autodiff<Cpu>;
 
@@ -19,7 +19,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn train(config: &Path, run: &Path) {
     let mut trainer = Trainer::<B>::new(config, None, run, Default::default()).unwrap();
-    assert!(trainer.run(&AtomicBool::new(false), false).unwrap());
+    assert_eq!(
+        trainer.run(&StopFlag::new(), false).unwrap(),
+        Outcome::Finished
+    );
 }
 
 fn attribute(file: &Path, name: &str) -> f64 {

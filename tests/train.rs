@@ -5,11 +5,11 @@ mod common;
 
 use boltzflow::backend::Cpu;
 use boltzflow::flow::{Density, from_f64, to_host};
+use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 
 type B = Autodiff<Cpu>;
 
@@ -93,16 +93,17 @@ fn log_q(trainer: &Trainer<B>) -> Vec<f64> {
 fn assert_resumes_exactly(precision: &str, objectives: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), 30, 10, precision, objectives);
-    let never = AtomicBool::new(false);
+    let never = StopFlag::new();
 
     let whole_dir = dir.path().join("whole");
     let mut whole = Trainer::<B>::new(&config, None, &whole_dir, Default::default()).unwrap();
-    assert!(whole.run(&never, false).unwrap());
+    assert_eq!(whole.run(&never, false).unwrap(), Outcome::Finished);
 
     let split_dir = dir.path().join("split");
     let mut first = Trainer::<B>::new(&config, None, &split_dir, Default::default()).unwrap();
-    assert!(
-        !first.run_steps(13, &never, false).unwrap(),
+    assert_eq!(
+        first.run_steps(13, &never, false).unwrap(),
+        Outcome::Paused,
         "stopped early"
     );
     let at_stop = log_q(&first);
@@ -114,7 +115,7 @@ fn assert_resumes_exactly(precision: &str, objectives: &str) {
         at_stop,
         "the checkpoint restores the parameters exactly"
     );
-    assert!(second.run(&never, false).unwrap());
+    assert_eq!(second.run(&never, false).unwrap(), Outcome::Finished);
 
     let losses = |t: &Trainer<B>| t.state().history.iter().map(|r| r.loss).collect::<Vec<_>>();
     assert_eq!(losses(&whole), losses(&second), "same loss at every step");
@@ -159,7 +160,7 @@ fn a_changed_configuration_is_not_resumed() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let never = AtomicBool::new(false);
+    let never = StopFlag::new();
     trainer(dir.path(), &run, 4, ML)
         .unwrap()
         .run(&never, false)
@@ -186,16 +187,17 @@ fn a_larger_step_count_extends_a_finished_run() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let never = AtomicBool::new(false);
-    assert!(
+    let never = StopFlag::new();
+    assert_eq!(
         trainer(dir.path(), &run, 4, ML)
             .unwrap()
             .run(&never, false)
-            .unwrap()
+            .unwrap(),
+        Outcome::Finished
     );
     let mut extended = trainer(dir.path(), &run, 7, ML).unwrap();
     assert_eq!((extended.step(), extended.total_steps()), (4, 7));
-    assert!(extended.run(&never, false).unwrap());
+    assert_eq!(extended.run(&never, false).unwrap(), Outcome::Finished);
     assert_eq!(extended.step(), 7);
     assert_eq!(
         extended.state().history.len(),
@@ -221,4 +223,52 @@ fn configuration_typos_are_named() {
         message.contains("hiden") && message.contains("bad.ron"),
         "{message}"
     );
+}
+
+/// Ctrl-C in the middle of FAB's replay-buffer fill: the checkpoint keeps the points gathered
+/// so far, and the resumed run ends exactly where an uninterrupted one does (each AIS batch of
+/// the fill has its own random stream).
+#[test]
+fn a_buffer_fill_interrupted_by_ctrl_c_resumes_exactly() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let fab = "[Fab(ais: (intermediate: 1, kernel: Metropolis(step_size: 1.0)),
+        buffer: (capacity: 400000, min_length: 200000, updates_per_batch: 2))]";
+    let config = write_config(dir.path(), 6, 3, "F32", fab);
+    let whole_dir = dir.path().join("whole");
+    let mut whole = Trainer::<B>::new(&config, None, &whole_dir, Default::default()).unwrap();
+    assert_eq!(
+        whole.run(&StopFlag::new(), false).unwrap(),
+        Outcome::Finished
+    );
+
+    let split_dir = dir.path().join("split");
+    let stop = StopFlag::new();
+    let mut first = Trainer::<B>::new(&config, None, &split_dir, Default::default()).unwrap();
+    let ctrl_c = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(40));
+            stop.request();
+        })
+    };
+    assert_eq!(first.run(&stop, false).unwrap(), Outcome::Interrupted);
+    ctrl_c.join().unwrap();
+    assert_eq!(first.step(), 0, "interrupted during the fill");
+    drop(first);
+    let (log_w, _) = common::read_h5(&split_dir.join("checkpoint/buffer_0.h5"), "log_w");
+    assert!(
+        !log_w.is_empty() && log_w.len() < 200000,
+        "a partly filled buffer is saved: {}",
+        log_w.len()
+    );
+    let mut second = Trainer::<B>::new(&config, None, &split_dir, Default::default()).unwrap();
+    assert_eq!(second.step(), 0);
+    assert_eq!(
+        second.run(&StopFlag::new(), false).unwrap(),
+        Outcome::Finished
+    );
+    let losses = |t: &Trainer<B>| t.state().history.iter().map(|r| r.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&whole), losses(&second), "same loss at every step");
+    assert_eq!(log_q(&whole), log_q(&second), "same parameters");
 }

@@ -1,5 +1,26 @@
 //! Importance weights: effective sample size and the log Z estimate with its standard error.
 
+/// Self-normalised weights w_i / Σ_j w_j of log weights `log_w`, computed stably (scaled by the
+/// largest weight first). A non-finite log weight gets weight 0; with no finite one, all are 0.
+/// Every self-normalised estimate of boltzflow (FAB's loss, histograms, basin populations, mode
+/// masses) weighs its points with this.
+pub fn normalised_weights(log_w: &[f64]) -> Vec<f64> {
+    let max = log_w
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    if max == f64::NEG_INFINITY {
+        return vec![0.0; log_w.len()];
+    }
+    let w: Vec<f64> = log_w
+        .iter()
+        .map(|&v| if v.is_finite() { (v - max).exp() } else { 0.0 })
+        .collect();
+    let sum: f64 = w.iter().sum();
+    w.into_iter().map(|v| v / sum).collect()
+}
+
 /// Summary of a set of log importance weights log w_i = −u(x_i) − log q(x_i), x_i ~ q.
 ///
 /// A point whose log weight is not finite (an infinite or NaN energy) gets zero weight: it stays
@@ -98,6 +119,22 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
+
+    #[test]
+    fn normalised_weights_sum_to_one_and_zero_the_nonfinite() {
+        let w = normalised_weights(&[0.0, f64::NAN, -1.0, f64::NEG_INFINITY, 1000.0 - 1000.0]);
+        let e = (-1f64).exp();
+        let expected = [1.0 / (2.0 + e), 0.0, e / (2.0 + e), 0.0, 1.0 / (2.0 + e)];
+        for (a, b) in w.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-15, "{w:?}");
+        }
+        assert_eq!(
+            normalised_weights(&[f64::NAN, 800.0 * f64::NEG_INFINITY]),
+            [0.0, 0.0]
+        );
+        // Large log weights do not overflow.
+        assert_eq!(normalised_weights(&[1e4, 1e4]), [0.5, 0.5]);
+    }
 
     #[test]
     fn equal_weights_give_full_ess_and_exact_log_z() {

@@ -1,6 +1,7 @@
 //! Analyses of weighted samples.
 
 pub mod blocking;
+pub mod dihedral_report;
 pub mod geometry;
 pub mod histogram;
 mod importance;
@@ -8,5 +9,5 @@ mod modes;
 pub mod plots;
 pub mod ramachandran;
 
-pub use importance::{ForwardSummary, ImportanceSummary};
+pub use importance::{ForwardSummary, ImportanceSummary, normalised_weights};
 pub use modes::mode_masses;

@@ -7,16 +7,11 @@
 pub fn mode_masses(x: &[f64], dim: usize, log_w: &[f64], centres: &[f64]) -> Vec<f64> {
     let k = centres.len().checked_div(dim).unwrap_or(0);
     let mut masses = vec![0.0; k];
-    let max = log_w
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY || k == 0 {
+    if k == 0 {
         return masses;
     }
-    for (point, &lw) in x.chunks(dim).zip(log_w) {
-        if !lw.is_finite() {
+    for (point, w) in x.chunks(dim).zip(super::normalised_weights(log_w)) {
+        if w == 0.0 {
             continue;
         }
         let distance =
@@ -25,10 +20,8 @@ pub fn mode_masses(x: &[f64], dim: usize, log_w: &[f64], centres: &[f64]) -> Vec
             (0, f64::INFINITY),
             |best, (i, d)| if d < best.1 { (i, d) } else { best },
         );
-        masses[nearest] += (lw - max).exp();
+        masses[nearest] += w;
     }
-    let total: f64 = masses.iter().sum();
-    masses.iter_mut().for_each(|m| *m /= total);
     masses
 }
 

@@ -104,12 +104,8 @@ pub struct DiagGaussianConfig {
     #[serde(default)]
     pub trainable: bool,
     /// Initial standard deviation of every coordinate.
-    #[serde(default = "one")]
+    #[serde(default = "crate::defaults::real::<1, 1>")]
     pub std: f64,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 impl DiagGaussianConfig {

@@ -16,12 +16,8 @@ pub struct GeneralizedGaussianConfig {
     /// The power p > 0 (2: a Gaussian of variance σ²/2; 1: a Laplace distribution).
     pub power: f64,
     /// The scale σ > 0.
-    #[serde(default = "one")]
+    #[serde(default = "crate::defaults::real::<1, 1>")]
     pub scale: f64,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 impl GeneralizedGaussianConfig {

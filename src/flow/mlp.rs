@@ -46,12 +46,8 @@ pub struct MlpConfig {
     pub residual: bool,
     /// Initialise the output layer to zero, so the MLP starts as the zero function: a coupling
     /// layer then starts as the identity.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::defaults::yes")]
     pub zero_output: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl MlpConfig {

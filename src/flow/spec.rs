@@ -33,7 +33,7 @@ pub enum FlowSpec {
         #[serde(default)]
         trainable_base: bool,
         /// Standard deviation of the base (match the target's scale).
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         base_std: f64,
     },
     /// Neural spline flow: rational-quadratic spline couplings with linear tails and alternating
@@ -45,10 +45,10 @@ pub enum FlowSpec {
         /// Hidden widths of each conditioner.
         hidden: Vec<usize>,
         /// Bins per spline.
-        #[serde(default = "eight")]
+        #[serde(default = "crate::defaults::int::<8>")]
         bins: usize,
         /// Splines act on [−tail_bound, tail_bound], identity outside.
-        #[serde(default = "five")]
+        #[serde(default = "crate::defaults::real::<5, 1>")]
         tail_bound: f64,
         /// Conditioner activation.
         #[serde(default)]
@@ -63,7 +63,7 @@ pub enum FlowSpec {
         #[serde(default)]
         trainable_base: bool,
         /// Standard deviation of the base.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         base_std: f64,
     },
     /// A continuous flow dx/dt = V_t(x) with the published time-gated field (Máté & Fleuret),
@@ -73,7 +73,7 @@ pub enum FlowSpec {
         /// 64×2 for the 2-D mixtures).
         hidden: Vec<usize>,
         /// Number of gated MLPs.
-        #[serde(default = "four")]
+        #[serde(default = "crate::defaults::int::<4>")]
         gates: usize,
         /// The base distribution at t = 0.
         base: ContinuousBase,
@@ -84,7 +84,7 @@ pub enum FlowSpec {
         #[serde(default)]
         divergence: DivergenceMethod,
     },
-    /// FAB's molecular flow (targets.md §5): rational-quadratic spline couplings on normalised
+    /// FAB's molecular flow (docs/benchmarks.md §5): rational-quadratic spline couplings on normalised
     /// internal coordinates, with circular splines on the torsions, random masks, a random
     /// periodic shift of the torsions every `shift_every` couplings and residual conditioners,
     /// then the internal → Cartesian layer. The base is uniform on [−π, π) for the torsions
@@ -96,20 +96,20 @@ pub enum FlowSpec {
         /// `index,x_nm,y_nm,z_nm` relative to the configuration's folder.
         reference: PathBuf,
         /// Number of coupling layers.
-        #[serde(default = "twelve")]
+        #[serde(default = "crate::defaults::int::<12>")]
         layers: usize,
         /// Hidden widths of each conditioner.
         #[serde(default = "fab_hidden")]
         hidden: Vec<usize>,
         /// Bins per spline.
-        #[serde(default = "eight")]
+        #[serde(default = "crate::defaults::int::<8>")]
         bins: usize,
         /// Non-circular coordinates: splines on [−tail_bound, tail_bound], linear outside.
-        #[serde(default = "five")]
+        #[serde(default = "crate::defaults::real::<5, 1>")]
         tail_bound: f64,
         /// A random periodic shift of the torsions after every `shift_every` couplings (0:
         /// none).
-        #[serde(default = "two")]
+        #[serde(default = "crate::defaults::int::<2>")]
         shift_every: usize,
     },
 }
@@ -144,7 +144,7 @@ pub enum ContinuousBase {
     /// N(0, std² I), fixed.
     Gaussian {
         /// Standard deviation.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         std: f64,
     },
     /// exp(−Σ|xᵢ/σ|ᵖ)/Z (p = 4, σ = 1 published for the double well).
@@ -152,7 +152,7 @@ pub enum ContinuousBase {
         /// The power p.
         power: f64,
         /// The scale σ.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         scale: f64,
     },
 }
@@ -166,36 +166,12 @@ pub enum BuiltFlow {
     Continuous(ContinuousFlowConfig),
 }
 
-fn two() -> usize {
-    2
-}
-
-fn twelve() -> usize {
-    12
-}
-
 fn fab_hidden() -> Vec<usize> {
     vec![256, 256]
 }
 
-fn four() -> usize {
-    4
-}
-
 fn rk4_50() -> SolverConfig {
     SolverConfig::Rk4(Rk4Config { steps: 50 })
-}
-
-fn eight() -> usize {
-    8
-}
-
-fn five() -> f64 {
-    5.0
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 impl FlowSpec {
@@ -338,7 +314,105 @@ impl FlowSpec {
     }
 }
 
+/// The most layers a flow may have.
+const MAX_LAYERS: usize = 1000;
+/// The widest hidden layer allowed.
+const MAX_WIDTH: usize = 1 << 16;
+/// The most spline bins allowed.
+const MAX_BINS: usize = 1024;
+
 impl FlowSpec {
+    /// Checks the numbers that serde cannot: counts within sensible limits, scales finite and
+    /// positive. An absurd number is a clear error before any tensor is built.
+    pub fn validate(&self) -> crate::Result<()> {
+        let fail = |m: String| Err(crate::Error::InvalidArgument(format!("flow: {m}")));
+        let positive = |name: &str, v: f64| -> crate::Result<()> {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                fail(format!(
+                    "`{name}` must be a positive finite number, not {v}"
+                ))
+            }
+        };
+        let count = |name: &str, v: usize, max: usize| -> crate::Result<()> {
+            if (1..=max).contains(&v) {
+                Ok(())
+            } else {
+                fail(format!("`{name}` must be 1 to {max}, not {v}"))
+            }
+        };
+        let widths = |hidden: &[usize]| -> crate::Result<()> {
+            if hidden.is_empty() || hidden.len() > MAX_LAYERS {
+                return fail(format!(
+                    "`hidden` needs 1 to {MAX_LAYERS} widths, e.g. [128, 128]"
+                ));
+            }
+            hidden
+                .iter()
+                .try_for_each(|&w| count("hidden", w, MAX_WIDTH))
+        };
+        let splines = |layers: usize, hidden: &[usize], bins: usize, tail_bound: f64| {
+            count("layers", layers, MAX_LAYERS)?;
+            widths(hidden)?;
+            count("bins", bins, MAX_BINS)?;
+            positive("tail_bound", tail_bound)
+        };
+        match self {
+            FlowSpec::RealNvp {
+                layers,
+                hidden,
+                base_std,
+                ..
+            } => {
+                count("layers", *layers, MAX_LAYERS)?;
+                widths(hidden)?;
+                positive("base_std", *base_std)
+            }
+            FlowSpec::Spline {
+                layers,
+                hidden,
+                bins,
+                tail_bound,
+                base_std,
+                ..
+            } => {
+                splines(*layers, hidden, *bins, *tail_bound)?;
+                positive("base_std", *base_std)
+            }
+            FlowSpec::Continuous {
+                hidden,
+                gates,
+                base,
+                solver,
+                divergence,
+            } => {
+                widths(hidden)?;
+                count("gates", *gates, MAX_LAYERS)?;
+                match base {
+                    ContinuousBase::Gaussian { std } => positive("std", *std)?,
+                    ContinuousBase::GeneralizedGaussian { power, scale } => {
+                        positive("power", *power)?;
+                        positive("scale", *scale)?;
+                    }
+                }
+                solver.validate()?;
+                divergence.validate()
+            }
+            FlowSpec::Molecular {
+                layers,
+                hidden,
+                bins,
+                tail_bound,
+                shift_every,
+                ..
+            } => {
+                splines(*layers, hidden, *bins, *tail_bound)?;
+                count("shift_every", *shift_every, MAX_LAYERS)
+            }
+        }
+    }
+
     /// The dimension of the space in which MCMC on this flow's density runs, for a system with
     /// `dim` coordinates: the internal coordinates (3n − 6) for a molecular flow, as FAB does,
     /// else `dim`.

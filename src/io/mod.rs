@@ -4,13 +4,19 @@
 //! when complete ([`OutputFile::commit`]), so an interrupted or failed run never leaves a
 //! half-written file, and never damages an older file of the same name.
 
+mod destination;
 mod input;
+mod lock;
 mod output;
+mod samples;
 mod structure;
 
+pub use destination::{RUN_MANIFEST, absolute, check_output, folder_of, remove_stale_temporaries};
 pub use input::{Points, dataset_exists, read_array, read_f64_attr, read_points, read_str_attr};
+pub use lock::FileLock;
 pub use output::{OutputFile, RunInfo};
 pub(crate) use output::{temp_path, write_atomically};
+pub use samples::{ExtraEstimates, WeightedSamples, Weights, write_samples};
 pub use structure::{parse_structure_csv, read_structure_csv};
 
 use crate::Error;

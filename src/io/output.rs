@@ -291,10 +291,7 @@ impl OutputFile {
 /// The temporary name beside `path` under which it is written (ending in `suffix`), after
 /// checking that its folder exists.
 pub(crate) fn temp_path(path: &Path, suffix: &str) -> Result<PathBuf> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let folder = super::folder_of(path);
     if !folder.is_dir() {
         return Err(Error::Io {
             path: folder.to_owned(),
@@ -307,6 +304,7 @@ pub(crate) fn temp_path(path: &Path, suffix: &str) -> Result<PathBuf> {
     let name = path
         .file_name()
         .ok_or_else(|| Error::InvalidArgument(format!("{} is not a file name", path.display())))?;
+    super::remove_stale_temporaries(path);
     Ok(folder.join(format!(
         ".{}.partial-{}{suffix}",
         name.to_string_lossy(),

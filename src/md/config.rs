@@ -34,10 +34,10 @@ pub struct MdConfig {
     /// plain Langevin dynamics.
     pub temperatures: Vec<f64>,
     /// Timestep in fs (no constraints: hydrogens move, so 1 fs is about the limit).
-    #[serde(default = "one")]
+    #[serde(default = "crate::defaults::real::<1, 1>")]
     pub timestep_fs: f64,
     /// Langevin friction coefficient in 1/ps.
-    #[serde(default = "one")]
+    #[serde(default = "crate::defaults::real::<1, 1>")]
     pub friction_per_ps: f64,
     /// Production steps (frames are saved during these).
     pub steps: u64,
@@ -45,13 +45,13 @@ pub struct MdConfig {
     #[serde(default)]
     pub equilibration_steps: u64,
     /// Steps between saved frames.
-    #[serde(default = "default_save_every")]
+    #[serde(default = "crate::defaults::uint::<1000>")]
     pub save_every: u64,
     /// Steps between exchange rounds.
-    #[serde(default = "default_exchange_every")]
+    #[serde(default = "crate::defaults::uint::<100>")]
     pub exchange_every: u64,
     /// Independent temperature ladders run side by side.
-    #[serde(default = "one_walker")]
+    #[serde(default = "crate::defaults::int::<1>")]
     pub walkers: usize,
     /// Random seed: initial velocities and the noise of every step.
     #[serde(default)]
@@ -63,28 +63,8 @@ pub struct MdConfig {
     #[serde(default)]
     pub start: Option<PathBuf>,
     /// Steps between checkpoints (a checkpoint is also written on Ctrl-C).
-    #[serde(default = "default_checkpoint_every")]
+    #[serde(default = "crate::defaults::uint::<100_000>")]
     pub checkpoint_every: u64,
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-fn one_walker() -> usize {
-    1
-}
-
-fn default_save_every() -> u64 {
-    1000
-}
-
-fn default_exchange_every() -> u64 {
-    100
-}
-
-fn default_checkpoint_every() -> u64 {
-    100_000
 }
 
 impl MdConfig {

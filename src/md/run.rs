@@ -3,19 +3,22 @@
 
 use super::config::MdConfig;
 use crate::config::{SystemFile, load_system, read_ron_file};
+use crate::densities::TargetDensity;
 use crate::energy::System;
-use crate::io::{OutputFile, RunInfo, read_array, read_points, read_str_attr};
+use crate::io::{OutputFile, RunInfo, check_output, read_array, read_points, read_str_attr};
+use crate::job::{Job, Outcome, StopFlag, drive};
+use crate::run::SystemIdentity;
 use crate::sampling::{Langevin, LangevinState, ParallelTempering, TemperingState, Units};
-use crate::train::TargetDensity;
+use crate::seed::Stream;
 use crate::{Error, Result};
+use indicatif::ProgressBar;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Stream index (far from any step index) of the initial velocities.
-const VELOCITY_STREAM: u64 = u64::MAX;
+/// The progress bar of `md`.
+const PROGRESS_TEMPLATE: &str = "md [{bar:30}] {pos}/{len} steps {msg} ({eta} left)";
 
 /// Seconds in a day, for ns/day.
 const DAY: f64 = 86_400.0;
@@ -86,6 +89,7 @@ impl MdRun {
             message: e.to_string(),
         };
         config.validate().map_err(in_config)?;
+        check_output(output, &[config_path])?;
         let base_dir = config_path.parent().unwrap_or(Path::new("."));
         let (system_file, system) = load_system(&base_dir.join(&config.system))?;
         let units = Units::of(system.metadata(), system.dim())?;
@@ -94,8 +98,13 @@ impl MdRun {
         let pt = ParallelTempering::new(langevin, factors, config.walkers, config.exchange_every)?;
         let checkpoint = checkpoint_path(output);
         let (state, frames, wall_seconds, resumed) = if checkpoint.is_file() {
-            let (state, frames, wall_seconds) =
-                load_checkpoint(&checkpoint, &config_text, &system_file, &pt, system.dim())?;
+            let (state, frames, wall_seconds) = load_checkpoint(
+                &checkpoint,
+                &config_text,
+                &SystemIdentity::of(&system_file, &system),
+                &pt,
+                system.dim(),
+            )?;
             (state, frames, wall_seconds, true)
         } else {
             let start = match &config.start {
@@ -109,8 +118,7 @@ impl MdRun {
                 }
                 None => vec![0.0; system.dim()],
             };
-            let mut rng =
-                rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(config.seed, VELOCITY_STREAM));
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(Stream::Velocities.seed(config.seed));
             let state = pt.init(&TargetDensity(&system), &units, &start, &mut rng)?;
             (state, Frames::new(config.walkers), 0.0, false)
         };
@@ -157,70 +165,30 @@ impl MdRun {
 
     /// Runs to the end and writes the output (returning its path), or stops with a checkpoint
     /// when `stop` is set (returning `None`).
-    pub fn run(&mut self, stop: &AtomicBool, show_progress: bool) -> Result<Option<PathBuf>> {
+    pub fn run(&mut self, stop: &StopFlag, show_progress: bool) -> Result<Option<PathBuf>> {
         self.run_steps(u64::MAX, stop, show_progress)
     }
 
     /// Like [`MdRun::run`], but stops (with a checkpoint) after at most `max_steps` more steps.
     ///
     /// A step that blows up (non-finite position, energy or force) writes the frames collected
-    /// so far to the output (attribute `/md/complete` = 0) and fails with
+    /// before it to the output (attribute `/md/complete` = 0) and fails with
     /// [`Error::DynamicsUnstable`], naming the step, the replica and the file.
     pub fn run_steps(
         &mut self,
         max_steps: u64,
-        stop: &AtomicBool,
+        stop: &StopFlag,
         show_progress: bool,
     ) -> Result<Option<PathBuf>> {
-        let total = self.total_steps();
-        let limit = self.step().saturating_add(max_steps).min(total);
-        let progress = crate::progress::bar(
-            show_progress,
-            total,
-            "md [{bar:30}] {pos}/{len} steps {msg} ({eta} left)",
-        );
-        progress.set_position(self.step());
-        let (first_step, first_seconds) = (self.step(), self.wall_seconds);
-        let mut last_update = Instant::now();
-        while self.step() < total {
-            if stop.load(Ordering::SeqCst) || self.step() >= limit {
-                self.save_checkpoint()?;
-                progress.abandon_with_message("interrupted; checkpoint saved");
-                return Ok(None);
-            }
-            let step = self.step();
-            let mut rng =
-                rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(self.config.seed, step));
-            let started = Instant::now();
-            let target = TargetDensity(&self.system);
-            let stepped = self
-                .pt
-                .step(&mut self.state, &target, &self.units, &mut rng);
-            self.wall_seconds += started.elapsed().as_secs_f64();
-            if let Err(e) = stepped {
-                progress.abandon();
-                return Err(self.fail(e));
-            }
-            self.record_frames();
-            let done = self.step();
-            let now = Instant::now();
-            if now.duration_since(last_update).as_secs_f64() > 0.5 || done == total {
-                last_update = now;
-                let elapsed = self.wall_seconds - first_seconds;
-                let ns = (done - first_step) as f64 * self.config.timestep_ps() * 1e-3;
-                progress.set_position(done);
-                progress.set_message(format!(
-                    "· {:.0} ns/day per replica ({} replicas) · {} frames per walker",
-                    ns / elapsed.max(1e-9) * DAY,
-                    self.pt.replicas(),
-                    self.frames.steps.len()
-                ));
-            }
-            if done.is_multiple_of(self.config.checkpoint_every) && done < total {
-                self.save_checkpoint()?;
-            }
+        let mut job = MdJob {
+            first: (self.step(), self.wall_seconds),
+            last_update: Instant::now(),
+            run: self,
+        };
+        let outcome = drive(&mut job, stop, max_steps, show_progress, PROGRESS_TEMPLATE)?;
+        if outcome != Outcome::Finished {
+            return Ok(None);
         }
-        progress.finish_and_clear();
         let written = self.write_output(true)?;
         if self.checkpoint.is_file() {
             std::fs::remove_file(&self.checkpoint).map_err(|source| Error::Io {
@@ -391,7 +359,12 @@ impl MdRun {
         };
         let out = OutputFile::create(&self.checkpoint)?;
         out.set_str("", "md_config", &self.config_text)?;
-        out.set_str("", "system_config", &self.system_file.text)?;
+        let identity = SystemIdentity::of(&self.system_file, &self.system);
+        out.set_str(
+            "",
+            "system_identity",
+            &serde_json::to_string(&identity).map_err(|e| Error::InvalidArgument(e.to_string()))?,
+        )?;
         out.set_str(
             "",
             "state",
@@ -409,12 +382,71 @@ impl MdRun {
     }
 }
 
+/// An [`MdRun`] as a [`Job`] for the driver, with what its progress line needs.
+struct MdJob<'a> {
+    run: &'a mut MdRun,
+    /// Step and stepping time when this session started.
+    first: (u64, f64),
+    last_update: Instant,
+}
+
+impl Job for MdJob<'_> {
+    fn done(&self) -> u64 {
+        self.run.step()
+    }
+
+    fn total(&self) -> u64 {
+        self.run.total_steps()
+    }
+
+    fn step(&mut self, progress: &ProgressBar) -> Result<()> {
+        let run = &mut *self.run;
+        let step = run.step();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(Stream::Step(step).seed(run.config.seed));
+        let started = Instant::now();
+        let target = TargetDensity(&run.system);
+        let stepped = run.pt.step(&mut run.state, &target, &run.units, &mut rng);
+        run.wall_seconds += started.elapsed().as_secs_f64();
+        if let Err(e) = stepped {
+            return Err(run.fail(e));
+        }
+        run.record_frames();
+        let done = run.step();
+        let now = Instant::now();
+        if now.duration_since(self.last_update).as_secs_f64() > 0.5 || done == run.total_steps() {
+            self.last_update = now;
+            let elapsed = run.wall_seconds - self.first.1;
+            let ns = (done - self.first.0) as f64 * run.config.timestep_ps() * 1e-3;
+            progress.set_message(format!(
+                "· {:.0} ns/day per replica ({} replicas) · {} frames per walker",
+                ns / elapsed.max(1e-9) * DAY,
+                run.pt.replicas(),
+                run.frames.steps.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let done = self.run.step();
+        done.is_multiple_of(self.run.config.checkpoint_every) && done < self.run.total_steps()
+    }
+
+    fn checkpoint(&mut self, _: &ProgressBar) -> Result<()> {
+        self.run.save_checkpoint()
+    }
+
+    fn save(&mut self) -> Result<()> {
+        self.run.save_checkpoint()
+    }
+}
+
 /// Reads a checkpoint: the state, the frames and the stepping time so far. Refuses one written
 /// by another configuration or system file.
 fn load_checkpoint(
     path: &Path,
     config_text: &str,
-    system_file: &SystemFile,
+    system: &SystemIdentity,
     pt: &ParallelTempering,
     dim: usize,
 ) -> Result<(TemperingState, Frames, f64)> {
@@ -424,7 +456,12 @@ fn load_checkpoint(
             message: format!("not a checkpoint of `boltzflow md`: no attribute {name}"),
         })
     };
-    if text("md_config")? != config_text || text("system_config")? != system_file.text {
+    let identity: SystemIdentity =
+        serde_json::from_str(&text("system_identity")?).map_err(|e| Error::Hdf5 {
+            path: path.to_owned(),
+            message: format!("checkpoint system identity: {e}"),
+        })?;
+    if text("md_config")? != config_text || identity != *system {
         return Err(Error::InvalidArgument(format!(
             "the checkpoint {} was written by another configuration or system file; run the \
              original configuration to resume it, or delete the checkpoint to start over",

@@ -6,6 +6,7 @@ use super::schedule::Schedule;
 use super::state::ChainState;
 use super::torsion_jump::TorsionJumps;
 use crate::analysis::ImportanceSummary;
+use crate::job::StopFlag;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct AisConfig {
     /// Number M of intermediate distributions (0: plain importance sampling from q to g).
-    #[serde(default = "one")]
+    #[serde(default = "crate::defaults::int::<1>")]
     pub intermediate: usize,
     /// Placement of the intermediate β.
     #[serde(default)]
@@ -29,17 +30,13 @@ pub struct AisConfig {
     #[serde(default)]
     pub kernel: KernelConfig,
     /// Kernel transitions per intermediate distribution, at least 1.
-    #[serde(default = "one")]
+    #[serde(default = "crate::defaults::int::<1>")]
     pub steps: usize,
     /// Groups of angle coordinates for [`TorsionJumps`] (default none): after the kernel's
     /// transitions at each intermediate distribution, every chain proposes one jump, which can
     /// cross barriers that the kernel cannot. The weights stay exact.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub torsion_jumps: Vec<Vec<usize>>,
-}
-
-fn one() -> usize {
-    1
 }
 
 impl Default for AisConfig {
@@ -91,6 +88,8 @@ pub struct Ais {
     betas: Vec<f64>,
     kernels: Vec<Kernel>,
     jumps: TorsionJumps,
+    /// Checked before each transition: Ctrl-C abandons a run with [`crate::Error::Interrupted`].
+    stop: StopFlag,
 }
 
 /// The result of one AIS run.
@@ -175,7 +174,14 @@ impl Ais {
             betas,
             kernels,
             jumps,
+            stop: StopFlag::new(),
         })
+    }
+
+    /// Lets `stop` (Ctrl-C) abandon a run between transitions; the step sizes are then left as
+    /// they were before the run.
+    pub fn set_stop(&mut self, stop: StopFlag) {
+        self.stop = stop;
     }
 
     /// The configuration.
@@ -274,6 +280,7 @@ impl Ais {
             target.retarget(&mut state)?;
             let (mut acc, mut rejected, mut nonfinite) = (0.0, 0, 0);
             for _ in 0..self.config.steps {
+                self.stop.check("an AIS run")?;
                 let stats = kernel.transition(&mut state, &target, rng)?;
                 acc += stats.acceptance;
                 rejected += stats.n_rejected;

@@ -23,10 +23,10 @@ pub enum KernelConfig {
     /// Random-walk Metropolis ([`Metropolis`]).
     Metropolis {
         /// Initial (or fixed) step size: the proposal's standard deviation per coordinate.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         step_size: f64,
         /// Whether the step size adapts toward `target_acceptance`.
-        #[serde(default = "yes")]
+        #[serde(default = "crate::defaults::yes")]
         adapt: bool,
         /// Acceptance rate that adaptation aims at, in (0, 1).
         #[serde(default = "default_target")]
@@ -38,13 +38,13 @@ pub enum KernelConfig {
     /// Hamiltonian Monte Carlo ([`Hmc`]).
     Hmc {
         /// Initial (or fixed) leapfrog step size.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         step_size: f64,
         /// Leapfrog steps per transition, at least 1.
-        #[serde(default = "five")]
+        #[serde(default = "crate::defaults::int::<5>")]
         leapfrog_steps: usize,
         /// Whether the step size adapts toward `target_acceptance`.
-        #[serde(default = "yes")]
+        #[serde(default = "crate::defaults::yes")]
         adapt: bool,
         /// Acceptance rate that adaptation aims at, in (0, 1).
         #[serde(default = "default_target")]
@@ -53,18 +53,6 @@ pub enum KernelConfig {
         #[serde(default = "default_rate")]
         adapt_rate: f64,
     },
-}
-
-fn one() -> f64 {
-    1.0
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn five() -> usize {
-    5
 }
 
 fn default_target() -> f64 {

@@ -20,13 +20,9 @@ pub enum Schedule {
     /// paths whose log density changes fastest at small β.
     Geometric {
         /// β_1, in (0, 1); default 0.01.
-        #[serde(default = "default_min_beta")]
+        #[serde(default = "crate::defaults::real::<1, 100>")]
         min_beta: f64,
     },
-}
-
-fn default_min_beta() -> f64 {
-    0.01
 }
 
 impl Schedule {

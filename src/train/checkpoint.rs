@@ -118,10 +118,10 @@ impl Checkpoint {
             path: temp.clone(),
             source,
         })?;
-        write_ron(&temp.join(MODEL_CONFIG), model_config)?;
+        crate::config::write_ron_file(&temp.join(MODEL_CONFIG), model_config)?;
         write_parameters(&temp.join(PARAMETERS), model)?;
         write_optimizer(&temp.join(OPTIMIZER), optimizer)?;
-        write_ron(&temp.join(STATE), state)?;
+        crate::config::write_ron_file(&temp.join(STATE), state)?;
         extra(&temp)?;
         let old = self.dir.with_extension("old");
         if self.dir.exists() {
@@ -140,12 +140,12 @@ impl Checkpoint {
 
     /// The model's configuration.
     pub fn model_config<C: DeserializeOwned>(&self) -> Result<C> {
-        read_ron(&self.dir.join(MODEL_CONFIG))
+        crate::config::read_ron_file(&self.dir.join(MODEL_CONFIG)).map(|(v, _)| v)
     }
 
     /// The training state.
     pub fn state(&self) -> Result<TrainState> {
-        read_ron(&self.dir.join(STATE))
+        crate::config::read_ron_file(&self.dir.join(STATE)).map(|(v, _)| v)
     }
 
     /// Loads the parameters into `model` (built from [`Checkpoint::model_config`]), in the
@@ -451,24 +451,6 @@ fn read_array(path: &Path, group: &hdf5::Group, name: &str) -> Result<Saved> {
         shape: dataset.shape(),
         values: dataset.read_raw::<f64>().map_err(h5(path))?,
     })
-}
-
-fn write_ron<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text =
-        ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default()).map_err(|e| {
-            Error::Config {
-                path: path.to_owned(),
-                message: e.to_string(),
-            }
-        })?;
-    std::fs::write(path, text).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn read_ron<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    crate::config::read_ron_file(path).map(|(value, _)| value)
 }
 
 #[cfg(test)]

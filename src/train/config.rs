@@ -53,52 +53,40 @@ pub struct TrainConfig {
     #[serde(default)]
     pub optimizer: OptimizerConfig,
     /// Steps between checkpoints (and evaluations).
-    #[serde(default = "default_checkpoint_every")]
+    #[serde(default = "crate::defaults::int::<1000>")]
     pub checkpoint_every: usize,
     /// Exact samples for the test log-likelihood, when the system has an exact sampler.
-    #[serde(default = "default_test_samples")]
+    #[serde(default = "crate::defaults::int::<10_000>")]
     pub test_samples: usize,
     /// Flow samples for the reverse ESS and log Ẑ at each evaluation (0: none). Their energy
     /// evaluations are not counted as training cost.
-    #[serde(default = "default_test_samples")]
+    #[serde(default = "crate::defaults::int::<10_000>")]
     pub eval_samples: usize,
 }
 
-fn default_checkpoint_every() -> usize {
-    1000
-}
-
-fn default_test_samples() -> usize {
-    10_000
-}
-
 impl TrainConfig {
-    /// Checks the numbers that serde cannot.
+    /// Checks the numbers that serde cannot: every count, rate, weight and scale, so that an
+    /// absurd value (`lr: inf`, `weight_decay: NaN`, a negative weight or clipping norm) is a
+    /// clear error naming it instead of a run that trains silently into NaN.
     pub fn validate(&self) -> crate::Result<()> {
-        let fail = |m: &str| Err(crate::Error::InvalidArgument(m.to_owned()));
+        let fail = |m: String| Err(crate::Error::InvalidArgument(m));
         if self.steps == 0 || self.batch_size == 0 {
-            return fail("`steps` and `batch_size` must be positive");
+            return fail("`steps` and `batch_size` must be positive".to_owned());
+        }
+        if self.batch_size > MAX_BATCH {
+            return fail(format!(
+                "`batch_size` {} is more than {MAX_BATCH}",
+                self.batch_size
+            ));
         }
         if self.objectives.is_empty() {
             return fail(
-                "`objectives` is empty: give at least one, e.g. [ForwardKl(weight: 1.0, samples: Exact(n: 100000))]",
+                "`objectives` is empty: give at least one, e.g. [ForwardKl(weight: 1.0, samples: Exact(n: 100000))]".to_owned(),
             );
         }
+        self.flow.validate()?;
         for objective in &self.objectives {
-            if let ObjectiveConfig::Fab {
-                buffer: Some(b), ..
-            } = objective
-                && (b.capacity == 0
-                    || b.min_length > b.capacity
-                    || b.min_length < self.batch_size
-                    || b.updates_per_batch == 0
-                    || b.w_adjust_clip.is_nan()
-                    || b.w_adjust_clip <= 0.0)
-            {
-                return fail(
-                    "FAB buffer: need batch_size ≤ min_length ≤ capacity, updates_per_batch ≥ 1 and a positive w_adjust_clip",
-                );
-            }
+            objective.validate(self.batch_size)?;
         }
         let continuous = matches!(self.flow, FlowSpec::Continuous { .. });
         if !continuous
@@ -108,21 +96,54 @@ impl TrainConfig {
                 .any(|o| matches!(o, ObjectiveConfig::Pde { .. }))
         {
             return fail(
-                "the Pde objective needs a continuous flow: `flow: Continuous(hidden: [...], base: ...)`",
+                "the Pde objective needs a continuous flow: `flow: Continuous(hidden: [...], base: ...)`".to_owned(),
             );
         }
         if self.checkpoint_every == 0 {
-            return fail("`checkpoint_every` must be positive");
+            return fail("`checkpoint_every` must be positive".to_owned());
         }
-        let o = &self.optimizer;
-        if o.lr.is_nan()
-            || o.lr <= 0.0
-            || o.weight_decay < 0.0
-            || !(0.0..=1.0).contains(&o.final_lr_fraction)
+        if self.test_samples > MAX_SAMPLES || self.eval_samples > MAX_SAMPLES {
+            return fail(format!(
+                "`test_samples` and `eval_samples` may be at most {MAX_SAMPLES}"
+            ));
+        }
+        self.optimizer.validate()
+    }
+}
+
+/// The largest batch a step may take.
+const MAX_BATCH: usize = 1 << 24;
+/// The most evaluation or exact training samples a run may ask for.
+const MAX_SAMPLES: usize = 1 << 30;
+
+impl OptimizerConfig {
+    /// Checks the learning rate, weight decay, schedule and clipping norm.
+    pub fn validate(&self) -> crate::Result<()> {
+        let fail = |m: String| Err(crate::Error::InvalidArgument(format!("optimizer: {m}")));
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return fail(format!(
+                "`lr` must be a positive finite number, not {}",
+                self.lr
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return fail(format!(
+                "`weight_decay` must be a non-negative finite number, not {}",
+                self.weight_decay
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.final_lr_fraction) {
+            return fail(format!(
+                "`final_lr_fraction` must be in [0, 1], not {}",
+                self.final_lr_fraction
+            ));
+        }
+        if let Some(norm) = self.clip_grad_norm
+            && (norm <= 0.0 || norm.is_nan())
         {
-            return fail(
-                "optimizer: `lr` must be positive, `weight_decay` non-negative, `final_lr_fraction` in [0, 1]",
-            );
+            return fail(format!(
+                "`clip_grad_norm` must be positive (or left out for no clipping), not {norm}"
+            ));
         }
         Ok(())
     }
@@ -135,7 +156,7 @@ pub enum ObjectiveConfig {
     /// Maximum likelihood on samples: −E_data[log q(x)].
     ForwardKl {
         /// Weight in the total loss.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         weight: f64,
         /// Where the samples come from.
         samples: SampleSource,
@@ -143,14 +164,14 @@ pub enum ObjectiveConfig {
     /// Reverse KL on the flow's own samples: E_q[log q + u] (mode-seeking; needs ∇u).
     ReverseKl {
         /// Weight in the total loss.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         weight: f64,
     },
     /// FAB: the α = 2 divergence estimated by AIS toward p²/q, optionally with FAB's
     /// prioritised replay buffer.
     Fab {
         /// Weight in the total loss.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         weight: f64,
         /// The AIS between the flow and p²/q.
         ais: AisConfig,
@@ -169,7 +190,7 @@ pub enum ObjectiveConfig {
     /// target, on the flow's own trajectories; ∫C dt estimates log Z.
     Pde {
         /// Weight in the total loss.
-        #[serde(default = "one")]
+        #[serde(default = "crate::defaults::real::<1, 1>")]
         weight: f64,
         /// Trajectories per step (256 published).
         #[serde(default = "pde::default_batch")]
@@ -189,6 +210,84 @@ pub enum ObjectiveConfig {
     },
 }
 
+impl ObjectiveConfig {
+    /// Checks the objective's weight and settings, for steps of `batch_size` points.
+    pub fn validate(&self, batch_size: usize) -> crate::Result<()> {
+        let fail = |m: String| Err(crate::Error::InvalidArgument(m));
+        let (name, weight) = match self {
+            ObjectiveConfig::ForwardKl { weight, .. } => ("ForwardKl", *weight),
+            ObjectiveConfig::ReverseKl { weight } => ("ReverseKl", *weight),
+            ObjectiveConfig::Fab { weight, .. } => ("Fab", *weight),
+            ObjectiveConfig::Pde { weight, .. } => ("Pde", *weight),
+        };
+        if !(weight.is_finite() && weight > 0.0) {
+            return fail(format!(
+                "{name}: `weight` must be a positive finite number, not {weight}"
+            ));
+        }
+        match self {
+            ObjectiveConfig::ForwardKl {
+                samples: SampleSource::Exact { n },
+                ..
+            } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
+                "ForwardKl: `Exact(n: {n})` must ask for 1 to {MAX_SAMPLES} samples"
+            )),
+            ObjectiveConfig::Fab { ais, buffer, .. } => {
+                ais.validate()?;
+                match buffer {
+                    Some(b)
+                        if b.capacity == 0
+                            || b.min_length > b.capacity
+                            || b.min_length < batch_size
+                            || b.updates_per_batch == 0
+                            || !(b.w_adjust_clip.is_finite() && b.w_adjust_clip > 0.0) =>
+                    {
+                        fail(
+                            "FAB buffer: need batch_size ≤ min_length ≤ capacity, \
+                             updates_per_batch ≥ 1 and a positive finite w_adjust_clip"
+                                .to_owned(),
+                        )
+                    }
+                    Some(b) if b.capacity > MAX_SAMPLES => fail(format!(
+                        "FAB buffer: `capacity` may be at most {MAX_SAMPLES}"
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            ObjectiveConfig::Pde {
+                batch,
+                times,
+                substeps,
+                rate_hidden,
+                ..
+            } => {
+                if *batch == 0 || *times < 2 || *substeps == 0 {
+                    return fail(format!(
+                        "Pde: need batch ≥ 1, times ≥ 2 and substeps ≥ 1; got batch {batch}, \
+                         times {times}, substeps {substeps}"
+                    ));
+                }
+                if batch.saturating_mul(*times) > MAX_BATCH {
+                    return fail(format!("Pde: batch × times may be at most {MAX_BATCH}"));
+                }
+                if rate_hidden.contains(&0) {
+                    return fail("Pde: `rate_hidden` widths must be positive".to_owned());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The AIS settings of an objective that runs AIS (FAB), which `sample --ais` reuses.
+    pub fn ais(&self) -> Option<&AisConfig> {
+        match self {
+            ObjectiveConfig::Fab { ais, .. } => Some(ais),
+            _ => None,
+        }
+    }
+}
+
 /// FAB's prioritised replay buffer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,16 +299,8 @@ pub struct BufferConfig {
     /// Gradient steps per AIS batch added.
     pub updates_per_batch: usize,
     /// Upper clip of the weight correction (q_old/q_now) of a drawn point.
-    #[serde(default = "ten")]
+    #[serde(default = "crate::defaults::real::<10, 1>")]
     pub w_adjust_clip: f64,
-}
-
-fn ten() -> f64 {
-    10.0
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 /// Training samples.

@@ -6,20 +6,24 @@
 //! replay buffer ([`ReplayBuffer`]), each AIS batch is stored and several gradient steps draw
 //! batches from the buffer by weight, correcting the weights for the flow's change.
 
+use super::batch::Batch;
 use super::config::BufferConfig;
-use super::densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity, internal_densities};
-use super::model::Model;
-use super::objective::Batch;
+use super::objective::{Objective, ObjectiveState, StepContext};
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
 use crate::analysis::geometry::chirality_of;
-use crate::energy::System;
-use crate::flow::{Density, Flow, from_f64, to_host};
-use crate::sampling::{Ais, AisConfig, LogDensity};
+use crate::analysis::normalised_weights;
+use crate::densities::McmcSpace;
+use crate::flow::{from_f64, to_host};
+use crate::io::{OutputFile, read_array};
+use crate::job::StopFlag;
+use crate::sampling::{Ais, AisConfig};
+use crate::seed::Stream;
 use crate::{Error, Result};
-use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// The FAB objective: AIS, and optionally a replay buffer.
 pub struct Fab {
@@ -29,6 +33,11 @@ pub struct Fab {
     chirality: Option<ChiralityFilter>,
     counts: AisCounts,
     progress: Option<ProgressBar>,
+    stop: StopFlag,
+    /// The run's seed: each AIS batch of the buffer fill draws from its own stream.
+    seed: u64,
+    /// AIS batches of the buffer fill so far.
+    fill_batches: u64,
 }
 
 /// What FAB's AIS runs have counted so far.
@@ -89,6 +98,10 @@ pub struct FabState {
     /// AIS torsion jumps accepted so far (0 without `torsion_jumps`).
     #[serde(default)]
     pub torsion_jumps_accepted: u64,
+    /// AIS batches of the buffer fill so far (each is drawn from its own random stream, so a
+    /// fill interrupted by Ctrl-C resumes with the batches it would have drawn).
+    #[serde(default)]
+    pub fill_batches: u64,
 }
 
 /// AIS samples toward p²/q with their log weights and the flow's log q at the samples.
@@ -101,7 +114,7 @@ struct AisBatch {
 impl Fab {
     /// The objective with weight `weight` in the total loss, for a `dim`-dimensional target
     /// whose flow's MCMC runs in `mcmc_dim` dimensions; `filter_chirality` names the
-    /// `[N, CA, C, CB]` atoms whose D form is dropped.
+    /// `[N, CA, C, CB]` atoms whose D form is dropped; `seed` is the run's.
     pub fn new(
         weight: f64,
         ais: &AisConfig,
@@ -109,6 +122,7 @@ impl Fab {
         filter_chirality: Option<[usize; 4]>,
         dim: usize,
         mcmc_dim: usize,
+        seed: u64,
     ) -> Result<Self> {
         if let Some(atoms) = filter_chirality
             && atoms.iter().any(|&a| 3 * a + 3 > dim)
@@ -129,109 +143,78 @@ impl Fab {
             }),
             counts: AisCounts::default(),
             progress: None,
+            stop: StopFlag::new(),
+            seed,
+            fill_batches: 0,
         })
     }
 
-    /// Reports the filling of the replay buffer before the first gradient step (hours for the
-    /// paper's alanine-dipeptide configuration on a CPU) with one line per AIS batch above `bar`
-    /// (see [`crate::progress::println`]).
-    pub fn report_progress_to(&mut self, bar: ProgressBar) {
-        self.progress = Some(bar);
-    }
-
     /// The weighted loss of one gradient step with `batch_size` points. For a molecular flow
-    /// AIS and the buffer work on the internal coordinates, as in FAB (see [`InternalTarget`]).
-    pub fn loss<B: AutodiffBackend>(
+    /// AIS and the buffer work on the internal coordinates, as in FAB (see [`McmcSpace`]).
+    fn step_loss<B: AutodiffBackend>(
         &mut self,
-        model: &Model<B>,
-        system: &System,
-        batch_size: usize,
-        rng: &mut impl rand::Rng,
-        device: &B::Device,
+        step: &StepContext<'_, B>,
+        rng: &mut rand_pcg::Pcg64,
     ) -> Result<Batch<B>> {
-        match model.split_internal() {
-            Some((flow, layer)) => {
-                let (q, target) = internal_densities(&flow, &layer, system, device);
-                let space = AisSpace { q, target };
-                self.loss_in(&flow, &space, batch_size, rng, device)
-            }
-            None => {
-                let space = AisSpace {
-                    q: FlowDensity::new(model, device),
-                    target: TargetDensity(system),
-                };
-                self.loss_in(model, &space, batch_size, rng, device)
-            }
-        }
-    }
-
-    /// [`Fab::loss`] with AIS in `space`, whose points `model` gives log q of.
-    fn loss_in<B, M, S>(
-        &mut self,
-        model: &M,
-        space: &S,
-        batch_size: usize,
-        rng: &mut impl rand::Rng,
-        device: &B::Device,
-    ) -> Result<Batch<B>>
-    where
-        B: AutodiffBackend,
-        M: Density<B>,
-        S: McmcSpace,
-    {
-        let dim = space.q().dim();
-        let Some(buffered) = self.buffer.as_mut() else {
-            let batch = ais_batch(
+        let (batch_size, device) = (step.batch_size, step.device);
+        let space = McmcSpace::of(step.model, step.system, device);
+        let dim = space.dim();
+        let mut draw = |n: usize, rng: &mut rand_pcg::Pcg64| {
+            ais_batch(
                 &mut self.ais,
-                space,
-                batch_size,
+                &space,
+                n,
                 rng,
                 &mut self.counts,
                 self.chirality.as_mut(),
-            )?;
+            )
+        };
+        let Some(buffered) = self.buffer.as_mut() else {
+            let batch = draw(batch_size, rng)?;
             let n = batch.log_w.len();
             if n == 0 {
                 return Err(no_finite_chain());
             }
-            let weights = self_normalised(&batch.log_w);
-            let log_q = model.log_prob(from_f64(batch.x, [n, dim], device));
+            let weights = normalised_weights(&batch.log_w);
+            let log_q = space.log_prob(from_f64(batch.x, [n, dim], device));
             let w = from_f64::<B, 1>(weights, [n], device);
             return Ok(Batch {
                 loss: (w * log_q).sum().mul_scalar(-self.weight),
-                log_w: None,
+                points: batch_size,
                 n_nonfinite: batch_size - n,
             });
         };
-        if buffered.updates_since_refill == 0 || buffered.buffer.len() < buffered.config.min_length
-        {
-            loop {
-                let batch = ais_batch(
-                    &mut self.ais,
-                    space,
-                    batch_size,
-                    rng,
-                    &mut self.counts,
-                    self.chirality.as_mut(),
-                )?;
+        if buffered.buffer.len() < buffered.config.min_length {
+            // The fill before the first gradient step: hours for the paper's alanine-dipeptide
+            // configuration on a CPU. Each batch has its own random stream and is kept as soon
+            // as it is drawn, so Ctrl-C loses at most the batch under way.
+            while buffered.buffer.len() < buffered.config.min_length {
+                self.stop
+                    .check("the replay-buffer fill (the points so far are saved)")?;
+                let fill_seed = Stream::BufferFill(self.fill_batches).seed(self.seed);
+                B::seed(device, fill_seed);
+                let batch = draw(batch_size, &mut rand_pcg::Pcg64::seed_from_u64(fill_seed))?;
+                self.fill_batches += 1;
                 buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
-                if buffered.buffer.len() >= buffered.config.min_length {
-                    break;
-                }
                 if let Some(bar) = &self.progress {
                     let line = format!(
                         "filling the replay buffer: {} of {} points",
-                        buffered.buffer.len(),
+                        buffered.buffer.len().min(buffered.config.min_length),
                         buffered.config.min_length
                     );
                     crate::progress::println(bar, &line);
                 }
             }
+            buffered.updates_since_refill = 0;
+        } else if buffered.updates_since_refill == 0 {
+            let batch = draw(batch_size, rng)?;
+            buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
         }
         buffered.updates_since_refill =
             (buffered.updates_since_refill + 1) % buffered.config.updates_per_batch;
         let draw = buffered.buffer.draw(batch_size, rng);
         let k = draw.indices.len();
-        let log_q = model.log_prob(from_f64(draw.x.clone(), [k, dim], device));
+        let log_q = space.log_prob(from_f64(draw.x.clone(), [k, dim], device));
         let (w_adjust, removed) = buffered.buffer.adjust(
             &draw.indices,
             &to_host(log_q.clone().detach()),
@@ -247,7 +230,7 @@ impl Fab {
                 .iter()
                 .flat_map(|&i| draw.x[i * dim..(i + 1) * dim].iter().copied())
                 .collect();
-            let log_q = model.log_prob(from_f64(x, [kept.len(), dim], device));
+            let log_q = space.log_prob(from_f64(x, [kept.len(), dim], device));
             (log_q, kept.iter().map(|&i| w_adjust[i]).collect())
         };
         let n = w_adjust.len();
@@ -257,111 +240,112 @@ impl Fab {
                 .sum()
                 .div_scalar(k as f64)
                 .mul_scalar(-self.weight),
-            log_w: None,
+            points: k,
             n_nonfinite: removed,
         })
     }
 
     /// The small state, for a checkpoint.
-    pub fn state(&self) -> FabState {
+    fn fab_state(&self) -> FabState {
         FabState {
             step_sizes: self.ais.step_sizes(),
             updates_since_refill: self.buffer.as_ref().map_or(0, |b| b.updates_since_refill),
             dropped_chains: self.counts.dropped_chains,
             mirror_images_dropped: self.chirality.as_ref().map_or(0, |c| c.dropped),
             torsion_jumps_accepted: self.counts.jumps_accepted,
+            fill_batches: self.fill_batches,
         }
     }
+}
 
-    /// Restores the state of a checkpoint.
-    pub fn restore(&mut self, state: &FabState, buffer: Option<BufferContent>) -> Result<()> {
+/// File of objective `index`'s replay buffer in a checkpoint folder.
+fn buffer_file(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("buffer_{index}.h5"))
+}
+
+impl<B: AutodiffBackend> Objective<B> for Fab {
+    fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
+        self.step_loss(step, rng)
+    }
+
+    fn state(&self) -> ObjectiveState {
+        ObjectiveState::Fab(self.fab_state())
+    }
+
+    /// Writes the replay buffer (`buffer_INDEX.h5`: `x`, `log_w`, `log_q`), when there is one.
+    fn save_files(&self, dir: &Path, index: usize) -> Result<()> {
+        let Some(buffered) = &self.buffer else {
+            return Ok(());
+        };
+        let content = buffered.buffer.content();
+        let out = OutputFile::create(&buffer_file(dir, index))?;
+        let n = content.log_w.len();
+        let dim = content.x.len().checked_div(n).unwrap_or(0);
+        out.write_array("x", &content.x, &[n, dim])?;
+        out.write_array("log_w", &content.log_w, &[n])?;
+        out.write_array("log_q", &content.log_q, &[n])?;
+        out.commit()?;
+        Ok(())
+    }
+
+    fn restore(&mut self, state: &ObjectiveState, dir: &Path, index: usize) -> Result<()> {
+        let ObjectiveState::Fab(state) = state else {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpoint in {} holds no FAB state for objective {index}; it is of \
+                 another configuration",
+                dir.display()
+            )));
+        };
         self.ais.set_step_sizes(&state.step_sizes)?;
         self.counts = AisCounts {
             dropped_chains: state.dropped_chains,
             jumps_accepted: state.torsion_jumps_accepted,
         };
+        self.fill_batches = state.fill_batches;
         if let Some(chirality) = self.chirality.as_mut() {
             chirality.dropped = state.mirror_images_dropped;
         }
-        if let (Some(buffered), Some(content)) = (self.buffer.as_mut(), buffer) {
-            buffered.buffer.restore(content)?;
+        let path = buffer_file(dir, index);
+        if let (Some(buffered), true) = (self.buffer.as_mut(), path.is_file()) {
+            buffered.buffer.restore(BufferContent {
+                x: read_array(&path, "x")?.0,
+                log_w: read_array(&path, "log_w")?.0,
+                log_q: read_array(&path, "log_q")?.0,
+            })?;
             buffered.updates_since_refill = state.updates_since_refill;
         }
         Ok(())
     }
 
-    /// The replay buffer's content, when there is a buffer.
-    pub fn buffer_content(&self) -> Option<BufferContent> {
-        self.buffer.as_ref().map(|b| b.buffer.content())
+    /// Reports the buffer fill above the bar, and lets Ctrl-C stop it.
+    fn attach(&mut self, progress: &ProgressBar, stop: &StopFlag) {
+        self.progress = Some(progress.clone());
+        self.stop = stop.clone();
+        self.ais.set_stop(stop.clone());
     }
-}
 
-/// Where FAB's AIS runs: the flow's density and the target on the same points.
-struct AisSpace<Q, P> {
-    q: Q,
-    target: P,
-}
-
-/// The operations FAB needs of an [`AisSpace`], whatever its densities' types.
-trait McmcSpace {
-    /// The flow's density.
-    fn q(&self) -> &dyn LogDensity;
-    /// The target's density.
-    fn target(&self) -> &dyn LogDensity;
-    /// `n` flow samples with their log q.
-    fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>);
-    /// Puts points into their canonical form (angles wrapped), in place.
-    fn canonicalise(&self, x: &mut [f64]);
-    /// Cartesian positions of points, for the chirality filter.
-    fn positions(&self, x: &[f64]) -> Vec<f64>;
-}
-
-impl<B, M> McmcSpace for AisSpace<FlowDensity<B, M>, TargetDensity<'_>>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B> + Density<B>,
-    M::InnerModule: Density<B::InnerBackend>,
-{
-    fn q(&self) -> &dyn LogDensity {
-        &self.q
-    }
-    fn target(&self) -> &dyn LogDensity {
-        &self.target
-    }
-    fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>) {
-        self.q.sample(n)
-    }
-    fn canonicalise(&self, _x: &mut [f64]) {}
-    fn positions(&self, x: &[f64]) -> Vec<f64> {
-        x.to_vec()
-    }
-}
-
-impl<B: AutodiffBackend> McmcSpace
-    for AisSpace<OnTorus<FlowDensity<B, Flow<B>>>, InternalTarget<'_, B>>
-{
-    fn q(&self) -> &dyn LogDensity {
-        &self.q
-    }
-    fn target(&self) -> &dyn LogDensity {
-        &self.target
-    }
-    fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>) {
-        self.q.inner().sample(n)
-    }
-    fn canonicalise(&self, x: &mut [f64]) {
-        self.q.wrap(x);
-    }
-    fn positions(&self, x: &[f64]) -> Vec<f64> {
-        self.target.positions(x)
+    /// `ais_chains_dropped`, `mirror_images_dropped`, `torsion_jumps_accepted`.
+    fn write_counters(&self, out: &OutputFile) -> Result<()> {
+        let state = self.fab_state();
+        out.set_u64("training", "ais_chains_dropped", state.dropped_chains)?;
+        out.set_u64(
+            "training",
+            "mirror_images_dropped",
+            state.mirror_images_dropped,
+        )?;
+        out.set_u64(
+            "training",
+            "torsion_jumps_accepted",
+            state.torsion_jumps_accepted,
+        )
     }
 }
 
 /// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains and
 /// accepted torsion jumps, and drops (and counts) mirror images when a chirality filter is given.
-fn ais_batch(
+fn ais_batch<B: AutodiffBackend>(
     ais: &mut Ais,
-    space: &impl McmcSpace,
+    space: &McmcSpace<'_, B>,
     n: usize,
     rng: &mut impl rand::Rng,
     counts: &mut AisCounts,
@@ -377,7 +361,7 @@ fn ais_batch(
         .filter(|&i| out.log_q[i].is_finite())
         .collect();
     counts.dropped_chains += (n - kept.len()) as u64;
-    let dim = space.q().dim();
+    let dim = space.dim();
     if let Some(filter) = chirality {
         let positions = space.positions(&out.x);
         kept = filter.keep_l_form(&positions, positions.len() / out.log_q.len().max(1), kept);
@@ -390,14 +374,6 @@ fn ais_batch(
         log_w: kept.iter().map(|&i| out.log_w[i]).collect(),
         log_q: kept.iter().map(|&i| out.log_q[i]).collect(),
     })
-}
-
-/// exp(log w_i) / Σ_j exp(log w_j), computed stably.
-fn self_normalised(log_w: &[f64]) -> Vec<f64> {
-    let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = log_w.iter().map(|v| (v - max).exp()).collect();
-    let sum: f64 = w.iter().sum();
-    w.into_iter().map(|v| v / sum).collect()
 }
 
 fn no_finite_chain() -> Error {
@@ -454,6 +430,7 @@ mod tests {
             Some([6, 8, 14, 22]),
             66,
             60,
+            0,
         )
         .err()
         .expect("atom 22 of 22 atoms")

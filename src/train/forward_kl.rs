@@ -1,8 +1,11 @@
 //! Maximum likelihood on samples (forward KL): loss = −mean log q(x_batch).
 
+use super::batch::Batch;
+use super::objective::{Objective, StepContext};
 use crate::flow::{Density, from_f64};
 use crate::{Error, Result};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use rand::RngExt;
 
 /// Samples to fit by maximum likelihood, with the objective's weight.
@@ -56,5 +59,15 @@ impl ForwardKl {
         }
         let x = from_f64(batch, [batch_size, self.dim], device);
         flow.log_prob(x).mean().mul_scalar(-self.weight)
+    }
+}
+
+impl<B: AutodiffBackend> Objective<B> for ForwardKl {
+    fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
+        Ok(Batch {
+            loss: ForwardKl::loss(self, step.model, step.batch_size, rng, step.device),
+            points: step.batch_size,
+            n_nonfinite: 0,
+        })
     }
 }

@@ -1,16 +1,17 @@
 //! Training flows: objectives, the optimiser loop, checkpoints.
 //!
-//! A run is described by a [`TrainConfig`] (RON). Its objectives ([`Objective`]): maximum
-//! likelihood on samples ([`ForwardKl`]), reverse KL ([`ReverseKl`]) and FAB ([`Fab`], α = 2
-//! AIS with the prioritised [`ReplayBuffer`]). The [`Trainer`] builds the flow, minimises
+//! A run is described by a [`TrainConfig`] (RON). Its objectives (each behind the
+//! [`Objective`] trait): maximum likelihood on samples ([`ForwardKl`]), reverse KL
+//! ([`ReverseKl`]), FAB ([`Fab`], α = 2 AIS with the prioritised [`ReplayBuffer`]) and the PDE
+//! objective ([`PdeObjective`]). The [`Trainer`] builds the flow, minimises
 //! the weighted sum of its objectives with AdamW, skips non-finite steps, clips the global
 //! gradient norm, and writes a checkpoint every few steps and on Ctrl-C, from which the run
 //! resumes exactly.
 
+mod batch;
 mod checkpoint;
 mod clip;
 mod config;
-mod densities;
 mod fab;
 mod forward_kl;
 mod model;
@@ -21,14 +22,14 @@ mod reverse_kl;
 mod schedule;
 mod trainer;
 
+pub use batch::Batch;
 pub use checkpoint::{Checkpoint, HistoryRow, TrainState};
 pub use clip::clip_global_norm;
 pub use config::{BufferConfig, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
-pub use densities::{FlowDensity, InternalTarget, OnTorus, TargetDensity, internal_densities};
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
 pub use model::{Model, ModelConfig};
-pub use objective::{Batch, Objective, ObjectiveState};
+pub use objective::{Objective, ObjectiveState, StepContext};
 pub use pde::{
     Energies, Interpolation, PdeLoss, PdeModel, PdeModelConfig, PdeObjective, PdePoints,
     TargetEnergies, continuity_residual, gauss_legendre, trajectory,
@@ -36,4 +37,4 @@ pub use pde::{
 pub use replay_buffer::{BufferContent, Draw, FAB_ALPHA, ReplayBuffer};
 pub use reverse_kl::ReverseKl;
 pub use schedule::learning_rate;
-pub use trainer::{RunManifest, Trainer, seed_for_step};
+pub use trainer::{Trainer, seed_for_step};

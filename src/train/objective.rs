@@ -1,169 +1,165 @@
-//! The objectives a run combines, each producing a weighted loss from a batch.
+//! The objectives a run combines. Each is one type behind the [`Objective`] trait, which owns its
+//! whole lifecycle: the loss of a step, the state it carries between steps (saved in
+//! checkpoints and restored), the files it keeps beside them (FAB's replay buffer), its lines
+//! on the progress bar, and its counters in `run.h5`. The trainer only calls the trait; a new
+//! objective is one file and one arm of [`build`].
 
+use super::batch::Batch;
 use super::fab::{Fab, FabState};
 use super::model::Model;
-use super::pde::{PdeObjective, TargetEnergies};
+use super::pde::PdeObjective;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
 use crate::energy::System;
-use crate::io::read_points;
+use crate::io::{OutputFile, read_points};
+use crate::job::StopFlag;
+use crate::seed::Stream;
 use crate::{Error, Result};
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Stream index (far from any step index) of the run's fixed training sample set.
-const TRAINING_SET_STREAM: u64 = u64::MAX - 1;
-
-/// One objective's contribution to a gradient step.
-pub struct Batch<B: Backend> {
-    /// The weighted loss, differentiable with respect to the flow's parameters.
-    pub loss: Tensor<B, 1>,
-    /// log w = −u − log q of the batch's own flow samples, when it drew any.
-    pub log_w: Option<Vec<f64>>,
-    /// Points left out because a number was not finite.
-    pub n_nonfinite: usize,
-}
-
-/// An objective ready to produce losses.
-pub enum Objective {
-    /// Maximum likelihood on samples.
-    ForwardKl(ForwardKl),
-    /// Reverse KL on flow samples.
-    ReverseKl(ReverseKl),
-    /// FAB (α = 2 AIS), with or without a replay buffer.
-    Fab(Box<Fab>),
-    /// The PDE (continuity) objective, on a continuous flow.
-    Pde(PdeObjective),
-}
-
 /// What an objective carries from one step to the next, for checkpoints.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum ObjectiveState {
     /// Nothing.
+    #[default]
     Stateless,
-    /// FAB's AIS step sizes and buffer counters.
+    /// FAB's AIS step sizes and counters (its buffer's points are in their own file).
     Fab(FabState),
 }
 
-impl Objective {
-    /// Builds the objectives of a run; `base_dir` is the configuration's folder.
-    pub fn build_all(config: &TrainConfig, base_dir: &Path, system: &System) -> Result<Vec<Self>> {
-        config
-            .objectives
-            .iter()
-            .map(|objective| {
-                Objective::build(
-                    objective,
-                    config.seed,
-                    base_dir,
-                    system,
-                    config.flow.mcmc_dim(system.dim()),
-                )
-            })
-            .collect()
-    }
-
-    /// Builds one objective; `mcmc_dim` is the dimension of the space the flow's MCMC runs in.
-    fn build(
-        config: &ObjectiveConfig,
-        seed: u64,
-        base_dir: &Path,
-        system: &System,
-        mcmc_dim: usize,
-    ) -> Result<Self> {
-        Ok(match config {
-            ObjectiveConfig::ForwardKl { weight, samples } => {
-                let data = match samples {
-                    SampleSource::Exact { n } => {
-                        system.sample_exact(*n, crate::seed::derive(seed, TRAINING_SET_STREAM))?
-                    }
-                    SampleSource::File { path } => {
-                        let points = read_points(&base_dir.join(path))?;
-                        if points.dim != system.dim() {
-                            return Err(Error::Shape {
-                                what: format!("training samples {}", path.display()),
-                                expected: format!("{} coordinates per point", system.dim()),
-                                found: format!("{}", points.dim),
-                            });
-                        }
-                        points.data
-                    }
-                };
-                Objective::ForwardKl(ForwardKl::new(*weight, data, system.dim())?)
-            }
-            ObjectiveConfig::ReverseKl { weight } => Objective::ReverseKl(ReverseKl::new(*weight)),
-            ObjectiveConfig::Fab {
-                weight,
-                ais,
-                buffer,
-                filter_chirality,
-            } => Objective::Fab(Box::new(Fab::new(
-                *weight,
-                ais,
-                buffer.as_ref(),
-                *filter_chirality,
-                system.dim(),
-                mcmc_dim,
-            )?)),
-            ObjectiveConfig::Pde {
-                weight,
-                batch,
-                times,
-                substeps,
-                ..
-            } => {
-                let objective = PdeObjective {
-                    weight: *weight,
-                    batch: *batch,
-                    times: *times,
-                    substeps: *substeps,
-                };
-                objective.validate()?;
-                Objective::Pde(objective)
-            }
-        })
-    }
-
-    /// The objective's weighted loss for one gradient step of `batch_size` points.
-    pub fn loss<B: AutodiffBackend>(
-        &mut self,
-        model: &Model<B>,
-        system: &System,
-        batch_size: usize,
-        rng: &mut impl rand::Rng,
-        device: &B::Device,
-    ) -> Result<Batch<B>> {
+impl ObjectiveState {
+    /// The adapted AIS step sizes this state holds, if any (`sample --ais` reuses them).
+    pub fn ais_step_sizes(&self) -> Option<&[f64]> {
         match self {
-            Objective::ForwardKl(o) => Ok(Batch {
-                loss: o.loss(model, batch_size, rng, device),
-                log_w: None,
-                n_nonfinite: 0,
-            }),
-            Objective::ReverseKl(o) => o.loss(model, system, batch_size, device),
-            Objective::Fab(o) => o.loss(model, system, batch_size, rng, device),
-            Objective::Pde(o) => {
-                let model = model.continuous().ok_or_else(|| {
-                    Error::InvalidArgument(
-                        "the PDE objective needs a continuous flow: `flow: Continuous(...)`".into(),
-                    )
-                })?;
-                let target = |x: &[f64]| -> TargetEnergies { system.energy_and_gradient(x) };
-                let out = o.loss(model, &target, device)?;
-                Ok(Batch {
-                    loss: out.loss,
-                    log_w: None,
-                    n_nonfinite: out.masked_points as usize,
-                })
-            }
+            ObjectiveState::Fab(state) => Some(&state.step_sizes),
+            ObjectiveState::Stateless => None,
         }
     }
+}
+
+/// Where a step's objectives get their context.
+pub struct StepContext<'a, B: AutodiffBackend> {
+    /// The flow being trained.
+    pub model: &'a Model<B>,
+    /// The target.
+    pub system: &'a System,
+    /// Points per gradient step.
+    pub batch_size: usize,
+    /// The device the flow lives on.
+    pub device: &'a B::Device,
+}
+
+/// One objective of a run.
+pub trait Objective<B: AutodiffBackend> {
+    /// The weighted loss of one gradient step. [`Error::Interrupted`] (the stop flag seen in a
+    /// long step) abandons the step.
+    fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>>;
 
     /// The state to checkpoint.
-    pub fn state(&self) -> ObjectiveState {
-        match self {
-            Objective::Fab(o) => ObjectiveState::Fab(o.state()),
-            _ => ObjectiveState::Stateless,
-        }
+    fn state(&self) -> ObjectiveState {
+        ObjectiveState::Stateless
     }
+
+    /// Writes the objective's own checkpoint files into `dir` (named with `index`, its place in
+    /// the configuration).
+    fn save_files(&self, _dir: &Path, _index: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// Restores `state` and the files [`Objective::save_files`] wrote into `dir`.
+    fn restore(&mut self, _state: &ObjectiveState, _dir: &Path, _index: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// Lets a long-running objective print above the progress bar and notice Ctrl-C.
+    fn attach(&mut self, _progress: &ProgressBar, _stop: &StopFlag) {}
+
+    /// Writes the objective's counters into `run.h5` (group `training`).
+    fn write_counters(&self, _out: &OutputFile) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds the objectives of a run; `base_dir` is the configuration's folder.
+pub fn build_all<B: AutodiffBackend>(
+    config: &TrainConfig,
+    base_dir: &Path,
+    system: &System,
+) -> Result<Vec<Box<dyn Objective<B>>>> {
+    config
+        .objectives
+        .iter()
+        .map(|objective| build(objective, config, base_dir, system))
+        .collect()
+}
+
+/// Builds one objective: the registry of objective kinds.
+fn build<B: AutodiffBackend>(
+    objective: &ObjectiveConfig,
+    config: &TrainConfig,
+    base_dir: &Path,
+    system: &System,
+) -> Result<Box<dyn Objective<B>>> {
+    Ok(match objective {
+        ObjectiveConfig::ForwardKl { weight, samples } => {
+            let data = training_samples(samples, config.seed, base_dir, system)?;
+            Box::new(ForwardKl::new(*weight, data, system.dim())?)
+        }
+        ObjectiveConfig::ReverseKl { weight } => Box::new(ReverseKl::new(*weight)),
+        ObjectiveConfig::Fab {
+            weight,
+            ais,
+            buffer,
+            filter_chirality,
+        } => Box::new(Fab::new(
+            *weight,
+            ais,
+            buffer.as_ref(),
+            *filter_chirality,
+            system.dim(),
+            config.flow.mcmc_dim(system.dim()),
+            config.seed,
+        )?),
+        ObjectiveConfig::Pde {
+            weight,
+            batch,
+            times,
+            substeps,
+            ..
+        } => {
+            let objective = PdeObjective {
+                weight: *weight,
+                batch: *batch,
+                times: *times,
+                substeps: *substeps,
+            };
+            objective.validate()?;
+            Box::new(objective)
+        }
+    })
+}
+
+/// The samples of a maximum-likelihood objective.
+fn training_samples(
+    samples: &SampleSource,
+    seed: u64,
+    base_dir: &Path,
+    system: &System,
+) -> Result<Vec<f64>> {
+    Ok(match samples {
+        SampleSource::Exact { n } => system.sample_exact(*n, Stream::TrainingSet.seed(seed))?,
+        SampleSource::File { path } => {
+            let points = read_points(&base_dir.join(path))?;
+            if points.dim != system.dim() {
+                return Err(Error::Shape {
+                    what: format!("training samples {}", path.display()),
+                    expected: format!("{} coordinates per point", system.dim()),
+                    found: format!("{}", points.dim),
+                });
+            }
+            points.data
+        }
+    })
 }

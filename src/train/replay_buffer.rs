@@ -1,4 +1,4 @@
-//! FAB's prioritised replay buffer (Midgley et al.; targets.md §6).
+//! FAB's prioritised replay buffer (Midgley et al.; docs/benchmarks.md §6).
 //!
 //! It stores AIS samples x with their AIS log weight log w and the flow's log q at insertion.
 //! A training batch is drawn without replacement with probability ∝ w (Gumbel top-k on log w,

@@ -4,7 +4,8 @@
 //! for x = T_θ(z), ∂/∂θ E[u(x)] = E[∇u(x) · ∂x/∂θ], which is the gradient of
 //! E[x · stop_gradient(∇u(x))]. The loss's value is still E[log q + u].
 
-use super::objective::Batch;
+use super::batch::Batch;
+use super::objective::{Objective, StepContext};
 use crate::Result;
 use crate::energy::System;
 use crate::flow::{Density, from_f64, to_host};
@@ -80,11 +81,16 @@ impl ReverseKl {
             .sum()
             .div_scalar(kept.max(1.0))
             .mul_scalar(self.weight);
-        let log_w = (0..batch_size).map(|i| -u[i] - log_q_host[i]).collect();
         Ok(Batch {
             loss,
-            log_w: Some(log_w),
+            points: batch_size,
             n_nonfinite,
         })
+    }
+}
+
+impl<B: AutodiffBackend> Objective<B> for ReverseKl {
+    fn loss(&mut self, step: &StepContext<'_, B>, _: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
+        ReverseKl::loss(self, step.model, step.system, step.batch_size, step.device)
     }
 }

@@ -1,76 +1,39 @@
 //! The training loop.
 
+use super::batch::Batch;
 use super::checkpoint::HistoryRow;
 use super::model::{Model, ModelConfig};
-use super::objective::{Objective, ObjectiveState};
-use super::replay_buffer::BufferContent;
-use super::{Checkpoint, TrainConfig, TrainState, clip_global_norm, learning_rate};
+use super::objective::{Objective, StepContext, build_all};
+use super::{TrainConfig, TrainState, clip_global_norm, learning_rate};
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::energy::System;
 use crate::flow::{BuildContext, log_prob_on_host, sample_to_host, set_precision, to_host};
-use crate::io::{OutputFile, RunInfo, read_array};
+use crate::io::{OutputFile, RunInfo, absolute};
+use crate::job::{Job, Outcome, StopFlag, drive};
+use crate::run::{RunDir, RunManifest, SystemIdentity};
+use crate::seed::Stream;
 use crate::{Error, Result};
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use indicatif::ProgressBar;
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
 
 /// The seed of training step `step` of a run seeded with `seed`: batches and burn's generator are
 /// reseeded from it every step, so a resumed run draws the same numbers as an uninterrupted one.
 pub fn seed_for_step(seed: u64, step: usize) -> u64 {
-    crate::seed::derive(seed, step as u64)
+    Stream::Step(step as u64).seed(seed)
 }
 
 /// Consecutive non-finite steps after which a run stops as diverged.
 const MAX_CONSECUTIVE_SKIPS: usize = 200;
 
-/// Stream index (far from any step index) of the run's exact test set.
-const TEST_SET_STREAM: u64 = u64::MAX;
-/// Stream index of the evaluation samples at evaluation `k`: `EVAL_STREAM - k`.
-const EVAL_STREAM: u64 = u64::MAX / 2;
-
-/// What identifies a run: its configuration text and the system file it trains on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunManifest {
-    /// The training configuration, as written.
-    pub config: String,
-    /// The configuration's path when the run started.
-    pub config_path: PathBuf,
-    /// The system file used.
-    pub system_file: PathBuf,
-}
-
-impl RunManifest {
-    /// Reads `RUN_DIR/run.ron`.
-    pub fn read(run_dir: &Path) -> Result<Self> {
-        let path = run_dir.join("run.ron");
-        if !path.is_file() {
-            return Err(Error::InvalidArgument(format!(
-                "{} is not a training run folder (no run.ron); train one with `boltzflow train CONFIG --out {}`",
-                run_dir.display(),
-                run_dir.display()
-            )));
-        }
-        read_ron_file(&path).map(|(m, _)| m)
-    }
-
-    /// The parsed training configuration.
-    pub fn train_config(&self) -> Result<TrainConfig> {
-        ron::Options::default()
-            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-            .from_str(&self.config)
-            .map_err(|e| Error::Config {
-                path: self.config_path.clone(),
-                message: e.to_string(),
-            })
-    }
-}
+/// The progress bar of `train`.
+const PROGRESS_TEMPLATE: &str = "training [{bar:30}] {pos}/{len} {msg} ({eta} left)";
 
 /// Exact test samples and their exact mean log-density, for the test log-likelihood.
 struct TestSet {
@@ -100,6 +63,23 @@ impl Evaluation {
         line
     }
 }
+impl TestSet {
+    /// The run's exact test set, when the system has a sampler and `test_samples` > 0.
+    fn of(config: &TrainConfig, system: &System) -> Result<Option<Self>> {
+        if !system.has_exact_sampler() || config.test_samples == 0 {
+            return Ok(None);
+        }
+        let x = system.sample_exact(config.test_samples, Stream::TestSet.seed(config.seed))?;
+        let exact_log_likelihood = system.log_z().map(|log_z| -> Result<f64> {
+            let u = system.evaluate(&x, false)?.u;
+            Ok(-u.iter().sum::<f64>() / u.len() as f64 - log_z)
+        });
+        Ok(Some(TestSet {
+            x,
+            exact_log_likelihood: exact_log_likelihood.transpose()?,
+        }))
+    }
+}
 
 /// A training run: the system, the flow being trained, its optimiser and progress.
 ///
@@ -110,14 +90,14 @@ impl Evaluation {
 pub struct Trainer<B: AutodiffBackend> {
     config: TrainConfig,
     manifest: RunManifest,
-    run_dir: PathBuf,
+    run: RunDir,
     system_file: SystemFile,
     system: System,
     model_config: ModelConfig,
     model: Option<Model<B>>,
-    optimizer: OptimizerAdaptor<AdamW, Model<B>, B>,
+    optimizer: Option<OptimizerAdaptor<AdamW, Model<B>, B>>,
     state: TrainState,
-    objectives: Vec<Objective>,
+    objectives: Vec<Box<dyn Objective<B>>>,
     test_set: Option<TestSet>,
     device: B::Device,
     /// Reverse ESS at the last evaluation, for the progress bar.
@@ -129,6 +109,11 @@ pub struct Trainer<B: AutodiffBackend> {
 impl<B: AutodiffBackend> Trainer<B> {
     /// Prepares the run in `run_dir` from the configuration file, resuming from its checkpoint
     /// if there is one. `system_override` replaces the configuration's system file.
+    ///
+    /// Everything is checked before anything is written: the configuration's numbers, the
+    /// system, a resumed run's manifest (same configuration, except a larger `steps`, and the
+    /// same system file, text and dimension), the objectives. The manifest `run.ron` is written
+    /// last, so a run that fails here leaves no trace of itself in a new folder.
     pub fn new(
         config_path: &Path,
         system_override: Option<&Path>,
@@ -143,20 +128,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         let base_dir = config_path.parent().unwrap_or(Path::new("."));
         let system_path =
             system_override.map_or_else(|| base_dir.join(&config.system), Path::to_owned);
+        let (system_file, system) = load_system(&system_path)?;
         let manifest = RunManifest {
             config: text,
-            config_path: config_path.to_owned(),
-            system_file: system_path.clone(),
+            config_path: absolute(config_path),
+            system: SystemIdentity::of(&system_file, &system),
         };
-        std::fs::create_dir_all(run_dir).map_err(|source| Error::Io {
-            path: run_dir.to_owned(),
-            source,
-        })?;
-        let manifest_is_new = check_manifest(run_dir, &manifest, &config)?;
-
-        let (system_file, system) = load_system(&system_path)?;
+        let run = RunDir::lock(run_dir)?;
+        let manifest_changed = check_manifest(&run, &manifest, &config)?;
         set_precision::<B>(&device, config.precision)?;
-        let checkpoint = Checkpoint::of_run(run_dir);
+        let checkpoint = run.checkpoint();
         let resuming = checkpoint.exists();
         let (model_config, state) = if resuming {
             (checkpoint.model_config()?, checkpoint.state()?)
@@ -184,47 +165,33 @@ impl<B: AutodiffBackend> Trainer<B> {
                 config.steps
             )));
         }
-        if manifest_is_new {
-            write_manifest(run_dir, &manifest)?;
-        }
         B::seed(&device, config.seed);
         let mut model = model_config.init::<B>(&device)?;
-        let mut optimizer = AdamWConfig::new()
-            .with_weight_decay(config.optimizer.weight_decay as f32)
-            .init();
+        let mut optimizer = new_optimizer(&config);
         if resuming {
             model = checkpoint.load_model(model, &device)?;
             optimizer = checkpoint.load_optimizer(optimizer, &device)?;
         }
-        let mut objectives = Objective::build_all(&config, base_dir, &system)?;
+        let mut objectives = build_all::<B>(&config, base_dir, &system)?;
         if resuming {
-            restore_objectives(&mut objectives, &state, checkpoint.dir())?;
+            for (index, objective) in objectives.iter_mut().enumerate() {
+                let saved = state.objectives.get(index).cloned().unwrap_or_default();
+                objective.restore(&saved, checkpoint.dir(), index)?;
+            }
         }
-        let test_set = if system.has_exact_sampler() && config.test_samples > 0 {
-            let x = system.sample_exact(
-                config.test_samples,
-                crate::seed::derive(config.seed, TEST_SET_STREAM),
-            )?;
-            let exact_log_likelihood = system.log_z().map(|log_z| -> Result<f64> {
-                let u = system.evaluate(&x, false)?.u;
-                Ok(-u.iter().sum::<f64>() / u.len() as f64 - log_z)
-            });
-            Some(TestSet {
-                x,
-                exact_log_likelihood: exact_log_likelihood.transpose()?,
-            })
-        } else {
-            None
-        };
+        let test_set = TestSet::of(&config, &system)?;
+        if manifest_changed {
+            run.write_manifest(&manifest)?;
+        }
         Ok(Trainer {
             config,
             manifest,
-            run_dir: run_dir.to_owned(),
+            run,
             system_file,
             system,
             model_config,
             model: Some(model),
-            optimizer,
+            optimizer: Some(optimizer),
             state,
             objectives,
             test_set,
@@ -257,8 +224,8 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// Trains until the configured number of steps, or until `stop` is set (Ctrl-C), writing
-    /// checkpoints and `run.h5` along the way. Returns whether the run finished.
-    pub fn run(&mut self, stop: &AtomicBool, show_progress: bool) -> Result<bool> {
+    /// checkpoints and `run.h5` along the way.
+    pub fn run(&mut self, stop: &StopFlag, show_progress: bool) -> Result<Outcome> {
         self.run_steps(usize::MAX, stop, show_progress)
     }
 
@@ -266,72 +233,27 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn run_steps(
         &mut self,
         max_steps: usize,
-        stop: &AtomicBool,
+        stop: &StopFlag,
         show_progress: bool,
-    ) -> Result<bool> {
-        let total = self.config.steps;
-        let limit = self.state.step.saturating_add(max_steps).min(total);
-        let progress = crate::progress::bar(
+    ) -> Result<Outcome> {
+        let outcome = drive(
+            &mut TrainJob { trainer: self },
+            stop,
+            max_steps as u64,
             show_progress,
-            total as u64,
-            "training [{bar:30}] {pos}/{len} {msg} ({eta} left)",
+            PROGRESS_TEMPLATE,
         );
-        progress.set_position(self.state.step as u64);
-        if show_progress {
-            for objective in &mut self.objectives {
-                if let Objective::Fab(fab) = objective {
-                    fab.report_progress_to(progress.clone());
-                }
-            }
+        // The bar is gone: the objectives go back to silence.
+        let hidden = crate::progress::bar(false, 0, PROGRESS_TEMPLATE);
+        for objective in &mut self.objectives {
+            objective.attach(&hidden, stop);
         }
-        while self.state.step < total {
-            if stop.load(Ordering::SeqCst) || self.state.step >= limit {
-                self.save()?;
-                progress.abandon_with_message("interrupted; checkpoint saved");
-                return Ok(false);
-            }
-            let row = self.train_step()?;
-            if row.is_some() {
-                self.consecutive_skips = 0;
-            } else {
-                self.consecutive_skips += 1;
-                if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
-                    progress.abandon();
-                    return Err(Error::Diverged {
-                        steps: self.consecutive_skips,
-                        at: self.state.step,
-                    });
-                }
-            }
-            if let Some(row) = row {
-                progress.set_message(format!(
-                    "loss {:.4}{} · {} target evals",
-                    row.loss,
-                    self.last_ess
-                        .map_or(String::new(), |ess| format!(" · ESS {:.3}", ess)),
-                    row.target_evaluations
-                ));
-            }
-            progress.inc(1);
-            let done = self.state.step;
-            if done.is_multiple_of(self.config.checkpoint_every) || done == total {
-                let evaluation = self.evaluate()?;
-                self.last_ess = evaluation.importance.map(|s| s.ess);
-                if let Some(row) = self.state.history.last_mut() {
-                    row.test_log_likelihood = evaluation.test_log_likelihood;
-                    row.ess = evaluation.importance.map(|s| s.ess);
-                    row.log_z = evaluation.importance.map(|s| s.log_z);
-                    let line = evaluation.describe(done, row.loss);
-                    crate::progress::println(&progress, &line);
-                }
-                self.save()?;
-            }
-        }
-        progress.finish_and_clear();
-        Ok(true)
+        outcome
     }
 
-    /// One gradient step; `None` if it was skipped because the loss or gradients were not finite.
+    /// One gradient step; `None` if it was skipped because the loss, the gradients or the
+    /// updated parameters were not finite (the parameters and optimiser state are then those
+    /// from before the step).
     fn train_step(&mut self) -> Result<Option<HistoryRow>> {
         let step = self.state.step;
         let seed = seed_for_step(self.config.seed, step);
@@ -342,18 +264,28 @@ impl<B: AutodiffBackend> Trainer<B> {
             .model
             .as_ref()
             .expect("the model is present between steps");
+        let context = StepContext {
+            model,
+            system: &self.system,
+            batch_size: self.config.batch_size,
+            device: &self.device,
+        };
         let mut loss = Tensor::<B, 1>::zeros([1], &self.device);
+        let (mut points, mut nonfinite) = (0, 0);
         for objective in &mut self.objectives {
-            let batch = objective.loss(
-                model,
-                &self.system,
-                self.config.batch_size,
-                &mut rng,
-                &self.device,
-            )?;
+            let batch: Batch<B> = objective.loss(&context, &mut rng)?;
             loss = loss + batch.loss;
+            points += batch.points;
+            nonfinite += batch.n_nonfinite;
         }
         self.state.target_evaluations += self.system.evaluations() - evaluations_before;
+        if points > 0 && nonfinite == points {
+            return Err(Error::InvalidArgument(format!(
+                "step {step}: every one of the {points} points of the objectives had a NaN or \
+                 infinite energy, gradient or density, so nothing can be learnt from the target; \
+                 check the system (`boltzflow energy` on a few points) and the flow's scale"
+            )));
+        }
         let loss_value = to_host(loss.clone())[0];
         self.state.step += 1;
         if !loss_value.is_finite() {
@@ -377,7 +309,22 @@ impl<B: AutodiffBackend> Trainer<B> {
             return Ok(None);
         }
         let lr = learning_rate(&self.config.optimizer, step, self.config.steps);
-        self.model = Some(self.optimizer.step(lr, model, grads));
+        let mut optimizer = self
+            .optimizer
+            .take()
+            .expect("the optimiser is present between steps");
+        let before = (model.clone(), optimizer.to_record());
+        let updated = optimizer.step(lr, model, grads);
+        if !all_finite(&updated) {
+            // Rolled back: an update that leaves a parameter NaN or infinite would poison every
+            // later step and checkpoint.
+            self.model = Some(before.0);
+            self.optimizer = Some(new_optimizer(&self.config).load_record(before.1));
+            self.state.skipped_steps += 1;
+            return Ok(None);
+        }
+        self.model = Some(updated);
+        self.optimizer = Some(optimizer);
         let row = HistoryRow {
             step,
             loss: loss_value,
@@ -405,7 +352,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             let index = (self.state.step / self.config.checkpoint_every) as u64;
             B::seed(
                 &self.device,
-                crate::seed::derive(self.config.seed, EVAL_STREAM - index),
+                Stream::Evaluation(index).seed(self.config.seed),
             );
             let (x, log_q) = sample_to_host(&model, self.config.eval_samples);
             let u = self.system.evaluate(&x, false)?.u;
@@ -422,21 +369,28 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Writes the checkpoint and `run.h5`.
     fn save(&mut self) -> Result<()> {
-        self.state.objectives = self.objectives.iter().map(Objective::state).collect();
+        self.state.objectives = self.objectives.iter().map(|o| o.state()).collect();
         let objectives = &self.objectives;
-        Checkpoint::of_run(&self.run_dir).save(
+        self.run.checkpoint().save(
             &self.model_config,
             self.model(),
-            &self.optimizer,
+            self.optimizer
+                .as_ref()
+                .expect("the optimiser is present between steps"),
             &self.state,
-            |dir| write_buffers(objectives, dir),
+            |dir| {
+                objectives
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(index, o)| o.save_files(dir, index))
+            },
         )?;
         self.write_curves()
     }
 
     /// Writes the training curves to `RUN_DIR/run.h5`.
     fn write_curves(&self) -> Result<()> {
-        let out = OutputFile::create(&self.run_dir.join("run.h5"))?;
+        let out = OutputFile::create(&self.run.curves())?;
         out.write_run_info(&RunInfo::new(
             "train",
             Some(self.config.seed),
@@ -447,25 +401,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         let history = &self.state.history;
         let column = |f: &dyn Fn(&HistoryRow) -> f64| history.iter().map(f).collect::<Vec<f64>>();
         let n = history.len();
+        let optional = |v: Option<f64>| v.unwrap_or(f64::NAN);
         out.write_array("training/step", &column(&|r| r.step as f64), &[n])?;
         out.write_array("training/loss", &column(&|r| r.loss), &[n])?;
         out.write_array("training/lr", &column(&|r| r.lr), &[n])?;
         out.write_array("training/grad_norm", &column(&|r| r.grad_norm), &[n])?;
         out.write_array(
             "training/test_log_likelihood",
-            &column(&|r| r.test_log_likelihood.unwrap_or(f64::NAN)),
+            &column(&|r| optional(r.test_log_likelihood)),
             &[n],
         )?;
-        out.write_array(
-            "training/ess",
-            &column(&|r| r.ess.unwrap_or(f64::NAN)),
-            &[n],
-        )?;
-        out.write_array(
-            "training/log_z",
-            &column(&|r| r.log_z.unwrap_or(f64::NAN)),
-            &[n],
-        )?;
+        out.write_array("training/ess", &column(&|r| optional(r.ess)), &[n])?;
+        out.write_array("training/log_z", &column(&|r| optional(r.log_z)), &[n])?;
         out.write_array(
             "training/target_evaluations",
             &column(&|r| r.target_evaluations as f64),
@@ -478,20 +425,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             "target_evaluations",
             self.state.target_evaluations,
         )?;
-        for state in &self.state.objectives {
-            if let ObjectiveState::Fab(fab) = state {
-                out.set_u64("training", "ais_chains_dropped", fab.dropped_chains)?;
-                out.set_u64(
-                    "training",
-                    "mirror_images_dropped",
-                    fab.mirror_images_dropped,
-                )?;
-                out.set_u64(
-                    "training",
-                    "torsion_jumps_accepted",
-                    fab.torsion_jumps_accepted,
-                )?;
-            }
+        for objective in &self.objectives {
+            objective.write_counters(&out)?;
         }
         if let Some(ll) = self.test_set.as_ref().and_then(|t| t.exact_log_likelihood) {
             out.set_f64("training", "exact_test_log_likelihood", ll)?;
@@ -501,83 +436,147 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 }
 
-/// Checks that `run_dir` can take this run: a new folder, or one holding a run of the same
+/// A [`Trainer`] as a [`Job`] for the driver.
+struct TrainJob<'a, B: AutodiffBackend> {
+    trainer: &'a mut Trainer<B>,
+}
+
+impl<B: AutodiffBackend> Job for TrainJob<'_, B> {
+    fn done(&self) -> u64 {
+        self.trainer.state.step as u64
+    }
+
+    fn total(&self) -> u64 {
+        self.trainer.config.steps as u64
+    }
+
+    fn start(&mut self, progress: &ProgressBar, stop: &StopFlag) {
+        for objective in &mut self.trainer.objectives {
+            objective.attach(progress, stop);
+        }
+    }
+
+    fn step(&mut self, progress: &ProgressBar) -> Result<()> {
+        let t = &mut *self.trainer;
+        let Some(row) = t.train_step()? else {
+            t.consecutive_skips += 1;
+            if t.consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                return Err(Error::Diverged {
+                    steps: t.consecutive_skips,
+                    at: t.state.step,
+                });
+            }
+            return Ok(());
+        };
+        t.consecutive_skips = 0;
+        progress.set_message(format!(
+            "loss {:.4}{} · {} target evals",
+            row.loss,
+            t.last_ess
+                .map_or(String::new(), |ess| format!(" · ESS {ess:.3}")),
+            row.target_evaluations
+        ));
+        Ok(())
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let (done, config) = (self.trainer.state.step, &self.trainer.config);
+        done.is_multiple_of(config.checkpoint_every) || done == config.steps
+    }
+
+    fn checkpoint(&mut self, progress: &ProgressBar) -> Result<()> {
+        let t = &mut *self.trainer;
+        let evaluation = t.evaluate()?;
+        t.last_ess = evaluation.importance.map(|s| s.ess);
+        let done = t.state.step;
+        if let Some(row) = t.state.history.last_mut() {
+            row.test_log_likelihood = evaluation.test_log_likelihood;
+            row.ess = evaluation.importance.map(|s| s.ess);
+            row.log_z = evaluation.importance.map(|s| s.log_z);
+            crate::progress::println(progress, &evaluation.describe(done, row.loss));
+        }
+        t.save()
+    }
+
+    fn save(&mut self) -> Result<()> {
+        self.trainer.save()
+    }
+}
+
+/// AdamW with the run's weight decay.
+fn new_optimizer<B: AutodiffBackend>(config: &TrainConfig) -> OptimizerAdaptor<AdamW, Model<B>, B> {
+    AdamWConfig::new()
+        .with_weight_decay(config.optimizer.weight_decay as f32)
+        .init()
+}
+
+/// Whether every float parameter of `model` is finite.
+fn all_finite<B: Backend, M: Module<B>>(model: &M) -> bool {
+    struct Finite(bool);
+    impl<B: Backend> ModuleVisitor<B> for Finite {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.0 {
+                self.0 = param
+                    .val()
+                    .is_finite()
+                    .all()
+                    .into_data()
+                    .iter::<bool>()
+                    .all(|b| b);
+            }
+        }
+    }
+    let mut visitor = Finite(true);
+    model.visit(&mut visitor);
+    visitor.0
+}
+
+/// Checks that the run folder can take this run: a new folder, or one holding a run of the same
 /// configuration and system. A configuration that differs only in `steps` extends the run (the
 /// learning-rate schedule then follows the new length). Returns whether the manifest has to be
 /// (re)written.
-fn check_manifest(run_dir: &Path, manifest: &RunManifest, config: &TrainConfig) -> Result<bool> {
-    if !run_dir.join("run.ron").is_file() {
+fn check_manifest(run: &RunDir, manifest: &RunManifest, config: &TrainConfig) -> Result<bool> {
+    let Some(existing) = run.manifest()? else {
         return Ok(true);
+    };
+    if existing.system != manifest.system {
+        let what = if existing.system.path != manifest.system.path {
+            format!(
+                "was trained on the system file {}, not {}",
+                existing.system.path.display(),
+                manifest.system.path.display()
+            )
+        } else if existing.system.dim != manifest.system.dim {
+            format!(
+                "was trained on a system of dimension {}, not {}",
+                existing.system.dim, manifest.system.dim
+            )
+        } else {
+            format!(
+                "was trained on another version of {} (the file has changed since)",
+                manifest.system.path.display()
+            )
+        };
+        return Err(Error::InvalidArgument(format!(
+            "{} {what}; resume it with the same system, or train into a new --out folder",
+            run.path().display()
+        )));
     }
-    let existing = RunManifest::read(run_dir)?;
-    if existing.config == manifest.config && existing.system_file == manifest.system_file {
+    if existing.config == manifest.config {
         return Ok(false);
     }
-    let only_steps_differ = existing.system_file == manifest.system_file
-        && existing.train_config().is_ok_and(|old| {
-            TrainConfig {
-                steps: config.steps,
-                ..old
-            } == *config
-        });
+    let only_steps_differ = existing.train_config().is_ok_and(|old| {
+        TrainConfig {
+            steps: config.steps,
+            ..old
+        } == *config
+    });
     if only_steps_differ {
         return Ok(true);
     }
     Err(Error::InvalidArgument(format!(
-        "{} holds a run with another configuration or system; resume it with the same ones \
-         (only `steps` may change, to extend the run), or train into a new --out folder",
-        run_dir.display()
+        "{} holds a run with another configuration; resume it with the same one (only `steps` \
+         may change, to extend the run), or train into a new --out folder",
+        run.path().display()
     )))
-}
-
-/// Writes `RUN_DIR/run.ron` atomically.
-fn write_manifest(run_dir: &Path, manifest: &RunManifest) -> Result<()> {
-    let text = ron::ser::to_string_pretty(manifest, ron::ser::PrettyConfig::default())
-        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-    crate::io::write_atomically(&run_dir.join("run.ron"), text.as_bytes())
-}
-
-/// File of objective `index`'s replay buffer in a checkpoint folder.
-fn buffer_file(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("buffer_{index}.h5"))
-}
-
-/// Writes the replay buffers of the objectives that have one into `dir`.
-fn write_buffers(objectives: &[Objective], dir: &Path) -> Result<()> {
-    for (index, objective) in objectives.iter().enumerate() {
-        let Objective::Fab(fab) = objective else {
-            continue;
-        };
-        let Some(content) = fab.buffer_content() else {
-            continue;
-        };
-        let out = OutputFile::create(&buffer_file(dir, index))?;
-        let n = content.log_w.len();
-        let dim = content.x.len().checked_div(n).unwrap_or(0);
-        out.write_array("x", &content.x, &[n, dim])?;
-        out.write_array("log_w", &content.log_w, &[n])?;
-        out.write_array("log_q", &content.log_q, &[n])?;
-        out.commit()?;
-    }
-    Ok(())
-}
-
-/// Gives each objective its saved state and, for FAB, its replay buffer.
-fn restore_objectives(objectives: &mut [Objective], state: &TrainState, dir: &Path) -> Result<()> {
-    for (index, (objective, saved)) in objectives.iter_mut().zip(&state.objectives).enumerate() {
-        if let (Objective::Fab(fab), ObjectiveState::Fab(saved)) = (objective, saved) {
-            let path = buffer_file(dir, index);
-            let buffer = if path.is_file() {
-                Some(BufferContent {
-                    x: read_array(&path, "x")?.0,
-                    log_w: read_array(&path, "log_w")?.0,
-                    log_q: read_array(&path, "log_q")?.0,
-                })
-            } else {
-                None
-            };
-            fab.restore(saved, buffer)?;
-        }
-    }
-    Ok(())
 }

@@ -12,8 +12,11 @@
 //! `nan_above: v` makes u NaN where x₀ > v; `inf_above: v` makes u +∞ where x₀ > v.
 //! `require_file: "name"` refuses the configuration unless that file exists, resolved like any
 //! file a plugin reads (relative to the system file's folder).
+//! `sampler: true` offers an exact sampler of the standard normal (faults or not).
 
 use boltzflow_plugin::{Context, Energy, Metadata, PluginError, export_plugin, parse_config};
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 /// The fault switches.
@@ -34,6 +37,9 @@ struct Config {
     inf_above: Option<f64>,
     #[serde(default)]
     require_file: Option<String>,
+    /// Offer an exact sampler (of the standard normal, whatever the faults).
+    #[serde(default)]
+    sampler: bool,
 }
 
 fn default_dim() -> usize {
@@ -107,6 +113,18 @@ impl Energy for Faulty {
 
     fn log_z(&self) -> Option<f64> {
         Some(0.5 * self.0.dim as f64 * (2.0 * std::f64::consts::PI).ln())
+    }
+
+    fn has_exact_sampler(&self) -> bool {
+        self.0.sampler
+    }
+
+    fn sample(&self, seed: u64, out: &mut [f64]) -> Result<(), PluginError> {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        for v in out {
+            *v = rng.sample(StandardNormal);
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 //! `CustomGBForce` of another form — is refused with an error that names it, never evaluated
 //! approximately.
 //!
-//! The plugin returns u = E/(k_B T) with k_B = 0.0083144626 kJ/mol/K, and reports the molecule
+//! The plugin returns u = E/(k_B T) with the SDK's `BOLTZMANN` (0.0083144626 kJ/mol/K), and reports the molecule
 //! (atoms, masses, bonds, backbone φ/ψ) and the temperature in its metadata, so the host can
 //! write energies in kJ/mol and forces in kJ/mol/nm. Positions are atoms × 3 in nm.
 //!
@@ -32,8 +32,7 @@ use config::Config;
 use forcefield::ForceField;
 use serde::Serialize;
 
-/// Boltzmann constant in kJ/mol/K (the value boltzflow uses everywhere).
-pub const BOLTZMANN: f64 = 0.008_314_462_6;
+pub use boltzflow_plugin::BOLTZMANN;
 
 /// A molecular system at a temperature: the plugin's [`Energy`].
 pub struct Molecular {

@@ -56,3 +56,8 @@ mod metadata;
 pub use config::parse_config;
 pub use energy::{Context, Energy, PluginError};
 pub use metadata::{Atom, Dihedral, Metadata, Molecule};
+
+/// The Boltzmann constant in kJ/mol/K that boltzflow and its plugins use for u = E/(k_B T):
+/// one value everywhere, so that k_B T · u gives back a plugin's energy exactly. (CODATA 2018's
+/// 0.00831446261815324 differs by 2·10⁻⁹ relative.)
+pub const BOLTZMANN: f64 = 0.008_314_462_6;

@@ -25,7 +25,7 @@ pub struct GatedFieldConfig {
     #[serde(default = "super::silu")]
     pub activation: Activation,
     /// Initialise the output layers to zero, so the field starts at zero (the identity flow).
-    #[serde(default = "super::yes")]
+    #[serde(default = "crate::defaults::yes")]
     pub zero_output: bool,
 }
 

@@ -45,8 +45,3 @@ use crate::flow::Activation;
 fn silu() -> Activation {
     Activation::Silu
 }
-
-/// Serde default: true.
-fn yes() -> bool {
-    true
-}

@@ -18,7 +18,7 @@ pub struct TimeMlpConfig {
     #[serde(default = "super::silu")]
     pub activation: Activation,
     /// Initialise the output layer to zero, so the network starts as the zero function.
-    #[serde(default = "super::yes")]
+    #[serde(default = "crate::defaults::yes")]
     pub zero_output: bool,
 }
 

@@ -147,3 +147,24 @@ impl PdeObjective {
         self.residual_loss(model, &points)
     }
 }
+
+impl<B: AutodiffBackend> crate::train::objective::Objective<B> for PdeObjective {
+    fn loss(
+        &mut self,
+        step: &crate::train::objective::StepContext<'_, B>,
+        _: &mut rand_pcg::Pcg64,
+    ) -> Result<crate::train::batch::Batch<B>> {
+        let model = step.model.continuous().ok_or_else(|| {
+            Error::InvalidArgument(
+                "the PDE objective needs a continuous flow: `flow: Continuous(...)`".into(),
+            )
+        })?;
+        let target = |x: &[f64]| -> TargetEnergies { step.system.energy_and_gradient(x) };
+        let out = PdeObjective::loss(self, model, &target, step.device)?;
+        Ok(crate::train::batch::Batch {
+            loss: out.loss,
+            points: self.batch * self.times,
+            n_nonfinite: out.masked_points as usize,
+        })
+    }
+}

@@ -1,4 +1,4 @@
-//! `boltzflow analyze`: dihedral angles, importance-reweighted histograms with block errors,
+//! The dihedral report of `boltzflow analyze`: dihedral angles, importance-reweighted histograms with block errors,
 //! the (φ, ψ) free-energy surface, basin populations and FAB's Ramachandran KL divergence of a
 //! samples file (of `boltzflow sample` or `boltzflow md`), written into that file.
 //!
@@ -8,20 +8,20 @@
 //! whose dihedrals is not finite is dropped from the histograms and populations, and counted.
 //! Errors are batch means over contiguous blocks ([`crate::analysis::blocking`]).
 
-use crate::analysis::ImportanceSummary;
 use crate::analysis::blocking::{Blocked, blocked};
 use crate::analysis::geometry::dihedral_of;
 use crate::analysis::histogram::{Binning, density, free_energy, ramachandran_kl};
 use crate::analysis::plots::{self, Series};
 use crate::analysis::ramachandran::Basin;
-use crate::io::{OutputFile, dataset_exists, read_array, read_f64_attr, read_str_attr};
+use crate::analysis::{ImportanceSummary, normalised_weights};
+use crate::io::{
+    FileLock, OutputFile, check_output, dataset_exists, folder_of, read_array, read_f64_attr,
+    read_str_attr,
+};
 use crate::{Error, Result};
 use boltzflow_plugin::{Metadata, Molecule};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-
-/// Boltzmann constant in kJ/mol/K (CODATA 2018, exact in SI).
-pub const KB_KJ_PER_MOL_K: f64 = 0.008_314_462_618_153_24;
 
 /// Names of the two backbone dihedrals of the Ramachandran analyses.
 const PHI_PSI: [&str; 2] = ["phi", "psi"];
@@ -54,6 +54,13 @@ impl FromStr for NamedDihedral {
             .map_err(|_| bad())?;
         let atoms: [usize; 4] = atoms.try_into().map_err(|_| bad())?;
         let name = name.trim();
+        for (i, a) in atoms.iter().enumerate() {
+            if atoms[..i].contains(a) {
+                return Err(format!(
+                    "'{s}': atom {a} appears twice; a dihedral needs four different atoms"
+                ));
+            }
+        }
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
             return Err(format!(
                 "'{name}' cannot name a dihedral: use a non-empty name without '/'"
@@ -81,6 +88,28 @@ pub struct AnalyzeOptions {
     pub output: Option<PathBuf>,
     /// Folder of the PNG plots; by default the samples file's.
     pub plots: Option<PathBuf>,
+}
+
+/// The most bins per angle: the (φ, ψ) histograms hold bins² values per block.
+pub const MAX_BINS: usize = 1024;
+
+impl AnalyzeOptions {
+    /// Checks the numbers.
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=MAX_BINS).contains(&self.bins) {
+            return Err(Error::InvalidArgument(format!(
+                "--bins {} is out of range: give 2 to {MAX_BINS} bins per angle",
+                self.bins
+            )));
+        }
+        if self.blocks < 2 {
+            return Err(Error::InvalidArgument(format!(
+                "--blocks {}: the batch-means errors need at least 2 blocks",
+                self.blocks
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Default for AnalyzeOptions {
@@ -117,24 +146,44 @@ pub struct AnalysisReport {
 
 /// Analyses the samples file `samples` (see the module documentation) and writes the results
 /// into it (or into a copy, `options.output`) atomically, and the plots.
+///
+/// Everything is checked before the work: the options, the output (not the reference, in a
+/// folder that exists), the plots' folder. An in-place analysis holds a lock, so a second one
+/// on the same file is refused rather than raced. The plots are drawn after the HDF5 file is
+/// committed.
 pub fn analyze(samples: &Path, options: &AnalyzeOptions) -> Result<AnalysisReport> {
+    options.validate()?;
+    let output = options.output.as_deref().unwrap_or(samples);
+    if !samples.is_file() {
+        return Err(Error::Io {
+            path: samples.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "samples file not found"),
+        });
+    }
+    let mut inputs: Vec<&Path> = options.reference.as_deref().into_iter().collect();
+    if options.output.is_some() {
+        inputs.push(samples);
+    }
+    check_output(output, &inputs)?;
+    let plot_dir = options
+        .plots
+        .clone()
+        .unwrap_or_else(|| folder_of(samples).to_owned());
+    if !plot_dir.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "the plots' folder {} does not exist; create it or choose another with --plots",
+            plot_dir.display()
+        )));
+    }
+    let _lock = FileLock::beside(output)?;
     let results = Results::compute(samples, options)?;
-    // Plots first (each written atomically), then the HDF5 file: a failure leaves the samples
-    // file as it was.
-    let plot_dir = options.plots.clone().unwrap_or_else(|| {
-        samples
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_owned()
-    });
+    let out = OutputFile::update(samples, output)?;
+    results.write(&out)?;
+    let written = out.commit()?;
     let stem = samples
         .file_stem()
         .map_or("samples".into(), |s| s.to_string_lossy());
     let plots = results.plot(&plot_dir, &stem)?;
-    let out = OutputFile::update(samples, options.output.as_deref().unwrap_or(samples))?;
-    results.write(&out)?;
-    let written = out.commit()?;
     Ok(AnalysisReport {
         written,
         plots,
@@ -248,7 +297,7 @@ impl Results {
     /// k_BT and the unit of the free energies: kJ/mol at the file's temperature, else k_BT.
     fn energy_unit(&self) -> (f64, &'static str) {
         match self.temperature {
-            Some(t) => (KB_KJ_PER_MOL_K * t, "kJ/mol"),
+            Some(t) => (crate::energy::BOLTZMANN * t, "kJ/mol"),
             None => (1.0, "k_BT"),
         }
     }
@@ -582,6 +631,12 @@ fn dihedral_list(
                 d.name, d.atoms
             )));
         }
+        if (1..4).any(|i| d.atoms[..i].contains(&d.atoms[i])) {
+            return Err(Error::InvalidArgument(format!(
+                "dihedral {} = {:?} repeats an atom; a dihedral needs four different atoms",
+                d.name, d.atoms
+            )));
+        }
         if ["phi_psi", "fes_phi_psi"].contains(&d.name.as_str()) {
             return Err(Error::InvalidArgument(format!(
                 "'{}' is reserved for the (phi, psi) histograms; choose another dihedral name",
@@ -592,8 +647,8 @@ fn dihedral_list(
     Ok(list)
 }
 
-/// The angles of the samples that count (finite log weight and finite angles), with weights
-/// relative to the largest.
+/// The angles of the samples that count (finite log weight and finite angles), with their
+/// self-normalised weights.
 struct Kept {
     angles: Vec<Vec<f64>>,
     weights: Vec<f64>,
@@ -607,16 +662,13 @@ impl Kept {
         let keep: Vec<usize> = (0..n)
             .filter(|&i| log_w_of(i).is_finite() && angles.iter().all(|a| a[i].is_finite()))
             .collect();
-        let max = keep
-            .iter()
-            .map(|&i| log_w_of(i))
-            .fold(f64::NEG_INFINITY, f64::max);
+        let log_w: Vec<f64> = keep.iter().map(|&i| log_w_of(i)).collect();
         Kept {
             angles: angles
                 .iter()
                 .map(|a| keep.iter().map(|&i| a[i]).collect())
                 .collect(),
-            weights: keep.iter().map(|&i| (log_w_of(i) - max).exp()).collect(),
+            weights: normalised_weights(&log_w),
             n_dropped: n - keep.len(),
         }
     }
@@ -710,6 +762,6 @@ mod tests {
         let kept = Kept::new(&angles, Some(&log_w));
         assert_eq!(kept.n_dropped, 2);
         assert_eq!(kept.angles, vec![vec![0.1, 0.4], vec![1.0, 4.0]]);
-        assert_eq!(kept.weights, vec![1.0, (-1f64).exp()]);
+        assert_eq!(kept.weights, normalised_weights(&[0.0, -1.0]));
     }
 }

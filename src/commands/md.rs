@@ -1,0 +1,54 @@
+//! `boltzflow md`: reference samples by Langevin dynamics with parallel tempering.
+
+use crate::job::StopFlag;
+use crate::md::MdRun;
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// Run Langevin dynamics with parallel tempering for reference samples. Rerunning the same
+/// command resumes from the checkpoint OUTPUT.checkpoint.h5 (written every `checkpoint_every`
+/// steps and on Ctrl-C); it is deleted when the output is written.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The MD configuration (RON).
+    pub config: PathBuf,
+    /// HDF5 file to write: /samples (lowest temperature of every walker, walker-major),
+    /// /trajectory (walker, time_ps, step) and /md (settings, ns/day, exchange acceptance).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// Runs (or resumes) the dynamics and writes the frames; an interruption is
+/// [`Error::Interrupted`] (exit status 130) after the checkpoint is saved.
+pub fn run(args: Args) -> Result<()> {
+    let mut run = MdRun::new(&args.config, &args.output)?;
+    if run.resumed() {
+        eprintln!(
+            "resuming from {} at step {} of {}",
+            run.checkpoint_path().display(),
+            run.step(),
+            run.total_steps()
+        );
+    }
+    match run.run(&StopFlag::ctrl_c(), true)? {
+        Some(written) => {
+            let acceptance = run.state().acceptance();
+            eprintln!(
+                "wrote {} to {}; exchange acceptance per pair: {}",
+                run.summary(),
+                written.display(),
+                acceptance
+                    .iter()
+                    .map(|a| format!("{a:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            Ok(())
+        }
+        None => Err(Error::Interrupted(format!(
+            "at step {}; checkpoint {}; run the same command again to resume",
+            run.step(),
+            run.checkpoint_path().display()
+        ))),
+    }
+}
