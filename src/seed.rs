@@ -17,6 +17,8 @@ pub fn derive(seed: u64, index: u64) -> u64 {
 pub enum Stream {
     /// Training or MD step `n`: batches, noise, burn's generator.
     Step(u64),
+    /// The random choices of a flow's construction (masks, shifts).
+    FlowConstruction,
     /// The fixed exact training samples of a maximum-likelihood objective.
     TrainingSet,
     /// The exact test samples of a training run.
@@ -38,6 +40,7 @@ impl Stream {
     pub fn index(self) -> u64 {
         match self {
             Stream::Step(n) => n,
+            Stream::FlowConstruction => u64::MAX - 2,
             Stream::TrainingSet => u64::MAX - 1,
             Stream::TestSet | Stream::Velocities => u64::MAX,
             Stream::Evaluation(k) => u64::MAX / 2 - k,
@@ -66,6 +69,7 @@ mod tests {
     #[test]
     fn the_fixed_streams_of_one_command_are_distinct() {
         let train = [
+            Stream::FlowConstruction,
             Stream::TrainingSet,
             Stream::TestSet,
             Stream::Evaluation(0),

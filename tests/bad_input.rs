@@ -211,6 +211,39 @@ fn a_run_whose_target_is_never_finite_stops_with_an_error() {
 }
 
 #[test]
+fn a_step_that_would_leave_a_parameter_non_finite_is_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = faulty_system(dir.path(), "normal.ron", "(dim: 2, sampler: true)");
+    // 1e300 is a finite f64, but the f32 update it scales is not: every step is rolled back.
+    let config = write_train(
+        dir.path(),
+        &system,
+        ML,
+        ", optimizer: (lr: 1e300), test_samples: 100, eval_samples: 100",
+    );
+    let run = dir.path().join("run");
+    let out = boltzflow(&["train", s(&config), "--out", s(&run)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status(&out), 0, "{err}");
+    assert!(err.contains("6 skipped as non-finite"), "{err}");
+    let samples = dir.path().join("samples.h5");
+    boltzflow_ok(&[
+        "sample",
+        "--run",
+        s(&run),
+        "-n",
+        "1000",
+        "--output",
+        s(&samples),
+    ]);
+    let (log_q, _) = read_h5(&samples, "samples/log_q");
+    assert!(
+        log_q.iter().all(|v| v.is_finite()),
+        "the checkpoint holds the parameters from before the bad steps"
+    );
+}
+
+#[test]
 fn outputs_are_checked_before_the_work() {
     let dir = tempfile::tempdir().unwrap();
     let system = faulty_system(dir.path(), "normal.ron", "(dim: 2)");
@@ -351,6 +384,12 @@ fn degenerate_dihedrals_and_absurd_sizes_are_refused() {
         s(&dir.path().join("huge.h5")),
     ]);
     assert!(err.contains("needs about"), "{err}");
+
+    // A plugin that claims an absurd dimension is refused when it is loaded.
+    let lib = build_c_plugin(dir.path(), "harmonic", &[]);
+    let huge = write_system(dir.path(), "huge.ron", s(&lib), "(dim: 1e12, k: 1.0)");
+    let err = boltzflow_err(&["info", "--system", s(&huge)]);
+    assert!(err.contains("is not between 1 and"), "{err}");
 }
 
 /// Sends SIGINT to `child` once its stderr has shown `marker`, then collects its output.

@@ -9,6 +9,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The largest dimension a system may have: 2^24 coordinates (about 5.6 million atoms), far
+/// beyond any system a flow can learn, and small enough that one point's buffers allocate.
+pub const MAX_DIM: usize = 1 << 24;
+
 /// A configured energy u(x) from a plugin: its dimension, metadata and capabilities.
 ///
 /// Evaluation is in [`System::evaluate`]; batches run in parallel when the plugin declares itself
@@ -91,10 +95,10 @@ impl System {
         };
         let dim = usize::try_from(dim)
             .ok()
-            .filter(|&d| d > 0)
+            .filter(|&d| (1..=MAX_DIM).contains(&d))
             .ok_or_else(|| Error::InvalidPlugin {
                 path: library.path().to_owned(),
-                reason: format!("dimension {dim} is not positive"),
+                reason: format!("dimension {dim} is not between 1 and {MAX_DIM}"),
             })?;
         let metadata = parse_metadata(&library, metadata_ptr)?;
         let log_z = match api.log_z {

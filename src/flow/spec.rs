@@ -282,7 +282,9 @@ impl FlowSpec {
                     )));
                 }
                 let circular = internal.circular_outputs();
-                let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 0));
+                let mut rng = rand_pcg::Pcg64::seed_from_u64(
+                    crate::seed::Stream::FlowConstruction.seed(seed),
+                );
                 let mut chain = Vec::new();
                 for i in 0..*layers {
                     chain.push(LayerConfig::Spline(SplineCouplingConfig {
@@ -468,7 +470,7 @@ fn with_mixing(
     lu: bool,
     seed: u64,
 ) -> Vec<LayerConfig> {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 0));
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::Stream::FlowConstruction.seed(seed));
     let mut layers = Vec::new();
     for coupling in couplings {
         layers.push(coupling);

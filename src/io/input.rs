@@ -132,3 +132,51 @@ pub fn read_str_attr(path: &Path, group: &str, name: &str) -> Result<Option<Stri
 pub fn read_f64_attr(path: &Path, group: &str, name: &str) -> Result<Option<f64>> {
     read_attr::<f64>(path, group, name)
 }
+
+/// An HDF5 file open for reading many datasets and attributes, addressed by paths such as
+/// `"state/3/moment_1"`; every error names the file and the object.
+pub struct InputFile {
+    file: hdf5::File,
+    path: std::path::PathBuf,
+}
+
+impl InputFile {
+    /// Opens `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = hdf5::File::open(path).map_err(h5_error(path, "cannot open as HDF5"))?;
+        Ok(InputFile {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Whether the link `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        link_exists(&self.file, name)
+    }
+
+    /// The dataset `name` as f64 values (row-major) with its shape.
+    pub fn array(&self, name: &str) -> Result<(Vec<f64>, Vec<usize>)> {
+        let dataset = self
+            .file
+            .dataset(name)
+            .map_err(h5_error(&self.path, &format!("no dataset /{name}")))?;
+        let data = dataset.read_raw().map_err(h5_error(
+            &self.path,
+            &format!("cannot read /{name} as numbers"),
+        ))?;
+        Ok((data, dataset.shape()))
+    }
+
+    /// The u64 attribute `name` of the group `group`.
+    pub fn u64_attr(&self, group: &str, name: &str) -> Result<u64> {
+        self.file
+            .group(group)
+            .and_then(|g| g.attr(name))
+            .and_then(|a| a.read_scalar::<u64>())
+            .map_err(h5_error(
+                &self.path,
+                &format!("cannot read attribute {name} of /{group}"),
+            ))
+    }
+}

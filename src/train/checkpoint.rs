@@ -20,7 +20,7 @@
 //! and `time`, datasets `moment_1`, `moment_2`, and `max_moment_2` when AMSGrad keeps one.
 
 use super::objective::ObjectiveState;
-use crate::io::OutputFile;
+use crate::io::{InputFile, OutputFile};
 use crate::{Error, Result};
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -197,6 +197,12 @@ struct Saved {
 }
 
 impl Saved {
+    /// The dataset `name` of `file`.
+    fn read(file: &InputFile, name: &str) -> Result<Self> {
+        let (values, shape) = file.array(name)?;
+        Ok(Saved { shape, values })
+    }
+
     fn of<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Self {
         Saved {
             shape: tensor.dims().to_vec(),
@@ -298,14 +304,13 @@ fn write_parameters<B: Backend, M: Module<B>>(path: &Path, model: &M) -> Result<
 }
 
 fn read_parameters(path: &Path) -> Result<Vec<(ParamId, Saved)>> {
-    let file = open(path)?;
-    let group = file.group("parameters").map_err(h5(path))?;
-    let count = read_u64(path, &group, "count")?;
+    let file = InputFile::open(path)?;
+    let count = file.u64_attr("parameters", "count")?;
     (0..count)
         .map(|i| {
-            let group = group.group(&i.to_string()).map_err(h5(path))?;
-            let id = ParamId::from(read_u64(path, &group, "id")?);
-            Ok((id, read_array(path, &group, "value")?))
+            let group = format!("parameters/{i}");
+            let id = ParamId::from(file.u64_attr(&group, "id")?);
+            Ok((id, Saved::read(&file, &format!("{group}/value"))?))
         })
         .collect()
 }
@@ -383,19 +388,19 @@ fn read_optimizer<B: AutodiffBackend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<Vec<(ParamId, AdaptorRecord<AdamW, B>)>> {
-    let file = open(path)?;
-    let group = file.group("state").map_err(h5(path))?;
-    let count = read_u64(path, &group, "count")?;
+    let file = InputFile::open(path)?;
+    let count = file.u64_attr("state", "count")?;
     let mut record = Vec::new();
     for i in 0..count {
-        let group = group.group(&i.to_string()).map_err(h5(path))?;
-        let id = ParamId::from(read_u64(path, &group, "id")?);
+        let group = format!("state/{i}");
+        let id = ParamId::from(file.u64_attr(&group, "id")?);
+        let max_moment_2 = format!("{group}/max_moment_2");
         let momentum = SavedMomentum {
-            time: read_u64(path, &group, "time")? as usize,
-            moment_1: read_array(path, &group, "moment_1")?,
-            moment_2: read_array(path, &group, "moment_2")?,
-            max_moment_2: if group.link_exists("max_moment_2") {
-                Some(read_array(path, &group, "max_moment_2")?)
+            time: file.u64_attr(&group, "time")? as usize,
+            moment_1: Saved::read(&file, &format!("{group}/moment_1"))?,
+            moment_2: Saved::read(&file, &format!("{group}/moment_2"))?,
+            max_moment_2: if file.exists(&max_moment_2) {
+                Some(Saved::read(&file, &max_moment_2)?)
             } else {
                 None
             },
@@ -425,32 +430,6 @@ fn read_optimizer<B: AutodiffBackend>(
         record.push((id, AdaptorRecord::V1(v1)));
     }
     Ok(record)
-}
-
-fn open(path: &Path) -> Result<hdf5::File> {
-    hdf5::File::open(path).map_err(h5(path))
-}
-
-fn h5(path: &Path) -> impl Fn(hdf5::Error) -> Error {
-    move |e| Error::Hdf5 {
-        path: path.to_owned(),
-        message: format!("checkpoint: {e}"),
-    }
-}
-
-fn read_u64(path: &Path, group: &hdf5::Group, name: &str) -> Result<u64> {
-    group
-        .attr(name)
-        .and_then(|a| a.read_scalar::<u64>())
-        .map_err(h5(path))
-}
-
-fn read_array(path: &Path, group: &hdf5::Group, name: &str) -> Result<Saved> {
-    let dataset = group.dataset(name).map_err(h5(path))?;
-    Ok(Saved {
-        shape: dataset.shape(),
-        values: dataset.read_raw::<f64>().map_err(h5(path))?,
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The run configuration of `boltzflow train` (RON).
 
-use super::pde::{self, Interpolation};
+use super::pde::{self, Interpolation, PdeObjective};
 use crate::flow::{FlowSpec, Precision};
 use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
@@ -257,16 +257,10 @@ impl ObjectiveConfig {
             ObjectiveConfig::Pde {
                 batch,
                 times,
-                substeps,
                 rate_hidden,
                 ..
             } => {
-                if *batch == 0 || *times < 2 || *substeps == 0 {
-                    return fail(format!(
-                        "Pde: need batch ≥ 1, times ≥ 2 and substeps ≥ 1; got batch {batch}, \
-                         times {times}, substeps {substeps}"
-                    ));
-                }
+                self.pde().map_or(Ok(()), |pde| pde.validate())?;
                 if batch.saturating_mul(*times) > MAX_BATCH {
                     return fail(format!("Pde: batch × times may be at most {MAX_BATCH}"));
                 }
@@ -276,6 +270,25 @@ impl ObjectiveConfig {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// The PDE objective of a `Pde(...)` configuration.
+    pub fn pde(&self) -> Option<PdeObjective> {
+        match *self {
+            ObjectiveConfig::Pde {
+                weight,
+                batch,
+                times,
+                substeps,
+                ..
+            } => Some(PdeObjective {
+                weight,
+                batch,
+                times,
+                substeps,
+            }),
+            _ => None,
         }
     }
 

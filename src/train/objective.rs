@@ -7,7 +7,6 @@
 use super::batch::Batch;
 use super::fab::{Fab, FabState};
 use super::model::Model;
-use super::pde::PdeObjective;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
 use crate::energy::System;
 use crate::io::{OutputFile, read_points};
@@ -122,21 +121,10 @@ fn build<B: AutodiffBackend>(
             config.flow.mcmc_dim(system.dim()),
             config.seed,
         )?),
-        ObjectiveConfig::Pde {
-            weight,
-            batch,
-            times,
-            substeps,
-            ..
-        } => {
-            let objective = PdeObjective {
-                weight: *weight,
-                batch: *batch,
-                times: *times,
-                substeps: *substeps,
-            };
-            objective.validate()?;
-            Box::new(objective)
+        ObjectiveConfig::Pde { .. } => {
+            let pde = objective.pde().expect("a Pde configuration");
+            pde.validate()?;
+            Box::new(pde)
         }
     })
 }

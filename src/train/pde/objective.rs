@@ -6,28 +6,21 @@ use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use serde::{Deserialize, Serialize};
 
 /// The PDE (continuity) objective: weight × mean over `times` grid times t_k = k/(times − 1)
-/// and `batch` trajectories of |ε| + ε².
-///
-/// ```ron
-/// (weight: 1.0, batch: 256, times: 51, substeps: 1)   // batch, times, substeps optional
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// and `batch` trajectories of |ε| + ε². Built from the configuration's `Pde(...)` objective
+/// (see [`crate::train::ObjectiveConfig::Pde`], where the settings and their published
+/// defaults are declared).
+#[derive(Clone, Debug, PartialEq)]
 pub struct PdeObjective {
     /// Weight of the loss in a sum of objectives.
     pub weight: f64,
     /// Trajectories (base samples) per step (256 published).
-    #[serde(default = "default_batch")]
     pub batch: usize,
     /// Grid times, 0 and 1 included (51 published).
-    #[serde(default = "default_times")]
     pub times: usize,
     /// RK4 steps per grid interval for the collocation trajectories (1: the published 50-step
     /// RK4 sampler with 51 times).
-    #[serde(default = "default_substeps")]
     pub substeps: usize,
 }
 

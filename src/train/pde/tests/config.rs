@@ -39,7 +39,9 @@ fn configurations_read_from_ron_with_defaults() {
         ron::from_str::<PdeModelConfig>(&text.replace("interpolation", "interpolate")).is_err()
     );
 
-    let objective: PdeObjective = ron::from_str("(weight: 2.0, times: 11)").unwrap();
+    let config: crate::train::ObjectiveConfig =
+        ron::from_str("Pde(weight: 2.0, times: 11)").unwrap();
+    let objective = config.pde().unwrap();
     assert_eq!(
         objective,
         PdeObjective {
@@ -49,7 +51,9 @@ fn configurations_read_from_ron_with_defaults() {
         }
     );
     assert_eq!(objective.grid()[..3], [0.0, 0.1, 0.2]);
-    assert!(ron::from_str::<PdeObjective>("(weight: 1.0, batches: 3)").is_err());
+    assert!(
+        ron::from_str::<crate::train::ObjectiveConfig>("Pde(weight: 1.0, batches: 3)").is_err()
+    );
 }
 
 #[test]
