@@ -48,6 +48,11 @@ fn trained_run(dir: &Path) -> (PathBuf, PathBuf) {
     (system, run)
 }
 
+/// `sample` of 10 points of `run` into `output`, which must fail; returns stderr.
+fn sample_err(run: &Path, output: &Path) -> String {
+    boltzflow_err(&["sample", "--run", s(run), "-n", "10", "--output", s(output)])
+}
+
 #[test]
 fn a_run_is_tied_to_its_system() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,28 +95,12 @@ fn a_run_is_tied_to_its_system() {
     .unwrap();
     let err = boltzflow_err(&["train", s(&config), "--out", s(&run)]);
     assert!(err.contains("has changed"), "{err}");
-    let err = boltzflow_err(&[
-        "sample",
-        "--run",
-        s(&run),
-        "-n",
-        "10",
-        "--output",
-        s(&dir.path().join("b.h5")),
-    ]);
+    let err = sample_err(&run, &dir.path().join("b.h5"));
     assert!(err.contains("has changed"), "{err}");
 
     // A removed one is named.
     std::fs::remove_file(&system).unwrap();
-    let err = boltzflow_err(&[
-        "sample",
-        "--run",
-        s(&run),
-        "-n",
-        "10",
-        "--output",
-        s(&dir.path().join("b.h5")),
-    ]);
+    let err = sample_err(&run, &dir.path().join("b.h5"));
     assert!(err.contains("no longer exists"), "{err}");
 }
 
@@ -119,8 +108,8 @@ fn a_run_is_tied_to_its_system() {
 fn a_first_train_that_fails_validation_leaves_no_run_behind() {
     let dir = tempfile::tempdir().unwrap();
     let system = faulty_system(dir.path(), "normal.ron", "(dim: 2, sampler: true)");
-    // A bad objective (too few samples for the file that does not exist) is found after the
-    // configuration parses: nothing may be written.
+    // A training-samples file that does not exist is found after the configuration parses
+    // and the system loads: nothing may be written.
     let config = write_train(
         dir.path(),
         &system,
@@ -280,15 +269,7 @@ fn outputs_are_checked_before_the_work() {
     let (_, run) = trained_run(dir.path());
     let model = run.join("checkpoint/model.h5");
     let saved = std::fs::read(&model).unwrap();
-    let err = boltzflow_err(&[
-        "sample",
-        "--run",
-        s(&run),
-        "-n",
-        "10",
-        "--output",
-        s(&model),
-    ]);
+    let err = sample_err(&run, &model);
     assert!(err.contains("inside the training run folder"), "{err}");
     assert_eq!(std::fs::read(&model).unwrap(), saved);
 
