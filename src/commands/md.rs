@@ -22,6 +22,10 @@ pub struct Args {
 /// [`Error::Interrupted`] (exit status 130) after the checkpoint is saved.
 pub fn run(args: Args) -> Result<()> {
     let mut run = MdRun::new(&args.config, &args.output)?;
+    super::check_memory(
+        usize::try_from(run.frame_bytes()).unwrap_or(usize::MAX),
+        "the frames of `steps` / `save_every`",
+    )?;
     if run.resumed() {
         eprintln!(
             "resuming from {} at step {} of {}",

@@ -148,6 +148,14 @@ impl MdRun {
         self.config.total_steps()
     }
 
+    /// Bytes the frames of the whole run will take (positions and energies of every walker's
+    /// lowest rung, kept in memory until the output is written).
+    pub fn frame_bytes(&self) -> u64 {
+        let frames = self.config.steps / self.config.save_every;
+        let per_frame = (self.pt.walkers() * (self.system.dim() + 1) * 8) as u64;
+        frames.saturating_mul(per_frame)
+    }
+
     /// Whether the run continues from a checkpoint.
     pub fn resumed(&self) -> bool {
         self.resumed

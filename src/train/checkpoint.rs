@@ -84,11 +84,16 @@ const OPTIMIZER: &str = "optimizer.h5";
 const STATE: &str = "state.ron";
 
 impl Checkpoint {
-    /// The checkpoint of the run in `run_dir`.
+    /// The checkpoint of the run in `run_dir`. A process killed inside [`Checkpoint::save`],
+    /// between moving the old checkpoint aside and moving the new one in, leaves only
+    /// `checkpoint.old`: it is put back.
     pub fn of_run(run_dir: &Path) -> Self {
-        Checkpoint {
-            dir: run_dir.join("checkpoint"),
+        let dir = run_dir.join("checkpoint");
+        let old = dir.with_extension("old");
+        if !dir.exists() && old.join(STATE).is_file() {
+            let _ = std::fs::rename(&old, &dir);
         }
+        Checkpoint { dir }
     }
 
     /// The checkpoint folder, where the files written by `extra` in [`Checkpoint::save`] are.
@@ -565,6 +570,12 @@ mod tests {
         let fresh = config.init::<TestAutodiff>(&device).unwrap();
         let loaded = checkpoint.load_model(fresh, &device).unwrap();
         assert_eq!(parameters(&loaded), saved);
+
+        // Killed between the two renames of a save: the old checkpoint is put back.
+        std::fs::rename(checkpoint.dir(), dir.path().join("checkpoint.old")).unwrap();
+        let recovered = Checkpoint::of_run(dir.path());
+        assert!(recovered.exists());
+        assert_eq!(recovered.state().unwrap().step, 2);
     }
 
     /// AdamW's step counts and moments come back bit for bit, in f64, under the same ids.
