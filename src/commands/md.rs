@@ -24,7 +24,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut run = MdRun::new(&args.config, &args.output)?;
     super::check_memory(
         usize::try_from(run.frame_bytes()).unwrap_or(usize::MAX),
-        "the frames of `steps` / `save_every`",
+        "this run (its `steps` / `save_every` frames, kept in memory)",
     )?;
     if run.resumed() {
         eprintln!(

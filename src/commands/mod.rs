@@ -45,7 +45,7 @@ fn check_memory(bytes: usize, what: &str) -> Result<()> {
     if bytes > available {
         return Err(Error::InvalidArgument(format!(
             "{what} needs about {:.1} GiB of memory, more than the {:.1} GiB available; ask \
-             for less (sample files of runs with different seeds can be combined)",
+             for less",
             bytes as f64 / GIB,
             available as f64 / GIB
         )));
