@@ -4,6 +4,7 @@ mod config;
 mod exact;
 mod gradients;
 mod masking;
+mod reference;
 mod training;
 
 use crate::flow::{
