@@ -1,17 +1,31 @@
-"""Train the published PDE (continuity) objective with the authors' own JAX code (Máté &
-Fleuret, github.com/balintmate/boltzmann-interpolations) for a given number of steps, and report
-what `boltzflow sample` reports, so that the two can be compared at equal budgets: the
-importance-sampled log Ẑ ± its standard error, the reverse ESS, ∫C dt turned into a log Z
-estimate, and, for GMM-2, the mass of the (−8, −8) mode (exact 2/3). Nothing of theirs is copied:
-their modules are imported from a checkout, and the loop is their `pipelines/train.py`'s (Adam,
-cosine-scaled over the run's steps, `continuityLoss.grad`, jit), without wandb.
+"""The published PDE (continuity) objective, run with the authors' own JAX code (Máté &
+Fleuret, github.com/balintmate/boltzmann-interpolations) beside boltzflow. Nothing of theirs is
+copied here: their modules are imported from a checkout, and their training step is built as
+their `pipelines/train.py` builds it (Adam with the cosine-scaled schedule over the run,
+`continuityLoss.grad`, jit), without wandb.
 
-Setup as in `examples/published_pde_step.py`; then, for example:
+Their code needs the versions it was written for (Python 3.11):
 
-    taskset -c 1 /tmp/venv-pub/bin/python examples/published_pde_train.py CHECKOUT/src gmm2 f64 1000 0
+    python3 -m venv /tmp/venv-pub
+    /tmp/venv-pub/bin/pip install jax==0.4.20 jaxlib==0.4.20 flax==0.7.4 optax==0.1.7 \
+        hydra-core==1.3.2 "numpy<2" "scipy<1.13"
 
-Their base energy f₀ = Σ|x/σ|ᵖ is not normalised, so ∫₀¹ C dt estimates log Z₁ − log Z₀ with
-log Z₀ = d log(2σ Γ(1 + 1/p)); the log Z₁ estimate printed adds log Z₀ back.
+Two commands, one core each (XLA is made single-threaded below):
+
+    # one training step's time, alternately with examples/pde_step_benchmark.rs
+    taskset -c 0 /tmp/venv-pub/bin/python examples/published_pde.py step CHECKOUT/src gmm2 f32 [REPEATS]
+    taskset -c 0 target/release/examples/pde_step_benchmark f32 2 256 51 64,64 learned 5
+    # train STEPS steps with seed SEED, then report what `boltzflow sample` reports
+    taskset -c 1 /tmp/venv-pub/bin/python examples/published_pde.py train CHECKOUT/src gmm2 f64 STEPS SEED
+
+Problems: `gmm2` (their GMM-2: d = 2, modes 1 : 2 at (4, 4) and (−8, −8), base σ = 2√2, 4 MLPs
+64×2, lr 3e-3) and `doublewell` (N = 16, m = 3, λ = 1, base p = 4, 4 MLPs 128×3, lr 1e-3); both
+with the learned interpolation (`linear_trainable`), batch 256, 50 RK4 steps (51 times).
+
+`train` reports the importance-sampled log Ẑ ± its standard error, the reverse ESS, ∫C dt turned
+into a log Z estimate, and the mass of the (−8, −8) mode (GMM-2, exact 2/3) or of the well
+Σx > 0 (double well). Their base energy f₀ = Σ|x/σ|ᵖ is not normalised, so ∫₀¹ C dt estimates
+log Z₁ − log Z₀ with log Z₀ = d log(2σ Γ(1 + 1/p)); the estimate printed adds log Z₀ back.
 """
 
 import math
@@ -26,14 +40,14 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
+import time  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 EVAL_SAMPLES = 20000
 
 
-def main():
-    src, problem, precision = sys.argv[1], sys.argv[2], sys.argv[3]
-    steps, seed = int(sys.argv[4]), int(sys.argv[5])
+def build(src, problem, precision, steps, seed):
+    """The authors' flow, loss and jitted update step for `problem`."""
     sys.path.insert(0, src)
     jax.config.update("jax_enable_x64", precision == "f64")
     from flow.CNF import CNF
@@ -84,6 +98,30 @@ def main():
         updates, opt_state = optimizer.update(grad, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
+    return target, base_cfg, flow, update_step, opt_state
+
+
+def step_time(src, problem, precision, repeats):
+    _, _, flow, update_step, opt_state = build(src, problem, precision, 10000, 0)
+    key = jax.random.PRNGKey(0)
+    params = flow.params
+    times = []
+    for repeat in range(repeats + 1):
+        key, _ = jax.random.split(key)
+        start = time.perf_counter()
+        params, opt_state = update_step(params, opt_state, key)
+        jax.block_until_ready(params)
+        if repeat > 0:  # the first call compiles
+            times.append(time.perf_counter() - start)
+    times.sort()
+    print(
+        f"published PDE step, {problem}, {precision}, jax {jax.__version__}: "
+        f"{times[len(times) // 2] * 1e3:.0f} ms (median of {repeats})"
+    )
+
+
+def train(src, problem, precision, steps, seed):
+    target, base_cfg, flow, update_step, opt_state = build(src, problem, precision, steps, seed)
     key = jax.random.PRNGKey(seed)
     params = flow.params
     for _ in range(steps):
@@ -125,6 +163,16 @@ def main():
     else:
         line += f", mass of the well Σx > 0 {(w * (np.asarray(x).sum(1) > 0)).sum() / w.sum():.4f}"
     print(line)
+
+
+def main():
+    command, src, problem, precision = sys.argv[1:5]
+    if command == "step":
+        step_time(src, problem, precision, int(sys.argv[5]) if len(sys.argv) > 5 else 5)
+    elif command == "train":
+        train(src, problem, precision, int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        raise SystemExit(f"unknown command {command}: step or train")
 
 
 if __name__ == "__main__":
