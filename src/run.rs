@@ -203,7 +203,9 @@ impl RunDir {
     /// manifest. Refuses a run without a checkpoint.
     pub fn open(dir: &Path) -> Result<OpenRun> {
         let run = RunDir::existing(dir)?;
-        let manifest = run.manifest()?.expect("existing() checked the manifest");
+        let manifest = run.manifest()?.ok_or_else(|| {
+            Error::InvalidArgument(format!("{}: {RUN_MANIFEST} disappeared", dir.display()))
+        })?;
         let config = manifest.train_config()?;
         let owner = format!("the run in {}", dir.display());
         let system_file = manifest.system.reread(&owner)?;
