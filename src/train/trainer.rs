@@ -512,23 +512,23 @@ fn new_optimizer<B: AutodiffBackend>(config: &TrainConfig) -> OptimizerAdaptor<A
 
 /// Whether every float parameter of `model` is finite.
 fn all_finite<B: Backend, M: Module<B>>(model: &M) -> bool {
-    struct Finite(bool);
-    impl<B: Backend> ModuleVisitor<B> for Finite {
+    /// One "all finite" flag per parameter, read back together: one device sync per step.
+    struct Finite<B: Backend>(Vec<Tensor<B, 1, Bool>>);
+    impl<B: Backend> ModuleVisitor<B> for Finite<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if self.0 {
-                self.0 = param
-                    .val()
-                    .is_finite()
-                    .all()
-                    .into_data()
-                    .iter::<bool>()
-                    .all(|b| b);
-            }
+            self.0.push(param.val().is_finite().all());
         }
     }
-    let mut visitor = Finite(true);
+    let mut visitor = Finite(Vec::new());
     model.visit(&mut visitor);
-    visitor.0
+    if visitor.0.is_empty() {
+        return true;
+    }
+    Tensor::cat(visitor.0, 0)
+        .all()
+        .into_data()
+        .iter::<bool>()
+        .all(|b| b)
 }
 
 /// Checks that the run folder can take this run: a new folder, or one holding a run of the same
