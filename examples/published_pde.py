@@ -17,9 +17,11 @@ Two commands, one core each (XLA is made single-threaded below):
     taskset -c 0 target/release/examples/pde_step_benchmark f32 2 256 51 64,64 learned 5
     # train STEPS steps with seed SEED, then report what `boltzflow sample` reports
     taskset -c 1 /tmp/venv-pub/bin/python examples/published_pde.py train CHECKOUT/src gmm2 f64 STEPS SEED
+    # the same with smaller MLPs: FEATURESxLAYERS (published: 64x2 for gmm2, 128x3 for doublewell)
+    ... train CHECKOUT/src doublewell f32 STEPS SEED 64x2
 
 Problems: `gmm2` (their GMM-2: d = 2, modes 1 : 2 at (4, 4) and (−8, −8), base σ = 2√2, 4 MLPs
-64×2, lr 3e-3) and `doublewell` (N = 16, m = 3, λ = 1, base p = 4, 4 MLPs 128×3, lr 1e-3); both
+64×2, lr 3e-3) and `doublewell` (N = 16, m = 3, λ = 1, base p = 4, 4 MLPs 128×3, lr 3e-3, as in their run script); both
 with the learned interpolation (`linear_trainable`), batch 256, 50 RK4 steps (51 times).
 
 `train` reports the importance-sampled log Ẑ ± its standard error, the reverse ESS, ∫C dt turned
@@ -46,8 +48,9 @@ from omegaconf import OmegaConf  # noqa: E402
 EVAL_SAMPLES = 20000
 
 
-def build(src, problem, precision, steps, seed):
-    """The authors' flow, loss and jitted update step for `problem`."""
+def build(src, problem, precision, steps, seed, size=None):
+    """The authors' flow, loss and jitted update step for `problem`; `size` = (features, layers)
+    replaces the published widths of the MLPs."""
     sys.path.insert(0, src)
     jax.config.update("jax_enable_x64", precision == "f64")
     from flow.CNF import CNF
@@ -63,9 +66,11 @@ def build(src, problem, precision, steps, seed):
         base_cfg, features, layers, lr = {"P": 2, "sigma": 2.8284}, 64, 2, 3e-3
     elif problem == "doublewell":
         target = doubleWellEnergy(OmegaConf.create({"N": 16, "m": 3, "lam": 1}))
-        base_cfg, features, layers, lr = {"P": 4, "sigma": 1}, 128, 3, 1e-3
+        base_cfg, features, layers, lr = {"P": 4, "sigma": 1}, 128, 3, 3e-3
     else:
         raise SystemExit(f"unknown problem {problem}: gmm2 or doublewell")
+    if size is not None:
+        features, layers = size
     cfg = OmegaConf.create(
         {
             "integration_steps": 50,
@@ -120,8 +125,10 @@ def step_time(src, problem, precision, repeats):
     )
 
 
-def train(src, problem, precision, steps, seed):
-    target, base_cfg, flow, update_step, opt_state = build(src, problem, precision, steps, seed)
+def train(src, problem, precision, steps, seed, size=None):
+    target, base_cfg, flow, update_step, opt_state = build(
+        src, problem, precision, steps, seed, size
+    )
     key = jax.random.PRNGKey(seed)
     params = flow.params
     for _ in range(steps):
@@ -170,7 +177,8 @@ def main():
     if command == "step":
         step_time(src, problem, precision, int(sys.argv[5]) if len(sys.argv) > 5 else 5)
     elif command == "train":
-        train(src, problem, precision, int(sys.argv[5]), int(sys.argv[6]))
+        size = tuple(int(v) for v in sys.argv[7].split("x")) if len(sys.argv) > 7 else None
+        train(src, problem, precision, int(sys.argv[5]), int(sys.argv[6]), size)
     else:
         raise SystemExit(f"unknown command {command}: step or train")
 

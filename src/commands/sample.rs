@@ -15,8 +15,9 @@ use crate::job::StopFlag;
 use crate::run::RunDir;
 use crate::sampling::{Ais, AisConfig, AisOutput, LogDensity};
 use crate::seed::Stream;
-use crate::train::ObjectiveConfig;
+use crate::train::{ObjectiveConfig, TargetEnergies, rate_integrals};
 use crate::{Error, Result};
+use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,10 @@ use std::path::{Path, PathBuf};
 const WARMUP_CHAINS: usize = 256;
 /// Flow samples drawn (and checked for Ctrl-C) at a time.
 const CHUNK: usize = 1 << 16;
+/// Flow samples carried through the Gauss–Legendre times of the reweighted ∫C dt (at most).
+const RATE_SAMPLES: usize = 4096;
+/// Gauss–Legendre times of the reweighted ∫C dt.
+const RATE_NODES: usize = 16;
 
 /// Sample a trained flow and reweight the samples to the system's Boltzmann distribution.
 #[derive(clap::Args, Debug)]
@@ -209,16 +214,31 @@ fn sample_run_until<B: AutodiffBackend>(
     stop.check("sampling (nothing was written)")?;
     let extra = ExtraEstimates {
         forward: forward_estimates(system, &q, &samples, options)?,
-        log_z_pde: opened
-            .config
-            .objectives
-            .iter()
-            .any(|o| matches!(o, ObjectiveConfig::Pde { .. }))
-            .then(|| flow.continuous().map(|m| m.log_z_integral()))
-            .flatten(),
+        log_z_pde: match flow.continuous() {
+            Some(model) if trained_by_pde(&opened) => {
+                let target = |x: &[f64]| -> TargetEnergies { system.energy_and_gradient(x) };
+                let n = options.n.min(RATE_SAMPLES);
+                Some(rate_integrals(
+                    &model.clone().valid(),
+                    n,
+                    RATE_NODES,
+                    &target,
+                )?)
+            }
+            _ => None,
+        },
     };
     let info = RunInfo::new("sample", Some(options.seed), &opened.system_file, system);
     write_samples(output, &info, &samples, &extra)
+}
+
+/// Whether the run's objectives include the PDE objective (which trains the rate C).
+fn trained_by_pde(opened: &crate::run::OpenRun) -> bool {
+    opened
+        .config
+        .objectives
+        .iter()
+        .any(|o| matches!(o, ObjectiveConfig::Pde { .. }))
 }
 
 /// `options.n` chains of AIS from q toward p in `space`, after `options.ais_warmup` warm-up

@@ -6,6 +6,7 @@
 use super::{OutputFile, RunInfo};
 use crate::Result;
 use crate::analysis::{ForwardSummary, ImportanceSummary};
+use crate::train::RateIntegrals;
 use std::path::{Path, PathBuf};
 
 /// Points with their energies and, for a sampler with a density, their log q and weights.
@@ -32,12 +33,12 @@ pub struct Weights {
 }
 
 /// Estimates beyond the importance summary, when they can be made.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ExtraEstimates {
     /// Forward ESS and KL, from exact samples of the target.
     pub forward: Option<ForwardSummary>,
-    /// log Z from ∫ C dt of the PDE objective.
-    pub log_z_pde: Option<f64>,
+    /// log Z from ∫ C dt of the PDE objective: the trained rate, and reweighted along the flow.
+    pub log_z_pde: Option<RateIntegrals>,
 }
 
 impl Weights {
@@ -88,9 +89,21 @@ pub fn write_samples(
                 forward.ess, forward.kl
             );
         }
-        if let Some(log_z_pde) = extra.log_z_pde {
-            out.set_f64("estimates", "log_z_pde", log_z_pde)?;
-            line += &format!(", ∫C dt log Z {log_z_pde:.5}");
+        if let Some(rate) = &extra.log_z_pde {
+            out.set_f64("estimates", "log_z_pde", rate.trained)?;
+            out.set_f64("estimates", "log_z_pde_reweighted", rate.reweighted)?;
+            out.set_f64(
+                "estimates",
+                "log_z_pde_reweighted_stderr",
+                rate.reweighted_stderr,
+            )?;
+            out.set_f64("estimates", "log_z_pde_unweighted", rate.unweighted)?;
+            out.set_f64("estimates", "pde_min_ess", rate.min_ess)?;
+            line += &format!(
+                ", ∫C dt log Z {:.5} (reweighted along the flow {:.5} ± {:.5}, smallest ESS over \
+                 t {:.3})",
+                rate.trained, rate.reweighted, rate.reweighted_stderr, rate.min_ess
+            );
         }
         eprintln!("{line}");
     }

@@ -32,7 +32,7 @@ pub use model::{Model, ModelConfig};
 pub use objective::{Objective, ObjectiveState, StepContext};
 pub use pde::{
     Energies, Interpolation, PdeLoss, PdeModel, PdeModelConfig, PdeObjective, PdePoints,
-    TargetEnergies, continuity_residual, gauss_legendre, trajectory,
+    RateIntegrals, TargetEnergies, continuity_residual, gauss_legendre, rate_integrals, trajectory,
 };
 pub use replay_buffer::{BufferContent, Draw, FAB_ALPHA, ReplayBuffer};
 pub use reverse_kl::ReverseKl;

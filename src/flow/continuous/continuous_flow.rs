@@ -55,8 +55,9 @@ pub struct ContinuousFlow<B: Backend> {
 
 impl<B: Backend> ContinuousFlow<B> {
     /// Carries points from time `t0` to `t1`: `(x(t1), ∫ ∇·V dt from t0 to t1)`, the second being
-    /// the log|det| of the map applied. Fails when the adaptive solver exceeds its step budget
-    /// or the field blows up.
+    /// the log|det| of the map applied. RK4 keeps the step length of its `steps` over [0, 1]
+    /// (⌈steps·|t1 − t0|⌉ steps); Dopri5 adapts. Fails when the adaptive solver exceeds its step
+    /// budget or the field blows up.
     pub fn transport(
         &self,
         x: Tensor<B, 2>,
@@ -71,7 +72,7 @@ impl<B: Backend> ContinuousFlow<B> {
             let time = Tensor::full([n], t, &device);
             estimator.value_and_divergence(&field, x, time)
         };
-        self.solver.solve(&dynamics, x, t0, t1)
+        self.solver.over(t0, t1).solve(&dynamics, x, t0, t1)
     }
 }
 

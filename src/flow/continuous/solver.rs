@@ -32,6 +32,18 @@ impl SolverConfig {
         }
     }
 
+    /// The solver for the part [t0, t1] of the unit time interval: RK4 with ⌈steps·|t1 − t0|⌉
+    /// steps (at least one), so that its step length stays that of the whole interval; Dopri5
+    /// as it is (it adapts).
+    pub fn over(&self, t0: f64, t1: f64) -> SolverConfig {
+        match self {
+            SolverConfig::Rk4(c) => SolverConfig::Rk4(Rk4Config {
+                steps: ((c.steps as f64 * (t1 - t0).abs() - 1e-9).ceil() as usize).max(1),
+            }),
+            SolverConfig::Dopri5(_) => self.clone(),
+        }
+    }
+
     /// Integrates from `(x0, ℓ = 0)` at `t0` to `t1` (either direction): `(x(t1), ℓ(t1))`.
     pub fn solve<B: Backend>(
         &self,
@@ -172,6 +184,19 @@ mod tests {
                 "errors {errors:?}: ratio {ratio}, expected 16"
             );
         }
+    }
+
+    /// A part of the unit interval keeps RK4's step length (rounded up, at least one step, in
+    /// either direction); Dopri5 is unchanged.
+    #[test]
+    fn a_part_of_the_interval_keeps_the_step_length() {
+        let rk4 = |steps| SolverConfig::Rk4(Rk4Config { steps });
+        for (t0, t1, steps) in [(0.0, 1.0, 50), (1.0, 0.0, 50), (0.2, 0.4, 10), (0.5, 0.51, 1)] {
+            assert_eq!(rk4(50).over(t0, t1), rk4(steps), "[{t0}, {t1}]");
+        }
+        assert_eq!(rk4(50).over(0.3, 0.3), rk4(1));
+        let dopri5 = SolverConfig::Dopri5(Dopri5Config::new(1e-6, 1e-6));
+        assert_eq!(dopri5.over(0.2, 0.4), dopri5);
     }
 
     /// Every component ends within a small multiple of atol + rtol·|x| of the exact solution,

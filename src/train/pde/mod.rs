@@ -12,7 +12,10 @@
 //! - [`PdeModelConfig`] / [`PdeModel`]: the flow, the optional interpolation correction NN and
 //!   the rate network C;
 //! - [`PdeObjective`]: collocation, target evaluation with masking, residual, loss;
-//! - [`continuity_residual`]: the residual as a pure tensor function.
+//! - [`continuity_residual`]: the residual as a pure tensor function;
+//! - [`rate_integrals`]: ∫C dt reweighted along the flow, the log Z estimate that stays right
+//!   before the flow has converged (the trained C is fitted to the flow's own trajectories,
+//!   and is biased until they follow the path).
 
 mod collocation;
 mod config;
@@ -21,6 +24,7 @@ mod objective;
 mod points;
 mod quadrature;
 mod residual;
+mod reweighted;
 #[cfg(test)]
 mod tests;
 
@@ -31,3 +35,4 @@ pub use objective::{PdeLoss, PdeObjective, default_batch, default_substeps, defa
 pub use points::{PdePoints, TargetEnergies};
 pub use quadrature::gauss_legendre;
 pub use residual::{Energies, continuity_residual};
+pub use reweighted::{RateIntegrals, rate_integrals};

@@ -5,6 +5,7 @@ mod exact;
 mod gradients;
 mod masking;
 mod reference;
+mod reweighted;
 mod training;
 
 use crate::flow::{
