@@ -5,17 +5,19 @@
 //! ```sh
 //! cargo run --release --example pde_step_benchmark -- f32            # d = 16 double well
 //! cargo run --release --example pde_step_benchmark -- f64 16 256 51 128,128,128 learned
+//! cargo run --release --example pde_step_benchmark -- f32 16 256 51 128,128,128 learned 3 1
 //! ```
 //!
 //! Arguments (all optional, in order): precision, dimension, batch, grid times, hidden widths
 //! of each of the 4 gated MLPs, `linear` or `learned` (NN with the field's hidden widths),
-//! repeats. The target is the quantum double well of docs/benchmarks.md §3 (N = d sites, T = 4,
+//! repeats, and Hutchinson probes per divergence estimate in the residual (0: exact, the
+//! default). The target is the quantum double well of docs/benchmarks.md §3 (N = d sites, T = 4,
 //! m = 3, λ = 1) with the published generalised-Gaussian base (p = 4).
 
 use boltzflow::backend::Cpu;
 use boltzflow::flow::{
-    BaseConfig, ContinuousFlowConfig, GatedFieldConfig, GeneralizedGaussianConfig, Precision,
-    Rk4Config, SolverConfig, set_precision,
+    BaseConfig, ContinuousFlowConfig, DivergenceMethod, GatedFieldConfig,
+    GeneralizedGaussianConfig, Precision, Probe, Rk4Config, SolverConfig, set_precision,
 };
 use boltzflow::train::{Interpolation, PdeModelConfig, PdeObjective};
 use burn::backend::Autodiff;
@@ -67,6 +69,13 @@ fn main() -> boltzflow::Result<()> {
         other => return Err(bad(other)),
     };
     let repeats: usize = arg(6, "3").parse().map_err(|_| bad("repeats"))?;
+    let divergence = match arg(7, "0").parse().map_err(|_| bad("probes"))? {
+        0 => DivergenceMethod::Exact,
+        probes => DivergenceMethod::Hutchinson {
+            probes,
+            probe: Probe::Rademacher,
+        },
+    };
 
     let device = Default::default();
     set_precision::<B>(&device, precision)?;
@@ -88,6 +97,7 @@ fn main() -> boltzflow::Result<()> {
     let objective = PdeObjective {
         batch,
         times,
+        divergence,
         ..PdeObjective::new(1.0)
     };
     let target = |x: &[f64]| double_well(x, dim);
@@ -119,7 +129,7 @@ fn main() -> boltzflow::Result<()> {
     };
     println!(
         "PDE step, d {dim}, 4 × {hidden:?}, {interpolation:?}, batch {batch} × {times} times, \
-         {precision:?}, {} threads: {total:.0} ms (collocation {:.0}, residual {:.0}, \
+         {precision:?}, {divergence:?}, {} threads: {total:.0} ms (collocation {:.0}, residual {:.0}, \
          backward {:.0}; medians of {repeats})",
         rayon::current_num_threads(),
         median(0),

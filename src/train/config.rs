@@ -1,7 +1,7 @@
 //! The run configuration of `boltzflow train` (RON).
 
 use super::pde::{self, Interpolation, PdeObjective};
-use crate::flow::{FlowSpec, Precision};
+use crate::flow::{DivergenceMethod, FlowSpec, Precision};
 use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -207,6 +207,11 @@ pub enum ObjectiveConfig {
         /// Hidden widths of the rate network C(t).
         #[serde(default = "pde::default_rate_hidden")]
         rate_hidden: Vec<usize>,
+        /// ∇·V in the residual: `Exact` (published; d tangents per point) or
+        /// `Hutchinson(probes: k)`, two independent estimates from k probes each, whose product
+        /// replaces ε² (unbiased) at the cost of 2k tangents.
+        #[serde(default)]
+        divergence: DivergenceMethod,
     },
 }
 
@@ -281,12 +286,14 @@ impl ObjectiveConfig {
                 batch,
                 times,
                 substeps,
+                divergence,
                 ..
             } => Some(PdeObjective {
                 weight,
                 batch,
                 times,
                 substeps,
+                divergence,
             }),
             _ => None,
         }

@@ -46,7 +46,8 @@ pub enum DivergenceMethod {
     Hutchinson {
         /// Number of probes per point.
         probes: usize,
-        /// Their distribution.
+        /// Their distribution (Rademacher by default).
+        #[serde(default)]
         probe: Probe,
     },
 }

@@ -191,7 +191,12 @@ mod tests {
     #[test]
     fn a_part_of_the_interval_keeps_the_step_length() {
         let rk4 = |steps| SolverConfig::Rk4(Rk4Config { steps });
-        for (t0, t1, steps) in [(0.0, 1.0, 50), (1.0, 0.0, 50), (0.2, 0.4, 10), (0.5, 0.51, 1)] {
+        for (t0, t1, steps) in [
+            (0.0, 1.0, 50),
+            (1.0, 0.0, 50),
+            (0.2, 0.4, 10),
+            (0.5, 0.51, 1),
+        ] {
             assert_eq!(rk4(50).over(t0, t1), rk4(steps), "[{t0}, {t1}]");
         }
         assert_eq!(rk4(50).over(0.3, 0.3), rk4(1));

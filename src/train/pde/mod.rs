@@ -34,5 +34,5 @@ pub use model::PdeModel;
 pub use objective::{PdeLoss, PdeObjective, default_batch, default_substeps, default_times};
 pub use points::{PdePoints, TargetEnergies};
 pub use quadrature::gauss_legendre;
-pub use residual::{Energies, continuity_residual};
+pub use residual::{Energies, Residual, continuity_residual};
 pub use reweighted::{RateIntegrals, rate_integrals};

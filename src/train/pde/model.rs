@@ -1,8 +1,10 @@
 //! The model trained by the PDE objective: a continuous flow, the interpolation correction NN
 //! and the rate C(t).
 
-use super::{Energies, PdePoints, continuity_residual, gauss_legendre};
-use crate::flow::{ContinuousFlow, Density, Mlp, TimeDependent, TimeMlp, from_f64, to_host};
+use super::{Energies, PdePoints, Residual, continuity_residual, gauss_legendre};
+use crate::flow::{
+    ContinuousFlow, Density, DivergenceMethod, Mlp, TimeDependent, TimeMlp, from_f64, to_host,
+};
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 
@@ -40,46 +42,72 @@ impl<B: Backend> PdeModel<B> {
         c.iter().zip(weights).map(|(c, w)| c * w).sum()
     }
 
-    /// The continuity residual ε at the collocation points (`[m]`); masked points get a finite
-    /// value that the loss ignores.
-    ///
-    /// Computed in chunks of rows whose d tangents through the widest layer hold about 2²⁰
-    /// numbers: the same values, but buffers small enough for the allocator to reuse and for
-    /// the cache (on the CPU, for d = 16 and width 128: 1.4× faster in f32, 2× in f64).
+    /// The continuity residual ε at the collocation points (`[m]`), with the exact divergence;
+    /// masked points get a finite value that the loss ignores.
     pub fn residual(&self, points: &PdePoints<B>) -> crate::Result<Tensor<B, 1>> {
-        let d = points.x.dims()[1];
-        let rows = (CHUNK_ELEMENTS / (d * self.widest_layer())).max(MIN_CHUNK_ROWS);
-        self.residual_in_chunks(points, rows)
+        Ok(self
+            .residual_with(points, &DivergenceMethod::Exact)?
+            .estimate())
     }
 
-    /// [`residual`](Self::residual) computed `rows` points at a time.
+    /// The continuity residual at the collocation points with the divergence computed by
+    /// `divergence`: exactly, or twice by Hutchinson's estimate with independent probes
+    /// (`probes` per estimate, drawn from burn's seeded generator).
+    ///
+    /// Computed in chunks of rows whose tangents through the widest layer hold about 2²⁰
+    /// numbers: the same values, but buffers small enough for the allocator to reuse and for
+    /// the cache (on the CPU, for d = 16 and width 128: 1.4× faster in f32, 2× in f64).
+    pub fn residual_with(
+        &self,
+        points: &PdePoints<B>,
+        divergence: &DivergenceMethod,
+    ) -> crate::Result<Residual<B>> {
+        divergence.validate()?;
+        let d = points.x.dims()[1];
+        let tangents = match divergence {
+            DivergenceMethod::Exact => d,
+            DivergenceMethod::Hutchinson { probes, .. } => 2 * probes,
+        };
+        let rows = (CHUNK_ELEMENTS / (tangents * self.widest_layer())).max(MIN_CHUNK_ROWS);
+        self.residual_in_chunks(points, divergence, rows)
+    }
+
+    /// [`residual_with`](Self::residual_with) computed `rows` points at a time.
     pub(super) fn residual_in_chunks(
         &self,
         points: &PdePoints<B>,
+        divergence: &DivergenceMethod,
         rows: usize,
-    ) -> crate::Result<Tensor<B, 1>> {
+    ) -> crate::Result<Residual<B>> {
         let m = points.x.dims()[0];
         if rows >= m {
-            return self.residual_rows(points, 0..m);
+            return self.residual_rows(points, divergence, 0..m);
         }
         // Parameters reused by many chunks: see `rerooted`.
         let model = crate::flow::rerooted(self.clone());
         let parts = (0..m)
             .step_by(rows)
-            .map(|start| model.residual_rows(points, start..(start + rows).min(m)))
+            .map(|start| model.residual_rows(points, divergence, start..(start + rows).min(m)))
             .collect::<crate::Result<Vec<_>>>()?;
-        Ok(Tensor::cat(parts, 0))
+        Ok(Residual::cat(parts))
     }
 
-    /// ε at rows `rows` of `points`.
+    /// The residual at rows `rows` of `points`.
     fn residual_rows(
         &self,
         points: &PdePoints<B>,
+        divergence: &DivergenceMethod,
         rows: std::ops::Range<usize>,
-    ) -> crate::Result<Tensor<B, 1>> {
+    ) -> crate::Result<Residual<B>> {
         let d = points.x.dims()[1];
         let x = points.x.clone().slice([rows.clone(), 0..d]);
         let t = points.t.clone().slice([rows.clone()]);
+        let probes = match *divergence {
+            DivergenceMethod::Exact => None,
+            DivergenceMethod::Hutchinson { probes, probe } => {
+                Some(probe.draw(2 * probes, rows.len(), d, &x.device()))
+            }
+        };
         let (base, base_gradient) = self.flow.base.energy_and_gradient(x.clone())?;
         let energies = Energies {
             base,
@@ -98,6 +126,7 @@ impl<B: Backend> PdeModel<B> {
             t.clone(),
             energies,
             self.rate(t),
+            probes,
         ))
     }
 

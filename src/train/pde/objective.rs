@@ -1,6 +1,7 @@
 //! The PDE objective: collocation, target evaluation, residual, loss.
 
 use super::{PdeModel, PdePoints, TargetEnergies, trajectory};
+use crate::flow::DivergenceMethod;
 use crate::flow::to_host;
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
@@ -22,6 +23,9 @@ pub struct PdeObjective {
     /// RK4 steps per grid interval for the collocation trajectories (1: the published 50-step
     /// RK4 sampler with 51 times).
     pub substeps: usize,
+    /// How ∇·V is computed in the residual: exactly (published), or by two independent
+    /// Hutchinson estimates whose product replaces ε² (see [`Residual::loss_terms`](super::Residual::loss_terms)).
+    pub divergence: DivergenceMethod,
 }
 
 /// Published trajectories per step: 256.
@@ -59,6 +63,7 @@ impl PdeObjective {
             batch: default_batch(),
             times: default_times(),
             substeps: default_substeps(),
+            divergence: DivergenceMethod::Exact,
         }
     }
 
@@ -71,7 +76,7 @@ impl PdeObjective {
                 self.weight, self.batch, self.times, self.substeps
             )));
         }
-        Ok(())
+        self.divergence.validate()
     }
 
     /// The grid times t_k = k/(times − 1).
@@ -112,13 +117,14 @@ impl PdeObjective {
                 points.masked
             )));
         }
-        let residual = model.residual(points)?;
+        let residual = model.residual_with(points, &self.divergence)?;
         let count = points.usable as f64;
         let mask = points.mask.clone();
-        let magnitude = residual.clone().abs();
-        let mean_abs = to_host((magnitude.clone().detach() * mask.clone()).sum())[0] / count;
-        let per_point = magnitude + residual.powi_scalar(2);
-        let loss = (per_point * mask).sum().mul_scalar(self.weight / count);
+        let magnitude = residual.clone().estimate().detach().abs();
+        let mean_abs = to_host((magnitude * mask.clone()).sum())[0] / count;
+        let loss = (residual.loss_terms() * mask)
+            .sum()
+            .mul_scalar(self.weight / count);
         Ok(PdeLoss {
             loss,
             mean_abs_residual: mean_abs,

@@ -1,7 +1,7 @@
 //! Reading the configurations from RON, and refusing bad ones.
 
 use crate::flow::testing::*;
-use crate::flow::{BaseConfig, CircularGaussianConfig};
+use crate::flow::{BaseConfig, CircularGaussianConfig, DivergenceMethod, Probe};
 use crate::train::pde::{Interpolation, PdeModelConfig, PdeObjective};
 
 #[test]
@@ -51,6 +51,15 @@ fn configurations_read_from_ron_with_defaults() {
         }
     );
     assert_eq!(objective.grid()[..3], [0.0, 0.1, 0.2]);
+    let hutchinson: crate::train::ObjectiveConfig =
+        ron::from_str("Pde(divergence: Hutchinson(probes: 2))").unwrap();
+    assert_eq!(
+        hutchinson.pde().unwrap().divergence,
+        DivergenceMethod::Hutchinson {
+            probes: 2,
+            probe: Probe::Rademacher
+        }
+    );
     assert!(
         ron::from_str::<crate::train::ObjectiveConfig>("Pde(weight: 1.0, batches: 3)").is_err()
     );
@@ -93,6 +102,13 @@ fn bad_configurations_are_refused() {
             ..PdeObjective::new(1.0)
         },
         PdeObjective::new(f64::NAN),
+        PdeObjective {
+            divergence: DivergenceMethod::Hutchinson {
+                probes: 0,
+                probe: Probe::Gaussian,
+            },
+            ..PdeObjective::new(1.0)
+        },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");
     }

@@ -3,6 +3,7 @@
 mod config;
 mod exact;
 mod gradients;
+mod hutchinson;
 mod masking;
 mod reference;
 mod reweighted;
