@@ -92,3 +92,33 @@ fn many_well_exact_samples_are_consistent() {
         "fraction of x1 > 0: {positive}"
     );
 }
+
+/// Every shipped run configuration (examples/*.ron) reads as the configuration its first word
+/// names and passes that configuration's checks.
+#[test]
+fn every_shipped_configuration_reads_and_validates() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(workspace().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "ron") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let body: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect();
+        let result = if body.trim_start().starts_with("Train(") {
+            boltzflow::config::read_ron_file::<boltzflow::train::TrainConfig>(&path)
+                .and_then(|(config, _)| config.validate())
+        } else if body.trim_start().starts_with("Md(") {
+            boltzflow::config::read_ron_file::<boltzflow::md::MdConfig>(&path)
+                .and_then(|(config, _)| config.validate())
+        } else {
+            panic!("{}: neither Train(...) nor Md(...)", path.display());
+        };
+        result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        checked += 1;
+    }
+    assert!(checked >= 18, "only {checked} configurations found");
+}
