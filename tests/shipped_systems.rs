@@ -1,5 +1,5 @@
 //! Every system file shipped under examples/systems loads through the plugin ABI and reports what
-//! its benchmark needs.
+//! its benchmark needs; every run configuration under examples reads and validates.
 
 mod common;
 
