@@ -6,7 +6,7 @@
 //! residual vanishes exactly when C(t) = −E_ρt[∂_t f_t] = ∂_t log Z_t. The loss fits C on the
 //! flow's own trajectories, whose density q_t is ρ_t only when V already solves the continuity
 //! equation: before that, C is fitted to q_t, and ∫C dt is off (GMM-2 at 1,000 steps: about −1,
-//! for boltzflow and the authors' code alike, while importance sampling gets log Z to 0.01).
+//! for boltzflow and the authors' code alike, while importance sampling is within 0.15 of 0).
 //!
 //! The correction: carry base samples along the flow with their log q_t, weight each by
 //! ρ̃_t/q_t = exp(−f_t − log q_t), and replace C(t) by C(t) − Σ w̄ᵢ ε(t, xᵢ), the self-normalised
