@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 const WARMUP_CHAINS: usize = 256;
 /// Flow samples drawn (and checked for Ctrl-C) at a time.
 const CHUNK: usize = 1 << 16;
-/// Flow samples carried through the Gauss–Legendre times of the reweighted ∫C dt (at most).
+/// Flow samples (their own, whatever `-n`) carried through the Gauss–Legendre times of the
+/// reweighted ∫C dt.
 const RATE_SAMPLES: usize = 4096;
 /// Gauss–Legendre times of the reweighted ∫C dt.
 const RATE_NODES: usize = 16;
@@ -217,10 +218,9 @@ fn sample_run_until<B: AutodiffBackend>(
         log_z_pde: match flow.continuous() {
             Some(model) if trained_by_pde(&opened) => {
                 let target = |x: &[f64]| -> TargetEnergies { system.energy_and_gradient(x) };
-                let n = options.n.min(RATE_SAMPLES);
                 Some(rate_integrals(
                     &model.clone().valid(),
-                    n,
+                    RATE_SAMPLES,
                     RATE_NODES,
                     &target,
                 )?)

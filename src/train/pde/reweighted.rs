@@ -24,7 +24,7 @@ use burn::prelude::*;
 /// ∫C dt by three readings of the rate, on the same Gauss–Legendre nodes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateIntegrals {
-    /// ∫ C dt of the trained rate network.
+    /// ∫ C dt of the trained rate network ([`PdeModel::log_z_integral`]).
     pub trained: f64,
     /// ∫ (C − mean ε) dt over the flow's samples, unweighted: the least-squares C on q_t.
     pub unweighted: f64,
@@ -124,7 +124,7 @@ pub fn rate_integrals<B: Backend>(
         })
         .fold(1.0, f64::min);
     Ok(RateIntegrals {
-        trained: path.iter().map(|node| node.weight * node.rate).sum(),
+        trained: model.log_z_integral(),
         unweighted,
         reweighted: estimate.value[0],
         reweighted_stderr: estimate.stderr[0],
