@@ -10,6 +10,13 @@
 //! )
 //! ```
 //!
+//! or makes the λ-state u_λ = (1 − λ) u_A + λ u_B between two system files of the same
+//! dimension (paths relative to this file's folder), for free energies along a path:
+//!
+//! ```ron
+//! Lambda(a: "quantum_double_well_N16_m3.ron", b: "quantum_double_well_N16_m4.5.ron", lambda: 0.25)
+//! ```
+//!
 //! Unknown fields are errors that name the field and the file.
 
 use crate::energy::{PluginLibrary, System, resolve_plugin};
@@ -52,46 +59,106 @@ pub fn write_ron_file<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// The contents of a system file.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename = "System")]
-struct SystemFileContents {
-    plugin: String,
-    #[serde(default)]
-    config: Option<Box<RawValue>>,
+#[serde(deny_unknown_fields)]
+enum SystemFileContents {
+    System {
+        plugin: String,
+        #[serde(default)]
+        config: Option<Box<RawValue>>,
+    },
+    Lambda {
+        a: PathBuf,
+        b: PathBuf,
+        lambda: f64,
+    },
 }
 
-/// A parsed system file: which plugin to load, and its configuration text.
+/// How deep λ-state files may refer to other λ-state files (deeper is taken for a cycle).
+const MAX_SYSTEM_NESTING: usize = 8;
+
+/// A parsed system file: what its energy is made of.
 #[derive(Clone, Debug)]
 pub struct SystemFile {
     /// The file it was read from.
     pub path: PathBuf,
     /// The whole file, recorded in outputs for reproducibility.
     pub text: String,
-    /// The plugin: a name on the search path or a path (relative to the file's folder).
-    pub plugin: String,
-    /// The plugin's configuration as RON text (empty when the file gives none).
-    pub config: String,
+    /// What the file says.
+    pub source: SystemSource,
+}
+
+/// What a system file makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SystemSource {
+    /// One plugin instance.
+    Plugin {
+        /// The plugin: a name on the search path or a path (relative to the file's folder).
+        plugin: String,
+        /// The plugin's configuration as RON text (empty when the file gives none).
+        config: String,
+    },
+    /// The λ-state between two system files.
+    Lambda {
+        /// System A's file, resolved against the file's folder.
+        a: PathBuf,
+        /// System B's file, likewise.
+        b: PathBuf,
+        /// λ in [0, 1]: u = (1 − λ) u_A + λ u_B.
+        lambda: f64,
+    },
 }
 
 impl SystemFile {
     /// Reads and parses a system file.
     pub fn read(path: &Path) -> Result<Self> {
         let (contents, text): (SystemFileContents, String) = read_ron_file(path)?;
+        let folder = crate::io::folder_of(path);
+        let source = match contents {
+            SystemFileContents::System { plugin, config } => SystemSource::Plugin {
+                plugin,
+                config: config.map(|c| c.get_ron().to_owned()).unwrap_or_default(),
+            },
+            SystemFileContents::Lambda { a, b, lambda } => SystemSource::Lambda {
+                a: folder.join(a),
+                b: folder.join(b),
+                lambda,
+            },
+        };
         Ok(SystemFile {
             path: path.to_owned(),
             text,
-            plugin: contents.plugin,
-            config: contents
-                .config
-                .map(|c| c.get_ron().to_owned())
-                .unwrap_or_default(),
+            source,
         })
     }
 
-    /// Finds and loads the plugin, and creates the system.
+    /// Finds and loads the plugin(s), and creates the system.
     pub fn load(&self) -> Result<System> {
-        let library_path = resolve_plugin(&self.plugin, self.path.parent())?;
-        let library = Arc::new(PluginLibrary::open(&library_path)?);
-        System::new(library, &self.config, Some(&self.path))
+        self.load_nested(0)
+    }
+
+    fn load_nested(&self, depth: usize) -> Result<System> {
+        match &self.source {
+            SystemSource::Plugin { plugin, config } => {
+                let library_path = resolve_plugin(plugin, self.path.parent())?;
+                let library = Arc::new(PluginLibrary::open(&library_path)?);
+                System::plugin(library, config, Some(&self.path))
+            }
+            SystemSource::Lambda { .. } if depth >= MAX_SYSTEM_NESTING => Err(Error::Config {
+                path: self.path.clone(),
+                message: format!(
+                    "λ-state files refer to each other more than {MAX_SYSTEM_NESTING} deep; is \
+                     there a cycle?"
+                ),
+            }),
+            SystemSource::Lambda { a, b, lambda } => {
+                let a = SystemFile::read(a)?.load_nested(depth + 1)?;
+                let b = SystemFile::read(b)?.load_nested(depth + 1)?;
+                System::lambda(a, b, *lambda).map_err(|e| Error::Config {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })
+            }
+        }
     }
 }
 
@@ -117,14 +184,22 @@ mod tests {
     fn config_is_kept_as_ron_text() {
         let (_dir, path) = write("System(plugin: \"x\", config: (preset: \"gmm40\", n: [1, 2]))");
         let file = SystemFile::read(&path).unwrap();
-        assert_eq!(file.plugin, "x");
-        assert_eq!(file.config, "(preset: \"gmm40\", n: [1, 2])");
+        assert_eq!(
+            file.source,
+            SystemSource::Plugin {
+                plugin: "x".into(),
+                config: "(preset: \"gmm40\", n: [1, 2])".into()
+            }
+        );
     }
 
     #[test]
     fn missing_config_is_empty() {
         let (_dir, path) = write("// comment\nSystem(plugin: \"x\")");
-        assert_eq!(SystemFile::read(&path).unwrap().config, "");
+        assert!(matches!(
+            SystemFile::read(&path).unwrap().source,
+            SystemSource::Plugin { config, .. } if config.is_empty()
+        ));
     }
 
     #[test]

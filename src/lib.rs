@@ -31,6 +31,7 @@ pub mod densities;
 pub mod energy;
 mod error;
 pub mod flow;
+pub mod free_energy;
 pub mod io;
 pub mod job;
 pub mod md;

@@ -1,6 +1,8 @@
 //! The `boltzflow` command line: parse the arguments and dispatch to [`boltzflow::commands`].
 
-use boltzflow::commands::{analyze, energy, info, md, plugins, sample, sample_exact, train};
+use boltzflow::commands::{
+    analyze, energy, free_energy, info, md, plugins, sample, sample_exact, train,
+};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -28,6 +30,9 @@ enum Command {
     Md(md::Args),
     /// Sample a trained flow and reweight the samples to the system's Boltzmann distribution.
     Sample(sample::Args),
+    /// Free-energy differences between thermodynamic states from samples of them
+    /// (exponential averaging, BAR, MBAR).
+    FreeEnergy(free_energy::Args),
     /// Dihedrals, reweighted histograms with block errors, the (phi, psi) free-energy surface,
     /// basin populations and the Ramachandran KL of a samples file, written into that file;
     /// PNG plots.
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Md(args) => md::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::FreeEnergy(args) => free_energy::run(args),
         Command::Analyze(args) => analyze::run(args),
     };
     match result {

@@ -34,7 +34,7 @@ fn info_json_reports_exact_log_z() {
         "{json}"
     );
     assert_eq!(json["dim"], 4);
-    assert_eq!(json["plugin"]["name"], "harmonic");
+    assert_eq!(json["plugins"][0]["name"], "harmonic");
     assert_eq!(json["metadata"]["system"], "harmonic well");
 
     let text = boltzflow_ok(&["info", "--system", system.to_str().unwrap()]);
@@ -408,7 +408,7 @@ fn plugins_are_found_on_the_plugin_path_variable() {
         String::from_utf8_lossy(&info.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
-    assert_eq!(json["plugin"]["name"], "harmonic");
+    assert_eq!(json["plugins"][0]["name"], "harmonic");
     let listed = String::from_utf8(run(&["plugins"]).stdout).unwrap();
     assert!(
         listed

@@ -12,8 +12,8 @@ fn c_plugin_loads_and_evaluates() {
     let dir = tempfile::tempdir().unwrap();
     let lib = build_c_plugin(dir.path(), "harmonic", &[]);
     let system = system(dir.path(), lib.to_str().unwrap(), "(dim: 3, k: 2.0)").unwrap();
-    assert_eq!(system.library().name(), "harmonic");
-    assert_eq!(system.library().version(), "1.0.0");
+    assert_eq!(system.plugins()[0].name(), "harmonic");
+    assert_eq!(system.plugins()[0].version(), "1.0.0");
     assert_eq!(system.dim(), 3);
     assert!(system.is_thread_safe());
     let expected_log_z = 1.5 * (2.0 * std::f64::consts::PI / 2.0).ln();

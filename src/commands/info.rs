@@ -1,6 +1,7 @@
 //! `boltzflow info`: a system's metadata.
 
 use crate::config::load_system;
+use crate::energy::PluginLibrary;
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -21,11 +22,12 @@ pub fn run(args: Args) -> Result<()> {
 
     let (file, system) = load_system(path)?;
     let metadata = system.metadata();
-    let library = system.library();
+    let plugins = system.plugins();
     if json {
+        let plugin_json = |p: &&PluginLibrary| serde_json::json!({ "name": p.name(), "version": p.version(), "path": p.path() });
         let mut value = serde_json::json!({
             "system_file": file.path,
-            "plugin": { "name": library.name(), "version": library.version(), "path": library.path() },
+            "plugins": plugins.iter().map(plugin_json).collect::<Vec<_>>(),
             "dim": system.dim(),
             "thread_safe": system.is_thread_safe(),
             "exact_sampler": system.has_exact_sampler(),
@@ -45,12 +47,14 @@ pub fn run(args: Args) -> Result<()> {
     if !metadata.description.is_empty() {
         println!("description:   {}", metadata.description);
     }
-    println!(
-        "plugin:        {} {} ({})",
-        library.name(),
-        library.version(),
-        library.path().display()
-    );
+    for library in &plugins {
+        println!(
+            "plugin:        {} {} ({})",
+            library.name(),
+            library.version(),
+            library.path().display()
+        );
+    }
     println!("dimension:     {}", system.dim());
     if let Some(t) = metadata.temperature_kelvin {
         println!("temperature:   {t} K");

@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod energy;
+pub mod free_energy;
 pub mod info;
 pub mod md;
 pub mod plugins;

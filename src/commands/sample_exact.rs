@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
     let (file, system) = load_system(&system_path)?;
     if !system.has_exact_sampler() {
         return Err(Error::Unsupported {
-            plugin: system.library().name().to_owned(),
+            plugin: system.provenance().0,
             system: system.metadata().system.clone(),
             capability: "exact sampler",
         });

@@ -3,6 +3,7 @@
 
 mod batch;
 mod library;
+mod plugin_system;
 mod search;
 mod system;
 

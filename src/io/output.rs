@@ -38,10 +38,7 @@ impl RunInfo {
             command: command.to_owned(),
             seed,
             system_file: Some((file.path.clone(), file.text.clone())),
-            plugin: (
-                system.library().name().to_owned(),
-                system.library().version().to_owned(),
-            ),
+            plugin: system.provenance(),
             metadata_json: serde_json::to_string(metadata).unwrap_or_default(),
             system: metadata.system.clone(),
             temperature_kelvin: metadata.temperature_kelvin,
@@ -120,11 +117,17 @@ impl OutputFile {
         Ok(group)
     }
 
-    /// Writes the run's metadata as attributes of `/`.
-    pub fn write_run_info(&self, info: &RunInfo) -> Result<()> {
+    /// Writes which program and command made the file as attributes of `/` (`program`,
+    /// `program_version`, `command`).
+    pub fn write_program(&self, command: &str) -> Result<()> {
         self.set_str("", "program", "boltzflow")?;
         self.set_str("", "program_version", crate::VERSION)?;
-        self.set_str("", "command", &info.command)?;
+        self.set_str("", "command", command)
+    }
+
+    /// Writes the run's metadata as attributes of `/`.
+    pub fn write_run_info(&self, info: &RunInfo) -> Result<()> {
+        self.write_program(&info.command)?;
         if let Some(seed) = info.seed {
             self.set_u64("", "seed", seed)?;
         }

@@ -1,0 +1,228 @@
+//! `boltzflow free-energy`: free-energy differences between thermodynamic states from samples
+//! of them (exponential averaging, BAR, MBAR).
+
+use super::{check_memory, progress_bar};
+use crate::config::read_ron_file;
+use crate::energy::BOLTZMANN;
+use crate::free_energy::{
+    EstimatorResult, FreeEnergyConfig, State, load_states, reduced_energies, run_estimator,
+};
+use crate::io::{OutputFile, check_output, folder_of};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Free-energy differences between thermodynamic states, from samples of them.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The configuration (RON): the states (system files and samples) and the estimators.
+    pub config: PathBuf,
+    /// HDF5 file to write (/free_energy/<estimator>, /free_energy/u_kn, …).
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+/// Evaluates every sample at every state, runs the estimators and writes their results. An
+/// estimator that fails (MBAR without overlap, say) is reported and the others are written; the
+/// command fails only when every one fails.
+pub fn run(args: Args) -> Result<()> {
+    let (config, text): (FreeEnergyConfig, String) = read_ron_file(&args.config)?;
+    config.validate()?;
+    let folder = folder_of(&args.config);
+    let mut inputs: Vec<PathBuf> = vec![args.config.clone()];
+    for state in &config.states {
+        inputs.push(folder.join(&state.system));
+        inputs.extend(state.samples.as_ref().map(|s| folder.join(s)));
+    }
+    check_output(
+        &args.output,
+        &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    )?;
+    let states = load_states(&config, folder)?;
+    let k = states.len();
+    let n: usize = states.iter().map(State::n).sum();
+    // u_kn, MBAR's weights and a copy while the matrix is built.
+    check_memory(
+        n.saturating_mul(k).saturating_mul(3 * 8),
+        "the samples of these states",
+    )?;
+    for (i, state) in states.iter().enumerate() {
+        if let Some(from) = state.resampled_from {
+            eprintln!(
+                "state {i}: {} weighted samples resampled to {} (their effective sample size)",
+                from,
+                state.n()
+            );
+        }
+    }
+    let bar = progress_bar((n * k) as u64, "evaluating every sample at every state");
+    let evaluated = reduced_energies(&states, &bar)?;
+    bar.finish_and_clear();
+    if evaluated.dropped > 0 {
+        eprintln!(
+            "warning: {} samples have a non-finite energy at their own state and were dropped",
+            evaluated.dropped
+        );
+    }
+    if evaluated.nan_elsewhere > 0 {
+        eprintln!(
+            "warning: {} energies at other states are NaN and were taken as +∞",
+            evaluated.nan_elsewhere
+        );
+    }
+    let mut results = Vec::new();
+    for &estimator in &config.estimators {
+        match run_estimator(estimator, &evaluated.energies) {
+            Ok(result) => results.push(result),
+            Err(e) => eprintln!("warning: {} failed: {e}", estimator.name()),
+        }
+    }
+    if results.is_empty() {
+        return Err(Error::InvalidArgument(
+            "every estimator failed (see the warnings above); nothing was written".into(),
+        ));
+    }
+    let temperature = common_temperature(&states);
+    let written = write(
+        &args.output,
+        &text,
+        &states,
+        &evaluated,
+        &results,
+        temperature,
+    )?;
+    print_summary(&results, temperature);
+    eprintln!("wrote {}", written.display());
+    Ok(())
+}
+
+/// The temperature of all the states, when they have one and it is the same.
+fn common_temperature(states: &[State]) -> Option<f64> {
+    let t = states[0].system.metadata().temperature_kelvin?;
+    states
+        .iter()
+        .all(|s| s.system.metadata().temperature_kelvin == Some(t))
+        .then_some(t)
+}
+
+fn write(
+    path: &Path,
+    config_text: &str,
+    states: &[State],
+    evaluated: &crate::free_energy::Evaluated,
+    results: &[EstimatorResult],
+    temperature: Option<f64>,
+) -> Result<PathBuf> {
+    let out = OutputFile::create(path)?;
+    out.write_program("free-energy")?;
+    out.set_str("", "config", config_text)?;
+    out.set_str(
+        "",
+        "units",
+        "free energies f = −log Z in k_BT (reduced); kJ/mol where every state has one temperature",
+    )?;
+    if let Some(t) = temperature {
+        out.set_f64("", "temperature_kelvin", t)?;
+    }
+    for (i, state) in states.iter().enumerate() {
+        let group = format!("free_energy/states/{i}");
+        out.set_str(
+            &group,
+            "system_file",
+            &state.file.path.display().to_string(),
+        )?;
+        out.set_str(&group, "system_config", &state.file.text)?;
+        out.set_str(&group, "system", &state.system.metadata().system)?;
+        if let Some(samples) = &state.samples_file {
+            out.set_str(&group, "samples_file", &samples.display().to_string())?;
+        }
+        out.set_u64(&group, "n_samples", evaluated.energies.counts()[i] as u64)?;
+        if let Some(from) = state.resampled_from {
+            out.set_u64(&group, "n_weighted_samples_read", from as u64)?;
+        }
+    }
+    let energies = &evaluated.energies;
+    let (k, n) = (energies.states(), energies.samples());
+    // Row-major K × N for readers (nalgebra stores column-major).
+    out.write_array(
+        "free_energy/u_kn",
+        energies.matrix().transpose().as_slice(),
+        &[k, n],
+    )?;
+    let counts: Vec<u64> = energies.counts().iter().map(|&c| c as u64).collect();
+    out.set_u64s("free_energy", "n_k", &counts)?;
+    out.set_u64("free_energy", "dropped_samples", evaluated.dropped as u64)?;
+    for result in results {
+        let group = format!("free_energy/{}", result.estimator.name());
+        out.set_f64(&group, "delta_f", result.total.delta_f)?;
+        out.set_f64(&group, "delta_f_stderr", result.total.stderr)?;
+        if let Some(t) = temperature {
+            let kt = BOLTZMANN * t;
+            out.set_f64(&group, "delta_f_kj_per_mol", result.total.delta_f * kt)?;
+            out.set_f64(
+                &group,
+                "delta_f_stderr_kj_per_mol",
+                result.total.stderr * kt,
+            )?;
+        }
+        out.set_u64(&group, "n_samples", n as u64)?;
+        let pairs = |f: fn(&crate::free_energy::Estimate) -> f64| -> Vec<f64> {
+            result.pairs.iter().map(f).collect()
+        };
+        out.write_array(
+            &format!("{group}/pair_delta_f"),
+            &pairs(|p| p.delta_f),
+            &[k - 1],
+        )?;
+        out.write_array(
+            &format!("{group}/pair_delta_f_stderr"),
+            &pairs(|p| p.stderr),
+            &[k - 1],
+        )?;
+        if let Some(mbar) = &result.mbar {
+            let matrix = |f: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
+                (0..k * k).map(|i| f(i / k, i % k)).collect()
+            };
+            out.write_array(
+                &format!("{group}/free_energies"),
+                mbar.free_energies(),
+                &[k],
+            )?;
+            out.write_array(
+                &format!("{group}/delta_f"),
+                &matrix(&|i, j| mbar.delta_f(i, j).delta_f),
+                &[k, k],
+            )?;
+            out.write_array(
+                &format!("{group}/delta_f_stderr"),
+                &matrix(&|i, j| mbar.delta_f(i, j).stderr),
+                &[k, k],
+            )?;
+            let overlap = mbar.overlap();
+            out.write_array(
+                &format!("{group}/overlap"),
+                &matrix(&|i, j| overlap[(i, j)]),
+                &[k, k],
+            )?;
+        }
+    }
+    out.commit()
+}
+
+fn print_summary(results: &[EstimatorResult], temperature: Option<f64>) {
+    println!("Δf from the first state to the last:");
+    for result in results {
+        let t = result.total;
+        let kj = temperature
+            .map(|t_k| {
+                let kt = BOLTZMANN * t_k;
+                format!("  ({:.4} ± {:.4} kJ/mol)", t.delta_f * kt, t.stderr * kt)
+            })
+            .unwrap_or_default();
+        println!(
+            "  {:<12} {:>12.6} ± {:.6} k_BT{kj}",
+            result.estimator.name(),
+            t.delta_f,
+            t.stderr
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! The configuration of `boltzflow free-energy` (RON).
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Free-energy differences between thermodynamic states, from samples of them.
+///
+/// ```ron
+/// FreeEnergy(
+///     states: [
+///         // Each a system file (a plugin, or a λ-state) and, optionally, samples of it: an
+///         // HDF5 file with /samples/x (or /x, /positions) from `md`, `sample` or
+///         // `sample-exact`. Paths are relative to this file's folder.
+///         (system: "systems/quantum_double_well_N16_m3.ron", samples: "m3.h5"),
+///         (system: "systems/quantum_double_well_N16_m4.5.ron", samples: "m4.5.h5"),
+///     ],
+///     estimators: [ExpForward, ExpReverse, Bar, Mbar],   // the default: all of them
+/// )
+/// ```
+///
+/// Δf is reported from the first state to the last (and, for MBAR, between every pair). With
+/// more than two states, the two-state estimators chain consecutive states and add their
+/// variances.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename = "FreeEnergy")]
+pub struct FreeEnergyConfig {
+    /// The thermodynamic states, at least two, in the order of the path between them.
+    pub states: Vec<StateConfig>,
+    /// The estimators to run.
+    #[serde(default = "all_estimators")]
+    pub estimators: Vec<EstimatorConfig>,
+    /// Seed of the resampling of weighted samples (see [`StateConfig::samples`]).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// One thermodynamic state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// The system file.
+    pub system: PathBuf,
+    /// Samples of this state (none: MBAR only evaluates it). Samples with importance weights
+    /// (`/samples/log_w` of `sample`, not all equal) are resampled, systematically, to as many
+    /// samples as their Kish effective sample size, because the estimators assume unweighted
+    /// samples of each state.
+    #[serde(default)]
+    pub samples: Option<PathBuf>,
+}
+
+/// A free-energy estimator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EstimatorConfig {
+    /// Exponential averaging (FEP) on the samples of each state toward the next.
+    ExpForward,
+    /// Exponential averaging on the samples of each state toward the previous one.
+    ExpReverse,
+    /// Bennett's acceptance ratio between consecutive states.
+    Bar,
+    /// MBAR over all the states.
+    Mbar,
+}
+
+impl EstimatorConfig {
+    /// The name of its group in the output, `/free_energy/<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EstimatorConfig::ExpForward => "exp_forward",
+            EstimatorConfig::ExpReverse => "exp_reverse",
+            EstimatorConfig::Bar => "bar",
+            EstimatorConfig::Mbar => "mbar",
+        }
+    }
+
+    /// The states whose samples the estimator needs, of `k` states.
+    pub fn needs_samples(self, k: usize) -> Vec<usize> {
+        match self {
+            EstimatorConfig::ExpForward => (0..k - 1).collect(),
+            EstimatorConfig::ExpReverse => (1..k).collect(),
+            EstimatorConfig::Bar => (0..k).collect(),
+            EstimatorConfig::Mbar => Vec::new(),
+        }
+    }
+}
+
+fn all_estimators() -> Vec<EstimatorConfig> {
+    vec![
+        EstimatorConfig::ExpForward,
+        EstimatorConfig::ExpReverse,
+        EstimatorConfig::Bar,
+        EstimatorConfig::Mbar,
+    ]
+}
+
+impl FreeEnergyConfig {
+    /// Checks what serde cannot: two states or more, some estimator, each estimator's samples.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |m: String| Err(Error::InvalidArgument(m));
+        let k = self.states.len();
+        if k < 2 {
+            return fail(format!(
+                "`states` has {k} state(s); a free-energy difference needs at least two"
+            ));
+        }
+        if self.estimators.is_empty() {
+            return fail(
+                "`estimators` is empty: give at least one of ExpForward, ExpReverse, Bar, Mbar"
+                    .into(),
+            );
+        }
+        for estimator in &self.estimators {
+            if let Some(missing) = estimator
+                .needs_samples(k)
+                .into_iter()
+                .find(|&i| self.states[i].samples.is_none())
+            {
+                return fail(format!(
+                    "{estimator:?} needs samples of state {missing} ({}), which has none",
+                    self.states[missing].system.display()
+                ));
+            }
+        }
+        if self.states.iter().all(|s| s.samples.is_none()) {
+            return fail("no state has samples".into());
+        }
+        Ok(())
+    }
+}

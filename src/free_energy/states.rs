@@ -1,0 +1,182 @@
+//! The thermodynamic states of a free-energy calculation: their systems and samples, and the
+//! reduced energy of every sample at every state.
+
+use super::config::FreeEnergyConfig;
+use super::mbar::ReducedEnergies;
+use crate::analysis::{ImportanceSummary, normalised_weights};
+use crate::config::{SystemFile, load_system};
+use crate::energy::System;
+use crate::io::{dataset_exists, read_array, read_points};
+use crate::{Error, Result};
+use indicatif::ProgressBar;
+use nalgebra::DMatrix;
+use rand::{RngExt, SeedableRng};
+use std::path::{Path, PathBuf};
+
+/// One state: its system and its samples (n × dim, row-major; empty without samples).
+pub struct State {
+    /// The system file.
+    pub file: SystemFile,
+    /// The system.
+    pub system: System,
+    /// The samples file, if any.
+    pub samples_file: Option<PathBuf>,
+    /// The samples used, row-major.
+    pub x: Vec<f64>,
+    /// For weighted samples, how many were read before resampling.
+    pub resampled_from: Option<usize>,
+}
+
+impl State {
+    /// Number of samples used.
+    pub fn n(&self) -> usize {
+        self.x.len() / self.system.dim()
+    }
+}
+
+/// The reduced-energy matrix and what was dropped on the way.
+pub struct Evaluated {
+    /// u_kn with N_k.
+    pub energies: ReducedEnergies,
+    /// Samples dropped because their energy at their own state is not finite.
+    pub dropped: usize,
+    /// Energies at other states that were NaN, taken as +∞ (the sample is impossible there).
+    pub nan_elsewhere: usize,
+}
+
+/// Loads every state's system and samples, resolving paths against `folder`. The systems must
+/// share one dimension; weighted samples are resampled (see [`super::StateConfig::samples`]).
+pub fn load_states(config: &FreeEnergyConfig, folder: &Path) -> Result<Vec<State>> {
+    let mut states: Vec<State> = Vec::with_capacity(config.states.len());
+    for (k, state) in config.states.iter().enumerate() {
+        let (file, system) = load_system(&folder.join(&state.system))?;
+        if let Some(first) = states.first()
+            && first.system.dim() != system.dim()
+        {
+            return Err(Error::Shape {
+                what: format!("the system of state {k} ({})", file.path.display()),
+                expected: format!("dimension {} (as state 0)", first.system.dim()),
+                found: format!("dimension {}", system.dim()),
+            });
+        }
+        let samples_file = state.samples.as_ref().map(|s| folder.join(s));
+        let (x, resampled_from) = match &samples_file {
+            Some(path) => read_samples(path, &system, crate::seed::derive(config.seed, k as u64))?,
+            None => (Vec::new(), None),
+        };
+        states.push(State {
+            file,
+            system,
+            samples_file,
+            x,
+            resampled_from,
+        });
+    }
+    Ok(states)
+}
+
+/// Reads a state's samples, checking their dimension; weighted samples are resampled.
+fn read_samples(path: &Path, system: &System, seed: u64) -> Result<(Vec<f64>, Option<usize>)> {
+    let points = read_points(path)?;
+    if points.dim != system.dim() {
+        return Err(Error::Shape {
+            what: format!("the samples in {}", path.display()),
+            expected: format!("points of dimension {} (the system's)", system.dim()),
+            found: format!("dimension {}", points.dim),
+        });
+    }
+    if points.n == 0 {
+        return Err(Error::InvalidArgument(format!(
+            "{} holds no samples",
+            path.display()
+        )));
+    }
+    if !dataset_exists(path, "samples/log_w")? {
+        return Ok((points.data, None));
+    }
+    let (log_w, _) = read_array(path, "samples/log_w")?;
+    if log_w.len() != points.n {
+        return Err(Error::Shape {
+            what: format!("/samples/log_w in {}", path.display()),
+            expected: format!("{} values, one per sample", points.n),
+            found: format!("{} values", log_w.len()),
+        });
+    }
+    let first = log_w[0];
+    if log_w.iter().all(|&v| v == first) && first.is_finite() {
+        return Ok((points.data, None));
+    }
+    let summary = ImportanceSummary::from_log_weights(&log_w);
+    let m = ((summary.ess * points.n as f64).round() as usize).max(1);
+    let picked = systematic_resample(&normalised_weights(&log_w), m, seed);
+    let dim = points.dim;
+    let x = picked
+        .iter()
+        .flat_map(|&i| points.data[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
+    Ok((x, Some(points.n)))
+}
+
+/// Systematic resampling: `m` indices drawn with probabilities `weights` (summing to 1) at the
+/// points (u + j)/m of their cumulative sum, u uniform in [0, 1).
+fn systematic_resample(weights: &[f64], m: usize, seed: u64) -> Vec<usize> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let u: f64 = rng.random();
+    let mut picked = Vec::with_capacity(m);
+    let mut cumulative = 0.0;
+    let mut i = 0;
+    for j in 0..m {
+        let target = (u + j as f64) / m as f64;
+        while i + 1 < weights.len() && cumulative + weights[i] <= target {
+            cumulative += weights[i];
+            i += 1;
+        }
+        picked.push(i);
+    }
+    picked
+}
+
+/// The reduced energy of every state's samples at every state (K × N, samples in state order),
+/// advancing `progress` by the points evaluated. A sample whose energy at its own state is not
+/// finite is dropped; a NaN at another state becomes +∞.
+pub fn reduced_energies(states: &[State], progress: &ProgressBar) -> Result<Evaluated> {
+    let k = states.len();
+    let mut columns: Vec<f64> = Vec::new();
+    let mut n_k = vec![0; k];
+    let (mut dropped, mut nan_elsewhere) = (0, 0);
+    for (own, state) in states.iter().enumerate() {
+        if state.x.is_empty() {
+            continue;
+        }
+        let at: Vec<Vec<f64>> = states
+            .iter()
+            .map(|s| {
+                let u = s.system.evaluate(&state.x, false).map(|e| e.u);
+                progress.inc(state.n() as u64);
+                u
+            })
+            .collect::<Result<_>>()?;
+        for n in 0..state.n() {
+            if !at[own][n].is_finite() {
+                dropped += 1;
+                continue;
+            }
+            n_k[own] += 1;
+            columns.extend(at.iter().map(|u| {
+                if u[n].is_nan() {
+                    nan_elsewhere += 1;
+                    f64::INFINITY
+                } else {
+                    u[n]
+                }
+            }));
+        }
+    }
+    let n: usize = n_k.iter().sum();
+    let energies = ReducedEnergies::new(DMatrix::from_vec(k, n, columns), n_k)?;
+    Ok(Evaluated {
+        energies,
+        dropped,
+        nan_elsewhere,
+    })
+}

@@ -1,0 +1,190 @@
+//! `boltzflow free-energy` end to end: GMM-2 → GMM-4 from exact samples (both normalised, so
+//! Δf = 0 exactly), its output layout, weighted samples, and bad input.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn exact_samples(dir: &Path, system: &str, n: usize, seed: u64) -> PathBuf {
+    let out = dir.join(format!("{system}_{seed}.h5"));
+    let system = workspace()
+        .join("examples/systems")
+        .join(format!("{system}.ron"));
+    boltzflow_ok(&[
+        "sample-exact",
+        "--system",
+        system.to_str().unwrap(),
+        "-n",
+        &n.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+fn write_config(dir: &Path, states: &[(&str, Option<&Path>)], extra: &str) -> PathBuf {
+    let states: Vec<String> = states
+        .iter()
+        .map(|(system, samples)| {
+            let system = workspace()
+                .join("examples/systems")
+                .join(format!("{system}.ron"));
+            match samples {
+                Some(s) => format!("(system: {system:?}, samples: {s:?})"),
+                None => format!("(system: {system:?})"),
+            }
+        })
+        .collect();
+    let path = dir.join("fe.ron");
+    std::fs::write(
+        &path,
+        format!("FreeEnergy(states: [{}]{extra})", states.join(", ")),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn gmm2_to_gmm4_from_exact_samples_recovers_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = exact_samples(dir.path(), "gmm2", 20000, 1);
+    let b = exact_samples(dir.path(), "gmm4", 20000, 2);
+    let config = write_config(dir.path(), &[("gmm2", Some(&a)), ("gmm4", Some(&b))], "");
+    let out = dir.path().join("fe.h5");
+    let printed = boltzflow_ok(&[
+        "free-energy",
+        config.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(printed.contains("mbar"), "{printed}");
+    for estimator in ["bar", "mbar"] {
+        let group = format!("free_energy/{estimator}");
+        let delta_f = read_attr(&out, &group, "delta_f");
+        let stderr = read_attr(&out, &group, "delta_f_stderr");
+        assert!(stderr > 0.0 && stderr < 0.05, "{estimator}: σ {stderr}");
+        assert!(
+            delta_f.abs() < 4.0 * stderr,
+            "{estimator}: {delta_f} ± {stderr}, exact 0"
+        );
+        assert_eq!(read_attr_as::<u64>(&out, &group, "n_samples"), 40000);
+    }
+    // Exponential averaging is there too (with poor overlap it is off, as expected).
+    read_attr(&out, "free_energy/exp_forward", "delta_f");
+    let (u_kn, shape) = read_h5(&out, "free_energy/u_kn");
+    assert_eq!(shape, [2, 40000]);
+    assert!(u_kn.iter().all(|u| u.is_finite()));
+    let (overlap, shape) = read_h5(&out, "free_energy/mbar/overlap");
+    assert_eq!(shape, [2, 2]);
+    for row in overlap.chunks(2) {
+        assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-10, "{overlap:?}");
+    }
+    assert_eq!(
+        read_attr_as::<hdf5::types::VarLenUnicode>(&out, "/", "command").as_str(),
+        "free-energy"
+    );
+}
+
+#[test]
+fn weighted_samples_are_resampled_to_their_effective_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two exact GMM-2 sets with weights 1 and 3: still GMM-2, with ESS fraction 0.8.
+    let s1 = exact_samples(dir.path(), "gmm2", 5000, 3);
+    let s2 = exact_samples(dir.path(), "gmm2", 5000, 4);
+    let (x1, _) = read_h5(&s1, "samples/x");
+    let (x2, _) = read_h5(&s2, "samples/x");
+    let weighted = dir.path().join("weighted.h5");
+    let x: Vec<f64> = x1.into_iter().chain(x2).collect();
+    let log_w: Vec<f64> = (0..10000)
+        .map(|i| if i < 5000 { 0.0 } else { 3f64.ln() })
+        .collect();
+    let file = hdf5::File::create(&weighted).unwrap();
+    let group = file.create_group("samples").unwrap();
+    group
+        .new_dataset_builder()
+        .with_data(&ndarray::Array2::from_shape_vec((10000, 2), x).unwrap())
+        .create("x")
+        .unwrap();
+    group
+        .new_dataset_builder()
+        .with_data(&log_w)
+        .create("log_w")
+        .unwrap();
+    drop((group, file));
+    let b = exact_samples(dir.path(), "gmm4", 20000, 5);
+    let config = write_config(
+        dir.path(),
+        &[("gmm2", Some(&weighted)), ("gmm4", Some(&b))],
+        ", estimators: [Bar]",
+    );
+    let out = dir.path().join("fe.h5");
+    let result = boltzflow(&[
+        "free-energy",
+        config.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("10000 weighted samples resampled to 8000"),
+        "{stderr}"
+    );
+    assert_eq!(
+        read_attr_as::<u64>(&out, "free_energy/states/0", "n_samples"),
+        8000
+    );
+    let delta_f = read_attr(&out, "free_energy/bar", "delta_f");
+    let sigma = read_attr(&out, "free_energy/bar", "delta_f_stderr");
+    assert!(delta_f.abs() < 4.0 * sigma, "{delta_f} ± {sigma}");
+}
+
+#[test]
+fn bad_free_energy_input_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = exact_samples(dir.path(), "gmm2", 100, 1);
+    let out = dir.path().join("fe.h5");
+    let run = |config: &Path| {
+        boltzflow_err(&[
+            "free-energy",
+            config.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    let one_state = write_config(dir.path(), &[("gmm2", Some(&a))], "");
+    assert!(run(&one_state).contains("at least two"));
+
+    let missing_samples = write_config(
+        dir.path(),
+        &[("gmm2", Some(&a)), ("gmm4", None)],
+        ", estimators: [Bar]",
+    );
+    assert!(run(&missing_samples).contains("Bar needs samples of state 1"));
+
+    let nope = dir.path().join("nope.h5");
+    let missing_file = write_config(dir.path(), &[("gmm2", Some(&a)), ("gmm4", Some(&nope))], "");
+    assert!(run(&missing_file).contains("nope.h5"));
+
+    let dw = workspace().join("examples/systems/quantum_double_well_N16_m3.ron");
+    let wrong_dim = dir.path().join("dim.ron");
+    std::fs::write(&wrong_dim, format!("FreeEnergy(states: [(system: {dw:?}, samples: {a:?}), (system: {dw:?}, samples: {a:?})])")).unwrap();
+    let message = run(&wrong_dim);
+    assert!(message.contains("dimension"), "{message}");
+
+    let typo = dir.path().join("typo.ron");
+    std::fs::write(&typo, "FreeEnergy(state: [])").unwrap();
+    assert!(run(&typo).contains("state"));
+
+    let unknown = write_config(
+        dir.path(),
+        &[("gmm2", Some(&a)), ("gmm4", Some(&a))],
+        ", estimators: [Mbar, Tsallis]",
+    );
+    assert!(run(&unknown).contains("Tsallis"));
+    assert!(!out.exists(), "nothing is written on bad input");
+}
