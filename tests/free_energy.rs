@@ -70,7 +70,9 @@ fn gmm2_to_gmm4_from_exact_samples_recovers_zero() {
             delta_f.abs() < 4.0 * stderr,
             "{estimator}: {delta_f} ± {stderr}, exact 0"
         );
-        assert_eq!(read_attr_as::<u64>(&out, &group, "n_samples"), 40000);
+        // Exact samples are independent: g ≈ 1, and thinning keeps nearly all of them.
+        let used = read_attr_as::<u64>(&out, &group, "n_samples");
+        assert!((36000..=40000).contains(&used), "{used}");
     }
     // Exponential averaging is there too (with poor overlap it is off, as expected).
     read_attr(&out, "free_energy/exp_forward", "delta_f");
@@ -118,7 +120,7 @@ fn weighted_samples_are_resampled_to_their_effective_size() {
     let config = write_config(
         dir.path(),
         &[("gmm2", Some(&weighted)), ("gmm4", Some(&b))],
-        ", estimators: [Bar]",
+        ", estimators: [Bar], subsample: false",
     );
     let out = dir.path().join("fe.h5");
     let result = boltzflow(&[
@@ -140,6 +142,57 @@ fn weighted_samples_are_resampled_to_their_effective_size() {
     let delta_f = read_attr(&out, "free_energy/bar", "delta_f");
     let sigma = read_attr(&out, "free_energy/bar", "delta_f_stderr");
     assert!(delta_f.abs() < 4.0 * sigma, "{delta_f} ± {sigma}");
+}
+
+#[test]
+fn correlated_samples_are_thinned_by_their_statistical_inefficiency() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each exact sample four times in a row, in two "walkers": g = 1 + 2(3/4 + 2/4 + 1/4) = 4.
+    let s = exact_samples(dir.path(), "gmm2", 4000, 6);
+    let (x, _) = read_h5(&s, "samples/x");
+    let repeated: Vec<f64> = x.chunks(2).flat_map(|p| p.repeat(4)).collect();
+    let walker: Vec<f64> = (0..16000).map(|i| (i / 8000) as f64).collect();
+    let md = dir.path().join("md.h5");
+    let file = hdf5::File::create(&md).unwrap();
+    let samples = file.create_group("samples").unwrap();
+    let x = ndarray::Array2::from_shape_vec((16000, 2), repeated).unwrap();
+    samples
+        .new_dataset_builder()
+        .with_data(&x)
+        .create("x")
+        .unwrap();
+    let trajectory = file.create_group("trajectory").unwrap();
+    trajectory
+        .new_dataset_builder()
+        .with_data(&walker)
+        .create("walker")
+        .unwrap();
+    drop((samples, trajectory, file));
+    let b = exact_samples(dir.path(), "gmm4", 4000, 7);
+    let config = write_config(
+        dir.path(),
+        &[("gmm2", Some(&md)), ("gmm4", Some(&b))],
+        ", estimators: [Mbar]",
+    );
+    let out = dir.path().join("fe.h5");
+    boltzflow_ok(&[
+        "free-energy",
+        config.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let g = read_attr(&out, "free_energy/states/0", "statistical_inefficiency");
+    // The estimate of g is noisy (and the largest of the two walkers' is taken).
+    assert!((3.5..6.5).contains(&g), "g = {g}");
+    let used = read_attr_as::<u64>(&out, "free_energy/states/0", "n_samples") as f64;
+    assert!(
+        (used - 16000.0 / g).abs() <= 2.0,
+        "{used} of 16000 used, g = {g}"
+    );
+    assert_eq!(
+        read_attr_as::<u64>(&out, "free_energy/states/0", "n_samples_read"),
+        16000
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Analyses of weighted samples.
 
 pub mod blocking;
+pub mod correlation;
 pub mod dihedral_report;
 pub mod geometry;
 pub mod histogram;

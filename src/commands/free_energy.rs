@@ -55,8 +55,18 @@ pub fn run(args: Args) -> Result<()> {
         }
     }
     let bar = progress_bar((n * k) as u64, "evaluating every sample at every state");
-    let evaluated = reduced_energies(&states, &bar)?;
+    let evaluated = reduced_energies(&states, config.subsample, &bar)?;
     bar.finish_and_clear();
+    for (i, state) in states.iter().enumerate().filter(|(_, s)| s.n() > 0) {
+        let used = evaluated.energies.counts()[i];
+        if used < state.n() {
+            eprintln!(
+                "state {i}: {used} of {} samples used (statistical inefficiency g = {:.2})",
+                state.n(),
+                evaluated.inefficiency[i]
+            );
+        }
+    }
     if evaluated.dropped > 0 {
         eprintln!(
             "warning: {} samples have a non-finite energy at their own state and were dropped",
@@ -136,6 +146,14 @@ fn write(
             out.set_str(&group, "samples_file", &samples.display().to_string())?;
         }
         out.set_u64(&group, "n_samples", evaluated.energies.counts()[i] as u64)?;
+        if state.n() > 0 {
+            out.set_u64(&group, "n_samples_read", state.n() as u64)?;
+            out.set_f64(
+                &group,
+                "statistical_inefficiency",
+                evaluated.inefficiency[i],
+            )?;
+        }
         if let Some(from) = state.resampled_from {
             out.set_u64(&group, "n_weighted_samples_read", from as u64)?;
         }

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 ///         (system: "systems/quantum_double_well_N16_m4.5.ron", samples: "m4.5.h5"),
 ///     ],
 ///     estimators: [ExpForward, ExpReverse, Bar, Mbar],   // the default: all of them
+///     subsample: true,                                   // the default: thin correlated samples
 /// )
 /// ```
 ///
@@ -33,6 +34,12 @@ pub struct FreeEnergyConfig {
     /// Seed of the resampling of weighted samples (see [`StateConfig::samples`]).
     #[serde(default)]
     pub seed: u64,
+    /// Whether each state's samples are thinned to nearly independent ones before estimating:
+    /// every g-th sample, g the statistical inefficiency of the state's own reduced energy
+    /// along each walker's trajectory (the largest over the walkers). The estimators' error
+    /// bars assume independent samples; MD frames are not.
+    #[serde(default = "crate::defaults::yes")]
+    pub subsample: bool,
 }
 
 /// One thermodynamic state.

@@ -3,6 +3,7 @@
 
 use super::config::FreeEnergyConfig;
 use super::mbar::ReducedEnergies;
+use crate::analysis::correlation::{statistical_inefficiency, subsample_indices};
 use crate::analysis::{ImportanceSummary, normalised_weights};
 use crate::config::{SystemFile, load_system};
 use crate::energy::System;
@@ -11,6 +12,7 @@ use crate::{Error, Result};
 use indicatif::ProgressBar;
 use nalgebra::DMatrix;
 use rand::{RngExt, SeedableRng};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// One state: its system and its samples (n × dim, row-major; empty without samples).
@@ -25,6 +27,9 @@ pub struct State {
     pub x: Vec<f64>,
     /// For weighted samples, how many were read before resampling.
     pub resampled_from: Option<usize>,
+    /// The samples' independent trajectories: contiguous ranges, one per MD walker
+    /// (`/trajectory/walker`), or one range for all.
+    pub segments: Vec<Range<usize>>,
 }
 
 impl State {
@@ -38,6 +43,8 @@ impl State {
 pub struct Evaluated {
     /// u_kn with N_k.
     pub energies: ReducedEnergies,
+    /// Each state's statistical inefficiency g (1 when not subsampled; NaN without samples).
+    pub inefficiency: Vec<f64>,
     /// Samples dropped because their energy at their own state is not finite.
     pub dropped: usize,
     /// Energies at other states that were NaN, taken as +∞ (the sample is impossible there).
@@ -64,12 +71,18 @@ pub fn load_states(config: &FreeEnergyConfig, folder: &Path) -> Result<Vec<State
             Some(path) => read_samples(path, &system, crate::seed::derive(config.seed, k as u64))?,
             None => (Vec::new(), None),
         };
+        let n = x.len() / system.dim();
+        let segments = match &samples_file {
+            Some(path) if resampled_from.is_none() => walker_segments(path, n)?,
+            _ => vec![0..n],
+        };
         states.push(State {
             file,
             system,
             samples_file,
             x,
             resampled_from,
+            segments,
         });
     }
     Ok(states)
@@ -117,6 +130,31 @@ fn read_samples(path: &Path, system: &System, seed: u64) -> Result<(Vec<f64>, Op
     Ok((x, Some(points.n)))
 }
 
+/// The contiguous runs of equal `/trajectory/walker` in an MD output (one range for all `n`
+/// samples when the file has none).
+fn walker_segments(path: &Path, n: usize) -> Result<Vec<Range<usize>>> {
+    if !dataset_exists(path, "trajectory/walker")? {
+        return Ok(vec![0..n]);
+    }
+    let (walker, _) = read_array(path, "trajectory/walker")?;
+    if walker.len() != n {
+        return Err(Error::Shape {
+            what: format!("/trajectory/walker in {}", path.display()),
+            expected: format!("{n} values, one per sample"),
+            found: format!("{} values", walker.len()),
+        });
+    }
+    let mut segments = Vec::new();
+    let mut start = 0;
+    for i in 1..=n {
+        if i == n || walker[i] != walker[start] {
+            segments.push(start..i);
+            start = i;
+        }
+    }
+    Ok(segments)
+}
+
 /// Systematic resampling: `m` indices drawn with probabilities `weights` (summing to 1) at the
 /// points (u + j)/m of their cumulative sum, u uniform in [0, 1).
 fn systematic_resample(weights: &[f64], m: usize, seed: u64) -> Vec<usize> {
@@ -136,13 +174,45 @@ fn systematic_resample(weights: &[f64], m: usize, seed: u64) -> Vec<usize> {
     picked
 }
 
+/// The statistical inefficiency of a state's own reduced energies (the largest over its
+/// segments, over their finite values) and the indices of the samples that thin them.
+fn thin(own: &[f64], segments: &[Range<usize>]) -> (f64, Vec<usize>) {
+    let g = segments
+        .iter()
+        .map(|r| {
+            let finite: Vec<f64> = own[r.clone()]
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            statistical_inefficiency(&finite)
+        })
+        .fold(1.0, f64::max);
+    let keep = segments
+        .iter()
+        .flat_map(|r| {
+            subsample_indices(r.len(), g)
+                .into_iter()
+                .map(move |i| r.start + i)
+        })
+        .collect();
+    (g, keep)
+}
+
 /// The reduced energy of every state's samples at every state (K × N, samples in state order),
-/// advancing `progress` by the points evaluated. A sample whose energy at its own state is not
-/// finite is dropped; a NaN at another state becomes +∞.
-pub fn reduced_energies(states: &[State], progress: &ProgressBar) -> Result<Evaluated> {
+/// advancing `progress` by the points evaluated. With `subsample`, each state's samples are
+/// thinned to nearly independent ones first (see [`super::FreeEnergyConfig::subsample`]). A
+/// sample whose energy at its own state is not finite is dropped; a NaN at another state
+/// becomes +∞.
+pub fn reduced_energies(
+    states: &[State],
+    subsample: bool,
+    progress: &ProgressBar,
+) -> Result<Evaluated> {
     let k = states.len();
     let mut columns: Vec<f64> = Vec::new();
     let mut n_k = vec![0; k];
+    let mut inefficiency = vec![f64::NAN; k];
     let (mut dropped, mut nan_elsewhere) = (0, 0);
     for (own, state) in states.iter().enumerate() {
         if state.x.is_empty() {
@@ -156,7 +226,15 @@ pub fn reduced_energies(states: &[State], progress: &ProgressBar) -> Result<Eval
                 u
             })
             .collect::<Result<_>>()?;
-        for n in 0..state.n() {
+        let keep = if subsample {
+            let (g, keep) = thin(&at[own], &state.segments);
+            inefficiency[own] = g;
+            keep
+        } else {
+            inefficiency[own] = 1.0;
+            (0..state.n()).collect()
+        };
+        for n in keep {
             if !at[own][n].is_finite() {
                 dropped += 1;
                 continue;
@@ -176,6 +254,7 @@ pub fn reduced_energies(states: &[State], progress: &ProgressBar) -> Result<Eval
     let energies = ReducedEnergies::new(DMatrix::from_vec(k, n, columns), n_k)?;
     Ok(Evaluated {
         energies,
+        inefficiency,
         dropped,
         nan_elsewhere,
     })
