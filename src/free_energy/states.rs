@@ -74,7 +74,7 @@ pub fn load_states(config: &FreeEnergyConfig, folder: &Path) -> Result<Vec<State
         let n = x.len() / system.dim();
         let segments = match &samples_file {
             Some(path) if resampled_from.is_none() => walker_segments(path, n)?,
-            _ => Vec::from([0..n]),
+            _ => std::iter::once(0..n).collect(),
         };
         states.push(State {
             file,
@@ -134,7 +134,7 @@ fn read_samples(path: &Path, system: &System, seed: u64) -> Result<(Vec<f64>, Op
 /// samples when the file has none).
 fn walker_segments(path: &Path, n: usize) -> Result<Vec<Range<usize>>> {
     if !dataset_exists(path, "trajectory/walker")? {
-        return Ok(Vec::from([0..n]));
+        return Ok(std::iter::once(0..n).collect());
     }
     let (walker, _) = read_array(path, "trajectory/walker")?;
     if walker.len() != n {
