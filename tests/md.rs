@@ -162,7 +162,7 @@ fn resumed_run_is_identical_to_an_uninterrupted_one() {
     let config = md_config(dir.path(), "checkpoint_every: 700");
     let stop = StopFlag::new();
     let whole = dir.path().join("whole.h5");
-    let mut run = MdRun::new(&config, &whole).unwrap();
+    let mut run = MdRun::new(&config, None, &whole).unwrap();
     assert!(!run.resumed());
     assert_eq!(run.run(&stop, false).unwrap(), Some(whole.clone()));
     assert!(
@@ -172,11 +172,11 @@ fn resumed_run_is_identical_to_an_uninterrupted_one() {
 
     let parts = dir.path().join("parts.h5");
     for stop_after in [1234, 1, 900] {
-        let mut run = MdRun::new(&config, &parts).unwrap();
+        let mut run = MdRun::new(&config, None, &parts).unwrap();
         assert_eq!(run.run_steps(stop_after, &stop, false).unwrap(), None);
         assert!(run.checkpoint_path().is_file());
     }
-    let mut run = MdRun::new(&config, &parts).unwrap();
+    let mut run = MdRun::new(&config, None, &parts).unwrap();
     assert!(run.resumed());
     assert_eq!(run.step(), 1234 + 1 + 900);
     run.run(&stop, false).unwrap();
@@ -218,10 +218,10 @@ fn resumed_run_is_identical_to_an_uninterrupted_one() {
     assert_eq!((points.n, points.dim), (180, 2));
 
     // Another configuration does not resume this checkpoint.
-    let mut run = MdRun::new(&config, &parts).unwrap();
+    let mut run = MdRun::new(&config, None, &parts).unwrap();
     run.run_steps(10, &stop, false).unwrap();
     let other = md_config(dir.path(), "checkpoint_every: 800");
-    let err = MdRun::new(&other, &parts).err().unwrap().to_string();
+    let err = MdRun::new(&other, None, &parts).err().unwrap().to_string();
     assert!(err.contains("another configuration"), "{err}");
 }
 
@@ -244,7 +244,7 @@ fn blow_up_names_replica_and_step_and_keeps_the_frames() {
     )
     .unwrap();
     let output = dir.path().join("out.h5");
-    let err = MdRun::new(&config, &output)
+    let err = MdRun::new(&config, None, &output)
         .unwrap()
         .run(&StopFlag::new(), false)
         .unwrap_err();

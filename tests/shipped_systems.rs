@@ -114,11 +114,40 @@ fn every_shipped_configuration_reads_and_validates() {
         } else if body.trim_start().starts_with("Md(") {
             boltzflow::config::read_ron_file::<boltzflow::md::MdConfig>(&path)
                 .and_then(|(config, _)| config.validate())
+        } else if body.trim_start().starts_with("FreeEnergy(") {
+            boltzflow::config::read_ron_file::<boltzflow::free_energy::FreeEnergyConfig>(&path)
+                .and_then(|(config, _)| {
+                    // Every state's system file exists and loads (the samples come from runs).
+                    let folder = path.parent().unwrap();
+                    for state in &config.states {
+                        load_system(&folder.join(&state.system))?;
+                    }
+                    config.validate()
+                })
         } else {
-            panic!("{}: neither Train(...) nor Md(...)", path.display());
+            panic!(
+                "{}: not Train(...), Md(...) or FreeEnergy(...)",
+                path.display()
+            );
         };
         result.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         checked += 1;
     }
-    assert!(checked >= 18, "only {checked} configurations found");
+    assert!(checked >= 21, "only {checked} configurations found");
+}
+
+/// The shipped λ-states (examples/lambda) load, with both plugins and no exact log Z.
+#[test]
+fn shipped_lambda_states_load() {
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(workspace().join("examples/lambda")).unwrap() {
+        let path = entry.unwrap().path();
+        let (_, system) = load_system(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(
+            (system.dim(), system.plugins().len(), system.log_z()),
+            (16, 2, None)
+        );
+        loaded += 1;
+    }
+    assert_eq!(loaded, 3);
 }

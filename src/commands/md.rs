@@ -12,6 +12,9 @@ use std::path::PathBuf;
 pub struct Args {
     /// The MD configuration (RON).
     pub config: PathBuf,
+    /// A system file to use instead of the configuration's (a λ-state, say).
+    #[arg(long)]
+    pub system: Option<PathBuf>,
     /// HDF5 file to write: /samples (lowest temperature of every walker, walker-major),
     /// /trajectory (walker, time_ps, step) and /md (settings, ns/day, exchange acceptance).
     #[arg(long)]
@@ -21,7 +24,7 @@ pub struct Args {
 /// Runs (or resumes) the dynamics and writes the frames; an interruption is
 /// [`Error::Interrupted`] (exit status 130) after the checkpoint is saved.
 pub fn run(args: Args) -> Result<()> {
-    let mut run = MdRun::new(&args.config, &args.output)?;
+    let mut run = MdRun::new(&args.config, args.system.as_deref(), &args.output)?;
     super::check_memory(
         usize::try_from(run.frame_bytes()).unwrap_or(usize::MAX),
         "this run (its `steps` / `save_every` frames, kept in memory)",

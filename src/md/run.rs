@@ -81,17 +81,19 @@ pub struct MdRun {
 
 impl MdRun {
     /// Prepares the run of the configuration file for the output `output`, resuming from the
-    /// checkpoint beside it if there is one (it must come from the same configuration).
-    pub fn new(config_path: &Path, output: &Path) -> Result<Self> {
+    /// checkpoint beside it if there is one (it must come from the same configuration and
+    /// system). `system` replaces the configuration's system file.
+    pub fn new(config_path: &Path, system: Option<&Path>, output: &Path) -> Result<Self> {
         let (config, config_text): (MdConfig, String) = read_ron_file(config_path)?;
         let in_config = |e: Error| Error::Config {
             path: config_path.to_owned(),
             message: e.to_string(),
         };
         config.validate().map_err(in_config)?;
-        check_output(output, &[config_path])?;
         let base_dir = config_path.parent().unwrap_or(Path::new("."));
-        let (system_file, system) = load_system(&base_dir.join(&config.system))?;
+        let system_path = system.map_or_else(|| base_dir.join(&config.system), Path::to_owned);
+        check_output(output, &[config_path, &system_path])?;
+        let (system_file, system) = load_system(&system_path)?;
         let units = Units::of(system.metadata(), system.dim())?;
         let factors = ladder_factors(&config, &system).map_err(in_config)?;
         let langevin = Langevin::new(config.timestep_ps(), config.friction_per_ps)?;
