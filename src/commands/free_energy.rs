@@ -54,7 +54,7 @@ pub fn run(args: Args) -> Result<()> {
             );
         }
     }
-    let bar = progress_bar((n * k) as u64, "evaluating every sample at every state");
+    let bar = progress_bar(n as u64, "evaluating every sample at every state");
     let evaluated = reduced_energies(&states, config.subsample, &bar)?;
     bar.finish_and_clear();
     for (i, state) in states.iter().enumerate().filter(|(_, s)| s.n() > 0) {

@@ -200,7 +200,8 @@ fn thin(own: &[f64], segments: &[Range<usize>]) -> (f64, Vec<usize>) {
 }
 
 /// The reduced energy of every state's samples at every state (K × N, samples in state order),
-/// advancing `progress` by the points evaluated. With `subsample`, each state's samples are
+/// advancing `progress` by the points evaluated (its length grows as the thinned sizes become
+/// known). With `subsample`, each state's samples are
 /// thinned to nearly independent ones first (see [`super::FreeEnergyConfig::subsample`]). A
 /// sample whose energy at its own state is not finite is dropped; a NaN at another state
 /// becomes +∞.
@@ -214,32 +215,47 @@ pub fn reduced_energies(
     let mut n_k = vec![0; k];
     let mut inefficiency = vec![f64::NAN; k];
     let (mut dropped, mut nan_elsewhere) = (0, 0);
+    progress.set_length(states.iter().map(State::n).sum::<usize>() as u64);
     for (own, state) in states.iter().enumerate() {
         if state.x.is_empty() {
             continue;
         }
+        // The own state first: it decides which samples are kept (thinning, finite energy);
+        // only those are evaluated at the other states.
+        let own_u = state.system.evaluate(&state.x, false)?.u;
+        progress.inc(state.n() as u64);
+        let (g, thinned) = if subsample {
+            thin(&own_u, &state.segments)
+        } else {
+            (1.0, (0..state.n()).collect())
+        };
+        inefficiency[own] = g;
+        let thinned_len = thinned.len();
+        let keep: Vec<usize> = thinned
+            .into_iter()
+            .filter(|&n| own_u[n].is_finite())
+            .collect();
+        dropped += thinned_len - keep.len();
+        progress.inc_length((keep.len() * (k - 1)) as u64);
+        let dim = state.system.dim();
+        let x: Vec<f64> = keep
+            .iter()
+            .flat_map(|&n| state.x[n * dim..(n + 1) * dim].iter().copied())
+            .collect();
         let at: Vec<Vec<f64>> = states
             .iter()
-            .map(|s| {
-                let u = s.system.evaluate(&state.x, false).map(|e| e.u);
-                progress.inc(state.n() as u64);
+            .enumerate()
+            .map(|(other, s)| {
+                if other == own {
+                    return Ok(keep.iter().map(|&n| own_u[n]).collect());
+                }
+                let u = s.system.evaluate(&x, false).map(|e| e.u);
+                progress.inc(keep.len() as u64);
                 u
             })
             .collect::<Result<_>>()?;
-        let keep = if subsample {
-            let (g, keep) = thin(&at[own], &state.segments);
-            inefficiency[own] = g;
-            keep
-        } else {
-            inefficiency[own] = 1.0;
-            (0..state.n()).collect()
-        };
-        for n in keep {
-            if !at[own][n].is_finite() {
-                dropped += 1;
-                continue;
-            }
-            n_k[own] += 1;
+        n_k[own] = keep.len();
+        for n in 0..keep.len() {
             columns.extend(at.iter().map(|u| {
                 if u[n].is_nan() {
                     nan_elsewhere += 1;
