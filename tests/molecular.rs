@@ -160,6 +160,34 @@ fn obc1_matches_openmm_reference_per_force_and_in_total() {
     );
 }
 
+/// The vacuum system (`system_vacuum.xml`: system.xml less its CustomGBForce, written by
+/// make_vacuum.py) is OpenMM's total energy and forces minus the OBC1 term's, frame by frame, and
+/// its shipped system file loads it at 300 K.
+#[test]
+fn vacuum_system_is_the_implicit_one_without_its_solvent_term() {
+    let (positions, shape) = read_h5(&fixture(), "obc1/positions");
+    let n = shape[0];
+    let (total, _) = read_h5(&fixture(), "obc1/energy");
+    let (total_forces, _) = read_h5(&fixture(), "obc1/forces");
+    let (gb, _) = read_h5(&fixture(), "obc1/terms/CustomGBForce/energy");
+    let (gb_forces, _) = read_h5(&fixture(), "obc1/terms/CustomGBForce/forces");
+    let energy: Vec<f64> = total.iter().zip(&gb).map(|(t, g)| t - g).collect();
+    let forces: Vec<f64> = total_forces
+        .iter()
+        .zip(&gb_forces)
+        .map(|(t, g)| t - g)
+        .collect();
+    let (file, vacuum) = boltzflow::config::load_system(&data().join("system_vacuum.ron")).unwrap();
+    assert_eq!(
+        vacuum.metadata().temperature_kelvin,
+        Some(T),
+        "{}",
+        file.path.display()
+    );
+    let max = compare(&vacuum, &positions, &energy, &forces, "vacuum");
+    eprintln!("vacuum {n} frames: max |ΔE| {:.2e} kJ/mol", max.energy);
+}
+
 #[test]
 fn obc2_matches_openmm_reference_per_force_and_in_total() {
     compare_set(

@@ -23,6 +23,12 @@ fn every_shipped_system_loads_with_an_exact_log_z() {
         ("quantum_double_well_N16_m3.ron", 16, false),
         ("quantum_double_well_N16_m4.5.ron", 16, false),
         ("quantum_double_well_N16_m6.ron", 16, false),
+        ("gaussian_blocks_d4.ron", 4, true),
+        ("gaussian_standard_d4.ron", 4, true),
+        ("gaussian_blocks_d40.ron", 40, true),
+        ("gaussian_standard_d40.ron", 40, true),
+        ("gaussian_blocks_d80.ron", 80, true),
+        ("gaussian_standard_d80.ron", 80, true),
     ];
     let shipped = std::fs::read_dir(workspace().join("examples/systems"))
         .unwrap()
@@ -40,7 +46,7 @@ fn every_shipped_system_loads_with_an_exact_log_z() {
             .log_z()
             .unwrap_or_else(|| panic!("{file}: no exact log Z"));
         assert!(log_z.is_finite(), "{file}");
-        if file.starts_with("gmm") {
+        if file.starts_with("gmm") || file.starts_with("gaussian") {
             assert_eq!(log_z, 0.0, "{file}: mixtures are normalised");
         }
     }
@@ -136,18 +142,26 @@ fn every_shipped_configuration_reads_and_validates() {
     assert!(checked >= 21, "only {checked} configurations found");
 }
 
-/// The shipped λ-states (examples/lambda) load, with both plugins and no exact log Z.
+/// The shipped λ-states (examples/lambda) load, with both plugins and no exact log Z: the
+/// double well's (16-D) and alanine dipeptide's vacuum → OBC1 path (66-D).
 #[test]
 fn shipped_lambda_states_load() {
     let mut loaded = 0;
     for entry in std::fs::read_dir(workspace().join("examples/lambda")).unwrap() {
         let path = entry.unwrap().path();
         let (_, system) = load_system(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let dim = if path.to_string_lossy().contains("alanine") {
+            66
+        } else {
+            16
+        };
         assert_eq!(
             (system.dim(), system.plugins().len(), system.log_z()),
-            (16, 2, None)
+            (dim, 2, None),
+            "{}",
+            path.display()
         );
         loaded += 1;
     }
-    assert_eq!(loaded, 3);
+    assert_eq!(loaded, 7);
 }

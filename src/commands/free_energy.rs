@@ -1,14 +1,19 @@
 //! `boltzflow free-energy`: free-energy differences between thermodynamic states from samples
-//! of them (exponential averaging, BAR, MBAR).
+//! of them (exponential averaging, BAR, MBAR, and density ratios through a transport flow).
 
 use super::{check_memory, progress_bar};
+use crate::backend::{DeviceKind, OnDevice, run_on};
 use crate::config::read_ron_file;
 use crate::energy::BOLTZMANN;
+use crate::free_energy::dre::DreResult;
 use crate::free_energy::{
-    EstimatorResult, FreeEnergyConfig, State, load_states, reduced_energies, run_estimator,
+    DreContext, EstimatorResult, FreeEnergyConfig, State, chained, load_states, reduced_energies,
+    run_estimator,
 };
 use crate::io::{OutputFile, check_output, folder_of};
+use crate::job::StopFlag;
 use crate::{Error, Result};
+use burn::tensor::backend::AutodiffBackend;
 use std::path::{Path, PathBuf};
 
 /// Free-energy differences between thermodynamic states, from samples of them.
@@ -19,12 +24,32 @@ pub struct Args {
     /// HDF5 file to write (/free_energy/<estimator>, /free_energy/u_kn, …).
     #[arg(long)]
     pub output: PathBuf,
+    /// Folder of the density-ratio estimator's training runs (one per pair of states,
+    /// resumable); OUTPUT without its extension, plus `.dre`, by default.
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    /// Where the density-ratio estimator's networks run.
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
 }
 
 /// Evaluates every sample at every state, runs the estimators and writes their results. An
 /// estimator that fails (MBAR without overlap, say) is reported and the others are written; the
-/// command fails only when every one fails.
+/// command fails only when every one fails. Ctrl-C during the density-ratio estimator's training
+/// saves its checkpoint and writes nothing; the same command resumes it.
 pub fn run(args: Args) -> Result<()> {
+    run_on(args.device, args)
+}
+
+impl OnDevice for Args {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+        estimate::<B>(self, device)
+    }
+}
+
+fn estimate<B: AutodiffBackend>(args: Args, device: B::Device) -> Result<()> {
     let (config, text): (FreeEnergyConfig, String) = read_ron_file(&args.config)?;
     config.validate()?;
     let folder = folder_of(&args.config);
@@ -79,10 +104,21 @@ pub fn run(args: Args) -> Result<()> {
             evaluated.nan_elsewhere
         );
     }
+    let dre = DreContext::<B> {
+        runs: args
+            .runs
+            .clone()
+            .unwrap_or_else(|| args.output.with_extension("dre")),
+        seed: config.seed,
+        stop: StopFlag::ctrl_c(),
+        show_progress: true,
+        device,
+    };
     let mut results = Vec::new();
-    for &estimator in &config.estimators {
-        match run_estimator(estimator, &evaluated.energies) {
+    for estimator in &config.estimators {
+        match run_estimator(estimator, &states, &evaluated, &dre) {
             Ok(result) => results.push(result),
+            Err(e @ Error::Interrupted(_)) => return Err(e),
             Err(e) => eprintln!("warning: {} failed: {e}", estimator.name()),
         }
     }
@@ -223,7 +259,101 @@ fn write(
             )?;
         }
     }
+    write_dre(&out, results, n)?;
     out.commit()
+}
+
+/// The density-ratio estimator's outputs: `/ratios/log_ratio` (K − 1 × N: log q_{i+1}/q_i at
+/// every sample), `/transport/…` per pair, and the KL estimates and training curves under
+/// `/free_energy/dre`.
+fn write_dre(out: &OutputFile, results: &[EstimatorResult], n: usize) -> Result<()> {
+    let Some(result) = results.iter().find(|r| !r.dre.is_empty()) else {
+        return Ok(());
+    };
+    let pairs = &result.dre;
+    let m = pairs.len();
+    let per_pair = |f: &dyn Fn(&DreResult) -> f64| pairs.iter().map(f).collect::<Vec<f64>>();
+    let log_ratio: Vec<f64> = pairs.iter().flat_map(|p| p.log_ratio.clone()).collect();
+    out.write_array("ratios/log_ratio", &log_ratio, &[m, n])?;
+    out.set_str(
+        "ratios",
+        "description",
+        "row i: log q_{i+1}(x)/q_i(x) of the density-ratio estimator at every sample (the \
+         columns of /free_energy/u_kn)",
+    )?;
+    out.write_array(
+        "transport/cost",
+        &per_pair(&|p| p.transport_cost.mean),
+        &[m],
+    )?;
+    out.write_array(
+        "transport/cost_stderr",
+        &per_pair(&|p| p.transport_cost.stderr),
+        &[m],
+    )?;
+    out.write_array(
+        "transport/inversion_error",
+        &per_pair(&|p| p.inversion_error),
+        &[m],
+    )?;
+    let group = "free_energy/dre";
+    if !result.mapped_bar.is_empty() {
+        let mapped = &result.mapped_bar;
+        out.write_array(
+            &format!("{group}/mapped_bar_pair_delta_f"),
+            &mapped.iter().map(|e| e.delta_f).collect::<Vec<_>>(),
+            &[m],
+        )?;
+        out.write_array(
+            &format!("{group}/mapped_bar_pair_delta_f_stderr"),
+            &mapped.iter().map(|e| e.stderr).collect::<Vec<_>>(),
+            &[m],
+        )?;
+        let total = chained(mapped);
+        out.set_f64(group, "mapped_bar_delta_f", total.delta_f)?;
+        out.set_f64(group, "mapped_bar_delta_f_stderr", total.stderr)?;
+    }
+    for (name, f) in [
+        (
+            "kl_forward",
+            &(|p: &DreResult| p.kl_pq.mean) as &dyn Fn(&DreResult) -> f64,
+        ),
+        ("kl_forward_stderr", &|p: &DreResult| p.kl_pq.stderr),
+        ("kl_reverse", &|p: &DreResult| p.kl_qp.mean),
+        ("kl_reverse_stderr", &|p: &DreResult| p.kl_qp.stderr),
+        ("classifier_kl_forward", &|p: &DreResult| {
+            p.classifier_kl[0].mean
+        }),
+        ("classifier_kl_reverse", &|p: &DreResult| {
+            p.classifier_kl[1].mean
+        }),
+        ("n_held_out", &|p: &DreResult| {
+            (p.held_out[0].len() + p.held_out[1].len()) as f64
+        }),
+    ] {
+        out.write_array(&format!("{group}/{name}"), &per_pair(f), &[m])?;
+    }
+    for (i, pair) in pairs.iter().enumerate() {
+        let h = &pair.history;
+        let column = |f: &dyn Fn(&crate::free_energy::dre::DreRow) -> f64| {
+            h.iter().map(f).collect::<Vec<f64>>()
+        };
+        let curves = format!("{group}/training/pair_{i}");
+        for (name, values) in [
+            ("step", column(&|r| r.step as f64)),
+            ("loss", column(&|r| r.loss)),
+            ("objective", column(&|r| r.objective)),
+            (
+                "transport_cost",
+                column(&|r| r.transport_cost.unwrap_or(f64::NAN)),
+            ),
+            ("classifier_loss", column(&|r| r.classifier_loss)),
+            ("grad_norm", column(&|r| r.grad_norm)),
+        ] {
+            out.write_array(&format!("{curves}/{name}"), &values, &[h.len()])?;
+        }
+    }
+    Ok(())
 }
 
 fn print_summary(results: &[EstimatorResult], temperature: Option<f64>) {
@@ -242,5 +372,26 @@ fn print_summary(results: &[EstimatorResult], temperature: Option<f64>) {
             t.delta_f,
             t.stderr
         );
+        if !result.mapped_bar.is_empty() {
+            let t = chained(&result.mapped_bar);
+            println!(
+                "  {:<12} {:>12.6} ± {:.6} k_BT  (BAR on the works of the flow's map)",
+                "dre (mapped)", t.delta_f, t.stderr
+            );
+        }
+        for (i, pair) in result.dre.iter().enumerate() {
+            println!(
+                "    pair {i}: KL(P‖Q) {:.4} ± {:.4}, KL(Q‖P) {:.4} ± {:.4} (one classifier: {:.4}, \
+                 {:.4}); transport cost {:.4}, inversion error {:.2e}",
+                pair.kl_pq.mean,
+                pair.kl_pq.stderr,
+                pair.kl_qp.mean,
+                pair.kl_qp.stderr,
+                pair.classifier_kl[0].mean,
+                pair.classifier_kl[1].mean,
+                pair.transport_cost.mean,
+                pair.inversion_error
+            );
+        }
     }
 }

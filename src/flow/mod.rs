@@ -48,7 +48,7 @@ pub use bijection::Bijection;
 pub use circular_gaussian::{CircularGaussian, CircularGaussianConfig};
 pub use continuous::{
     ContinuousFlow, ContinuousFlowConfig, DivergenceMethod, Dopri5Config, Dynamics, GatedField,
-    GatedFieldConfig, Probe, Rk4Config, SolverConfig, TimeDependent, TimeMlp, TimeMlpConfig,
+    GatedFieldConfig, Probe, Rk4Config, SolverConfig, TimeDependent, TimeMlp, TimeMlpConfig, carry,
     rerooted,
 };
 pub use coupling_flow::{Density, Flow, FlowConfig};

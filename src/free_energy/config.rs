@@ -1,5 +1,6 @@
 //! The configuration of `boltzflow free-energy` (RON).
 
+use super::dre::DreConfig;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -15,7 +16,9 @@ use std::path::PathBuf;
 ///         (system: "systems/quantum_double_well_N16_m3.ron", samples: "m3.h5"),
 ///         (system: "systems/quantum_double_well_N16_m4.5.ron", samples: "m4.5.h5"),
 ///     ],
-///     estimators: [ExpForward, ExpReverse, Bar, Mbar],   // the default: all of them
+///     estimators: [ExpForward, ExpReverse, Bar, Mbar],   // the default: these four
+///     // and the density-ratio estimator, from the samples alone (see `DreConfig`):
+///     // estimators: [Bar, Dre((flow_steps: 3000))],
 ///     subsample: true,                                   // the default: thin correlated samples
 /// )
 /// ```
@@ -57,7 +60,7 @@ pub struct StateConfig {
 }
 
 /// A free-energy estimator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EstimatorConfig {
     /// Exponential averaging (FEP) on the samples of each state toward the next.
     ExpForward,
@@ -67,25 +70,30 @@ pub enum EstimatorConfig {
     Bar,
     /// MBAR over all the states.
     Mbar,
+    /// The density ratio log q/p between consecutive states from their samples alone (an
+    /// optimal-transport flow and infinitesimal density-ratio estimation); Δf follows from the
+    /// energies as ⟨log q/p + u_B − u_A⟩.
+    Dre(DreConfig),
 }
 
 impl EstimatorConfig {
     /// The name of its group in the output, `/free_energy/<name>`.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             EstimatorConfig::ExpForward => "exp_forward",
             EstimatorConfig::ExpReverse => "exp_reverse",
             EstimatorConfig::Bar => "bar",
             EstimatorConfig::Mbar => "mbar",
+            EstimatorConfig::Dre(_) => "dre",
         }
     }
 
     /// The states whose samples the estimator needs, of `k` states.
-    pub fn needs_samples(self, k: usize) -> Vec<usize> {
+    pub fn needs_samples(&self, k: usize) -> Vec<usize> {
         match self {
             EstimatorConfig::ExpForward => (0..k - 1).collect(),
             EstimatorConfig::ExpReverse => (1..k).collect(),
-            EstimatorConfig::Bar => (0..k).collect(),
+            EstimatorConfig::Bar | EstimatorConfig::Dre(_) => (0..k).collect(),
             EstimatorConfig::Mbar => Vec::new(),
         }
     }
@@ -112,11 +120,14 @@ impl FreeEnergyConfig {
         }
         if self.estimators.is_empty() {
             return fail(
-                "`estimators` is empty: give at least one of ExpForward, ExpReverse, Bar, Mbar"
+                "`estimators` is empty: give at least one of ExpForward, ExpReverse, Bar, Mbar, Dre"
                     .into(),
             );
         }
         for estimator in &self.estimators {
+            if let EstimatorConfig::Dre(dre) = estimator {
+                dre.validate()?;
+            }
             if let Some(missing) = estimator
                 .needs_samples(k)
                 .into_iter()

@@ -10,9 +10,8 @@
 //! - [`Mbar`]: K states, every sample evaluated at every state, with the asymptotic covariance
 //!   and the overlap matrix.
 //!
-//! `boltzflow free-energy` ([`FreeEnergyConfig`]) loads the states' systems and samples
-//! ([`load_states`]), evaluates every sample at every state ([`reduced_energies`]) and runs the
-//! estimators ([`run_estimator`]).
+//! - [`dre`]: the density ratio log q/p itself, from the two sample sets alone, through an
+//!   optimal-transport flow between them (no overlap needed); with energies, Δf follows.
 //!
 //! `boltzflow free-energy` ([`FreeEnergyConfig`]) loads the states' systems and samples
 //! ([`load_states`]), evaluates every sample at every state ([`reduced_energies`]) and runs the
@@ -35,13 +34,14 @@
 //! ```
 
 mod config;
+pub mod dre;
 mod estimate;
 mod mbar;
 mod states;
 mod two_state;
 
 pub use config::{EstimatorConfig, FreeEnergyConfig, StateConfig};
-pub use estimate::{EstimatorResult, run_estimator};
+pub use estimate::{DreContext, EstimatorResult, chained, run_estimator};
 pub use mbar::{Mbar, ReducedEnergies};
 pub use states::{Evaluated, State, load_states, reduced_energies};
 pub use two_state::{bar, exponential_averaging};

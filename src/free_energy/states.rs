@@ -43,6 +43,10 @@ impl State {
 pub struct Evaluated {
     /// u_kn with N_k.
     pub energies: ReducedEnergies,
+    /// The samples behind the columns of u_kn, row-major (N × `dim`).
+    pub x: Vec<f64>,
+    /// Their dimension.
+    pub dim: usize,
     /// Each state's statistical inefficiency g (1 when not subsampled; NaN without samples).
     pub inefficiency: Vec<f64>,
     /// Samples dropped because their energy at their own state is not finite.
@@ -212,6 +216,7 @@ pub fn reduced_energies(
 ) -> Result<Evaluated> {
     let k = states.len();
     let mut columns: Vec<f64> = Vec::new();
+    let mut positions: Vec<f64> = Vec::new();
     let mut n_k = vec![0; k];
     let mut inefficiency = vec![f64::NAN; k];
     let (mut dropped, mut nan_elsewhere) = (0, 0);
@@ -255,6 +260,7 @@ pub fn reduced_energies(
             })
             .collect::<Result<_>>()?;
         n_k[own] = keep.len();
+        positions.extend_from_slice(&x);
         for n in 0..keep.len() {
             columns.extend(at.iter().map(|u| {
                 if u[n].is_nan() {
@@ -270,6 +276,8 @@ pub fn reduced_energies(
     let energies = ReducedEnergies::new(DMatrix::from_vec(k, n, columns), n_k)?;
     Ok(Evaluated {
         energies,
+        x: positions,
+        dim: states[0].system.dim(),
         inefficiency,
         dropped,
         nan_elsewhere,

@@ -64,16 +64,30 @@ impl<B: Backend> ContinuousFlow<B> {
         t0: f64,
         t1: f64,
     ) -> crate::Result<(Tensor<B, 2>, Tensor<B, 1>)> {
-        let [n, d] = x.dims();
-        let device = x.device();
-        let estimator = self.divergence.estimator::<B>(n, d, &device);
-        let field = rerooted(self.field.clone());
-        let dynamics = |t: f64, x: Tensor<B, 2>| {
-            let time = Tensor::full([n], t, &device);
-            estimator.value_and_divergence(&field, x, time)
-        };
-        self.solver.over(t0, t1).solve(&dynamics, x, t0, t1)
+        carry(&self.field, &self.solver, self.divergence, x, t0, t1)
     }
+}
+
+/// Carries points `x` by the flow of `field` from time `t0` to `t1` with `solver`:
+/// `(x(t1), ∫ ∇·V dt from t0 to t1)`, the second being the log|det| of the map applied, with
+/// the divergence computed by `divergence`. See [`ContinuousFlow::transport`].
+pub fn carry<B: Backend>(
+    field: &GatedField<B>,
+    solver: &SolverConfig,
+    divergence: DivergenceMethod,
+    x: Tensor<B, 2>,
+    t0: f64,
+    t1: f64,
+) -> crate::Result<(Tensor<B, 2>, Tensor<B, 1>)> {
+    let [n, d] = x.dims();
+    let device = x.device();
+    let estimator = divergence.estimator::<B>(n, d, &device);
+    let field = rerooted(field.clone());
+    let dynamics = |t: f64, x: Tensor<B, 2>| {
+        let time = Tensor::full([n], t, &device);
+        estimator.value_and_divergence(&field, x, time)
+    };
+    solver.over(t0, t1).solve(&dynamics, x, t0, t1)
 }
 
 /// Panics with the solver's message where [`ContinuousFlow::transport`] fails.

@@ -29,7 +29,7 @@ mod test_support;
 mod time_dependent;
 mod time_mlp;
 
-pub use continuous_flow::{ContinuousFlow, ContinuousFlowConfig};
+pub use continuous_flow::{ContinuousFlow, ContinuousFlowConfig, carry};
 pub use divergence::{DivergenceMethod, Probe};
 pub use dopri5::Dopri5Config;
 pub use gated_field::{GatedField, GatedFieldConfig};
