@@ -219,12 +219,11 @@ fn dre_delta_f(
             i + 1
         )));
     }
-    let mean = |v: &mut dyn Iterator<Item = f64>, n: usize| v.sum::<f64>() / n as f64;
     let n = values.len();
-    let delta_f = mean(&mut values.iter().copied(), n);
+    let delta_f = values.iter().sum::<f64>() / n as f64;
     let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 1000 + i as u64));
     let resampled: Vec<f64> = (0..config.bootstrap)
-        .map(|_| mean(&mut (0..n).map(|_| values[rng.random_range(0..n)]), n))
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
     let centre = resampled.iter().sum::<f64>() / resampled.len() as f64;
     let variance =
