@@ -1,9 +1,10 @@
-//! Molecular geometry: dihedral angles and the chirality of a stereocentre.
+//! Molecular geometry: dihedral angles, the chirality of a stereocentre, and rigid
+//! superposition.
 //!
 //! Positions are flat `[x0, y0, z0, x1, ...]` arrays (atoms × 3, nm) as plugins and HDF5 files
 //! store them, or nalgebra points.
 
-use nalgebra::{Point3, Vector3};
+use nalgebra::{Matrix3, Point3, Vector3};
 
 /// The alanine dipeptide atoms of the CA chirality test: N, CA, C, CB.
 pub const ALANINE_DIPEPTIDE_CHIRALITY: [usize; 4] = [6, 8, 14, 10];
@@ -47,6 +48,34 @@ pub fn chirality_of(positions: &[f64], atoms: [usize; 4]) -> f64 {
 /// Whether an alanine dipeptide conformation (22 atoms × 3) has the L form at its CA.
 pub fn is_l_alanine_dipeptide(positions: &[f64]) -> bool {
     chirality_of(positions, ALANINE_DIPEPTIDE_CHIRALITY) > 0.0
+}
+
+/// Superposes `frame` (flat positions, atoms × 3) onto `reference` in place: translates its
+/// centroid onto the reference's, then applies the proper rotation that minimises the squared
+/// distance to it (Kabsch 1976, by the SVD of the 3 × 3 covariance, with the reflection case
+/// turned into a rotation). Atoms weigh equally.
+pub fn superpose(frame: &mut [f64], reference: &[f64]) {
+    assert_eq!(frame.len(), reference.len(), "frames of different sizes");
+    let atoms = frame.len() / 3;
+    let centroid = |x: &[f64]| -> Vector3<f64> {
+        (0..atoms).map(|i| atom(x, i).coords).sum::<Vector3<f64>>() / atoms as f64
+    };
+    let (c_frame, c_reference) = (centroid(frame), centroid(reference));
+    let covariance: Matrix3<f64> = (0..atoms)
+        .map(|i| {
+            (atom(frame, i).coords - c_frame)
+                * (atom(reference, i).coords - c_reference).transpose()
+        })
+        .sum();
+    let svd = covariance.svd(true, true);
+    let (u, v_t) = (svd.u.expect("asked for"), svd.v_t.expect("asked for"));
+    let sign = (v_t.transpose() * u.transpose()).determinant().signum();
+    let rotation =
+        v_t.transpose() * Matrix3::from_diagonal(&Vector3::new(1.0, 1.0, sign)) * u.transpose();
+    for i in 0..atoms {
+        let moved = rotation * (atom(frame, i).coords - c_frame) + c_reference;
+        frame[3 * i..3 * i + 3].copy_from_slice(moved.as_slice());
+    }
 }
 
 #[cfg(test)]
@@ -122,5 +151,41 @@ mod tests {
         assert!(is_l_alanine_dipeptide(&flat));
         flat[3 * 10 + 2] = -1.0;
         assert!(!is_l_alanine_dipeptide(&flat));
+    }
+
+    /// A rotated, translated copy of a frame superposes back onto it exactly; the result is
+    /// a proper rotation of the input (distances kept), also when the best fit of a mirror
+    /// image would be a reflection.
+    #[test]
+    fn superpose_undoes_a_rigid_motion_and_never_reflects() {
+        let reference = [
+            0.0, 0.0, 0.0, 1.0, 0.1, 0.0, 0.2, 1.3, 0.0, 0.3, 0.4, 0.9, -0.5, 0.2, 0.4,
+        ];
+        let rotation = nalgebra::Rotation3::from_euler_angles(0.3, -1.1, 2.0);
+        let mut frame: Vec<f64> = (0..5)
+            .flat_map(|i| {
+                let moved = rotation * atom(&reference, i).coords + Vector3::new(3.0, -2.0, 0.5);
+                moved.as_slice().to_vec()
+            })
+            .collect();
+        superpose(&mut frame, &reference);
+        for (a, b) in frame.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        let mut mirror: Vec<f64> = reference
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i % 3 == 2 { -v } else { *v })
+            .collect();
+        let before = mirror.clone();
+        superpose(&mut mirror, &reference);
+        let distance = |x: &[f64], i: usize, j: usize| (atom(x, i) - atom(x, j)).norm();
+        for (i, j) in [(0, 3), (1, 4), (2, 3)] {
+            assert!((distance(&mirror, i, j) - distance(&before, i, j)).abs() < 1e-12);
+        }
+        assert!(
+            (chirality_of(&mirror, [0, 1, 2, 3]) - chirality_of(&before, [0, 1, 2, 3])).abs()
+                < 1e-12
+        );
     }
 }

@@ -7,8 +7,8 @@ use crate::config::read_ron_file;
 use crate::energy::BOLTZMANN;
 use crate::free_energy::dre::DreResult;
 use crate::free_energy::{
-    DreContext, EstimatorResult, FreeEnergyConfig, State, chained, load_states, reduced_energies,
-    run_estimator,
+    DreContext, EstimatorResult, FreeEnergyConfig, RatioCheck, State, chained, load_states,
+    reduced_energies, run_estimator,
 };
 use crate::io::{OutputFile, check_output, folder_of};
 use crate::job::StopFlag;
@@ -333,6 +333,15 @@ fn write_dre(out: &OutputFile, results: &[EstimatorResult], n: usize) -> Result<
     ] {
         out.write_array(&format!("{group}/{name}"), &per_pair(f), &[m])?;
     }
+    let checks = &result.ratio_checks;
+    let check = |f: &dyn Fn(&RatioCheck) -> f64| checks.iter().map(f).collect::<Vec<f64>>();
+    for (name, values) in [
+        ("residual_sd", check(&|c| c.residual_sd)),
+        ("delta_f_from_first", check(&|c| c.delta_f_by_state[0])),
+        ("delta_f_from_second", check(&|c| c.delta_f_by_state[1])),
+    ] {
+        out.write_array(&format!("{group}/{name}"), &values, &[m])?;
+    }
     for (i, pair) in pairs.iter().enumerate() {
         let h = &pair.history;
         let column = |f: &dyn Fn(&crate::free_energy::dre::DreRow) -> f64| {
@@ -392,6 +401,15 @@ fn print_summary(results: &[EstimatorResult], temperature: Option<f64>) {
                 pair.transport_cost.mean,
                 pair.inversion_error
             );
+            if let Some(check) = result.ratio_checks.get(i) {
+                let [first, second] = check.delta_f_by_state;
+                println!(
+                    "    pair {i}: log q/p + Δu over held-out samples: sd {:.4}, mean {first:.4} \
+                     on the first state's and {second:.4} on the second's (sd 0 and equal means \
+                     where the ratio is exact; not in the error bar)",
+                    check.residual_sd
+                );
+            }
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct EstimatorResult {
     /// For `Dre`, Δf per pair by BAR on the works of the flow's map (targeted free-energy
     /// perturbation); empty when `mapped_samples` is 0.
     pub mapped_bar: Vec<Estimate>,
+    /// For `Dre`, per pair, how far the learned ratio is from exact (what the free energy's
+    /// error bar does not include).
+    pub ratio_checks: Vec<RatioCheck>,
 }
 
 /// What the density-ratio estimator needs beyond the energies.
@@ -51,7 +54,7 @@ pub fn run_estimator<B: AutodiffBackend>(
 ) -> Result<EstimatorResult> {
     let energies = &evaluated.energies;
     let k = energies.states();
-    let (mut dre_results, mut mapped_bar) = (Vec::new(), Vec::new());
+    let (mut dre_results, mut mapped_bar, mut ratio_checks) = (Vec::new(), Vec::new(), Vec::new());
     let (pairs, mbar): (Vec<Estimate>, _) = match estimator {
         EstimatorConfig::ExpForward => (
             (0..k - 1)
@@ -88,7 +91,9 @@ pub fn run_estimator<B: AutodiffBackend>(
             let mut pairs = Vec::new();
             for i in 0..k - 1 {
                 let result = dre_pair(config, evaluated, i, dre)?;
-                pairs.push(dre_delta_f(config, energies, i, &result, dre.seed)?);
+                let (delta_f, check) = dre_delta_f(config, energies, i, &result, dre.seed)?;
+                pairs.push(delta_f);
+                ratio_checks.push(check);
                 if let Some(mapped) = &result.mapped {
                     mapped_bar.push(targeted_bar(states, evaluated, i, mapped)?);
                 }
@@ -108,6 +113,7 @@ pub fn run_estimator<B: AutodiffBackend>(
         mbar,
         dre: dre_results,
         mapped_bar,
+        ratio_checks,
     })
 }
 
@@ -189,47 +195,70 @@ fn dre_pair<B: AutodiffBackend>(
     })
 }
 
+/// How far the learned ratio is from exact, where energies tell: log q/p + u_{i+1} − u_i is Δf
+/// at every sample for an exact ratio.
+#[derive(Clone, Copy, Debug)]
+pub struct RatioCheck {
+    /// The standard deviation of log q/p + Δu over the held-out samples of both states: 0 for
+    /// an exact ratio, otherwise about the ratio's RMS error.
+    pub residual_sd: f64,
+    /// The mean of log q/p + Δu over the held-out samples of each state alone: equal for an
+    /// exact ratio; their difference shows the ratio's bias on one side (typically where one
+    /// state's samples lie in the other's tails).
+    pub delta_f_by_state: [f64; 2],
+}
+
 /// Δf from state `i` to `i + 1` as the mean of log q/p + u_{i+1} − u_i over the held-out samples
 /// of both states (each term is Δf exactly where the ratio is exact), with a bootstrap error
-/// over those samples. The error covers the samples' noise, not the training's.
+/// over those samples. The error covers the samples' noise, not the training's; the
+/// [`RatioCheck`] beside it measures the training's.
 fn dre_delta_f(
     config: &DreConfig,
     energies: &ReducedEnergies,
     i: usize,
     result: &DreResult,
     seed: u64,
-) -> Result<Estimate> {
+) -> Result<(Estimate, RatioCheck)> {
     let u = energies.matrix();
-    let held: Vec<usize> = [i, i + 1]
+    let by_state: Vec<Vec<f64>> = [i, i + 1]
         .iter()
         .zip(&result.held_out)
-        .flat_map(|(&state, held)| {
+        .map(|(&state, held)| {
             let start = columns(energies, state).start;
-            held.iter().map(move |&n| start + n)
+            held.iter()
+                .map(|&n| result.log_ratio[start + n] + u[(i + 1, start + n)] - u[(i, start + n)])
+                .filter(|v| v.is_finite())
+                .collect()
         })
         .collect();
-    let values: Vec<f64> = held
-        .iter()
-        .map(|&n| result.log_ratio[n] + u[(i + 1, n)] - u[(i, n)])
-        .filter(|v| v.is_finite())
-        .collect();
-    if values.len() < 2 {
+    if by_state.iter().any(|v| v.len() < 2) {
         return Err(Error::InvalidArgument(format!(
-            "Dre: states {i} and {} have fewer than 2 held-out samples with finite energies at both",
+            "Dre: states {i} and {} need at least 2 held-out samples each with finite energies \
+             at both",
             i + 1
         )));
     }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let values = by_state.concat();
     let n = values.len();
-    let delta_f = values.iter().sum::<f64>() / n as f64;
+    let delta_f = mean(&values);
+    let spread =
+        (values.iter().map(|v| (v - delta_f).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, 1000 + i as u64));
     let resampled: Vec<f64> = (0..config.bootstrap)
         .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
-    let centre = resampled.iter().sum::<f64>() / resampled.len() as f64;
+    let centre = mean(&resampled);
     let variance =
         resampled.iter().map(|v| (v - centre).powi(2)).sum::<f64>() / (resampled.len() - 1) as f64;
-    Ok(Estimate {
-        delta_f,
-        stderr: variance.sqrt(),
-    })
+    Ok((
+        Estimate {
+            delta_f,
+            stderr: variance.sqrt(),
+        },
+        RatioCheck {
+            residual_sd: spread,
+            delta_f_by_state: [mean(&by_state[0]), mean(&by_state[1])],
+        },
+    ))
 }

@@ -41,7 +41,7 @@ mod states;
 mod two_state;
 
 pub use config::{EstimatorConfig, FreeEnergyConfig, StateConfig};
-pub use estimate::{DreContext, EstimatorResult, chained, run_estimator};
+pub use estimate::{DreContext, EstimatorResult, RatioCheck, chained, run_estimator};
 pub use mbar::{Mbar, ReducedEnergies};
 pub use states::{Evaluated, State, load_states, reduced_energies};
 pub use two_state::{bar, exponential_averaging};

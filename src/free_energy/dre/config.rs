@@ -2,6 +2,7 @@
 //! configuration).
 
 use crate::flow::Precision;
+use crate::train::{OptimizerConfig, learning_rate};
 use crate::{Error, Result, defaults};
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +16,14 @@ use serde::{Deserialize, Serialize};
 ///     transport_weight: 0.3,      // γ in KL + γ·Σ‖x(t_k) − x(t_{k−1})‖²/h, at first…
 ///     transport_weight_final: 0.01, // …decaying geometrically to this over phase 1
 ///     flow_steps: 2000,           // phase 1: the flow and its two classifiers
-///     ratio_steps: 2000,          // phase 2: the ratio network r(x, t)
+///     ratio_steps: 8000,          // phase 2: the ratio network r(x, t)
 ///     batch_size: 512,
 ///     learning_rate: 1e-3,        // classifiers and ratio network
 ///     flow_learning_rate: 3e-4,   // transport field
+///     cosine: true,               // the field's and the ratio network's rates decay to 0
 ///     holdout: 0.25,              // the estimates use only samples not trained on
 ///     mapped_samples: 2000,       // held-out samples per state for the mapped BAR estimate
+///     align: false,               // superpose molecular samples (Cartesian) first
 /// ))
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,7 +61,9 @@ pub struct DreConfig {
     #[serde(default = "defaults::int::<2000>")]
     pub flow_steps: usize,
     /// Gradient steps of phase 2 (the ratio network, and the single classifier beside it).
-    #[serde(default = "defaults::int::<2000>")]
+    /// They are cheaper than phase 1's (the flow's nodes are computed once), and the ratio's
+    /// accuracy keeps improving long after the loss looks flat (BENCHMARKS.md).
+    #[serde(default = "defaults::int::<8000>")]
     pub ratio_steps: usize,
     /// Samples of each state per step.
     #[serde(default = "defaults::int::<512>")]
@@ -70,6 +75,13 @@ pub struct DreConfig {
     /// that they keep up with the flow they judge (as a GAN's discriminator must).
     #[serde(default = "defaults::real::<3, 10000>")]
     pub flow_learning_rate: f64,
+    /// Whether the learning rate of what a phase trains decays by a cosine to 0 over the phase
+    /// (the field's in phase 1, the ratio network's in phase 2; the KL classifiers keep theirs,
+    /// so that they keep up). A decaying rate damps the flow's oscillation against its
+    /// classifiers and the ratio network's gradient noise, which a constant rate leaves in the
+    /// final estimates.
+    #[serde(default = "defaults::yes")]
+    pub cosine: bool,
     /// Global gradient-norm clipping.
     #[serde(default = "defaults::real::<10, 1>")]
     pub clip_grad_norm: f64,
@@ -82,6 +94,15 @@ pub struct DreConfig {
     /// evaluation.
     #[serde(default = "defaults::int::<2000>")]
     pub mapped_samples: usize,
+    /// For molecules in Cartesian coordinates (3 per atom): superpose every sample onto the first
+    /// sample of P (centroids, then the Kabsch rotation) before training and evaluation. When
+    /// neither energy changes under rigid motions (a molecule without external fields), q/p is
+    /// the same at a sample and at its superposed copy, so the estimates are unchanged, and the
+    /// networks see conformations only instead of the six rigid-body coordinates, which MD
+    /// spreads widely. The mapped BAR estimate is then skipped: on superposed coordinates the
+    /// flow's log-determinant is not the change of density.
+    #[serde(default)]
+    pub align: bool,
     /// Bootstrap resamples for the error of the free-energy estimate.
     #[serde(default = "defaults::int::<200>")]
     pub bootstrap: usize,
@@ -178,6 +199,25 @@ impl DreConfig {
         self.transport_weight * (self.transport_weight_final / self.transport_weight).powf(progress)
     }
 
+    /// The learning rates (transport field, other networks) at `step`.
+    pub fn learning_rates_at(&self, step: usize) -> (f64, f64) {
+        let decaying = |lr: f64, step: usize, total: usize| {
+            let schedule = OptimizerConfig {
+                lr,
+                cosine: self.cosine,
+                ..OptimizerConfig::default()
+            };
+            learning_rate(&schedule, step, total)
+        };
+        if step < self.flow_steps {
+            let field = decaying(self.flow_learning_rate, step, self.flow_steps);
+            (field, self.learning_rate)
+        } else {
+            let ratio = decaying(self.learning_rate, step - self.flow_steps, self.ratio_steps);
+            (self.flow_learning_rate, ratio)
+        }
+    }
+
     /// Steps of both phases.
     pub fn total_steps(&self) -> usize {
         self.flow_steps + self.ratio_steps
@@ -197,6 +237,13 @@ mod tests {
         let gamma = [0, 1000, 2000].map(|step| config.transport_weight_at(step));
         assert!((gamma[0] - 0.3).abs() < 1e-12 && (gamma[2] - 0.01).abs() < 1e-12);
         assert!((gamma[1] - (0.3f64 * 0.01).sqrt()).abs() < 1e-12);
+        // The field's rate decays over phase 1, the ratio network's over phase 2.
+        assert_eq!(config.learning_rates_at(0), (3e-4, 1e-3));
+        let (field, classifiers) = config.learning_rates_at(1000);
+        assert!((field - 1.5e-4).abs() < 1e-12 && classifiers == 1e-3);
+        let (_, ratio) = config.learning_rates_at(6000);
+        assert!((ratio - 5e-4).abs() < 1e-12, "{ratio}");
+        assert!(config.learning_rates_at(9999).1 < 1e-8);
         let error = ron::from_str::<DreConfig>("(time_step: 3)")
             .unwrap_err()
             .to_string();

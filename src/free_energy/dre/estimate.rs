@@ -120,6 +120,25 @@ fn chunked<B: Backend>(
         .collect()
 }
 
+/// The samples of P, of Q and the evaluation points, each superposed onto the first sample of P
+/// (see [`DreConfig::align`]).
+fn superposed(pair: &SamplePair, evaluate_at: &[f64]) -> Result<[Vec<f64>; 3]> {
+    let dim = pair.dim;
+    if !dim.is_multiple_of(3) || pair.p.len() < dim {
+        return Err(Error::InvalidArgument(format!(
+            "Dre: `align` superposes molecules in Cartesian coordinates, 3 per atom; these samples \
+             have {dim} coordinates"
+        )));
+    }
+    let reference = &pair.p[..dim];
+    Ok([pair.p, pair.q, evaluate_at].map(|x| {
+        let mut x = x.to_vec();
+        x.chunks_mut(dim)
+            .for_each(|frame| crate::analysis::geometry::superpose(frame, reference));
+        x
+    }))
+}
+
 /// Mean and standard error of the mean.
 fn mean_and_error(values: &[f64]) -> Mean {
     let n = values.len() as f64;
@@ -146,6 +165,14 @@ pub fn estimate_ratio<B: AutodiffBackend>(
     device: B::Device,
 ) -> Result<Option<DreResult>> {
     let dim = pair.dim;
+    let aligned;
+    let (pair, evaluate_at) = if config.align {
+        aligned = superposed(&pair, evaluate_at)?;
+        let (p, q, at) = (&aligned[0], &aligned[1], &aligned[2]);
+        (SamplePair { p, q, dim }, at.as_slice())
+    } else {
+        (pair, evaluate_at)
+    };
     let (n_p, n_q) = (pair.p.len() / dim, pair.q.len() / dim);
     let (train_p, held_p) = split(n_p, config.holdout, crate::seed::derive(seed, 1), "P")?;
     let (train_q, held_q) = split(n_q, config.holdout, crate::seed::derive(seed, 2), "Q")?;
@@ -183,7 +210,7 @@ pub fn estimate_ratio<B: AutodiffBackend>(
             .expect("nodes");
         (back - t).powi_scalar(2).sum_dim(1).squeeze_dim(1)
     });
-    let mapped = (config.mapped_samples > 0).then(|| {
+    let mapped = (config.mapped_samples > 0 && !config.align).then(|| {
         let solver = SolverConfig::Rk4(Rk4Config { steps: k });
         let map = |x: &[f64], which: &[usize], t0: f64, t1: f64| {
             let index: Vec<usize> = which.iter().take(config.mapped_samples).copied().collect();
@@ -235,5 +262,33 @@ mod tests {
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         let error = split(3, 0.25, 3, "Q").unwrap_err().to_string();
         assert!(error.contains("at least 2 samples of Q"), "{error}");
+    }
+
+    /// `align` refuses coordinates that are not 3 per atom, and superposes every set onto the
+    /// first sample of P: a shifted copy of that sample lands on it.
+    #[test]
+    fn superposed_sets_share_the_first_sample_of_p() {
+        let p = [
+            0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.5, 0.5, 0.5, 1.0, 1.0, 0.0, 0.0,
+        ];
+        let four = SamplePair {
+            p: &p,
+            q: &p,
+            dim: 4,
+        };
+        let error = superposed(&four, &p).unwrap_err().to_string();
+        assert!(error.contains("3 per atom"), "{error}");
+        let shifted: Vec<f64> = p[..9].iter().map(|v| v + 5.0).collect();
+        let pair = SamplePair {
+            p: &p[..9],
+            q: &shifted,
+            dim: 9,
+        };
+        let [p_aligned, q_aligned, at] = superposed(&pair, &shifted).unwrap();
+        for aligned in [&p_aligned, &q_aligned, &at] {
+            for (a, b) in aligned.iter().zip(&p[..9]) {
+                assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+            }
+        }
     }
 }

@@ -18,7 +18,12 @@
 //!    logit of a logistic classifier between the samples at t_k and at t_{k+1}: P's samples at
 //!    t = 0, Q's at t = 1, and in between the forward trajectories of P and the backward ones of
 //!    Q, pooled. Each optimal logit is log ρ_{k+1}/ρ_k, and the sum telescopes:
-//!    log q/p(x) = ∫₀¹ r(x, t) dt.
+//!    log q/p(x) = ∫₀¹ r(x, t) dt. The flow is frozen in this phase, so the training samples
+//!    are carried to the nodes once, when it starts.
+//!
+//! Each phase's learning rate decays by a cosine (the field's in phase 1, the ratio network's
+//! in phase 2): with constant rates the flow keeps oscillating against its classifiers (GAN-like
+//! cycles of the path cost), and the ratio network keeps its gradient noise.
 //!
 //! One classifier between P and Q directly (the baseline, trained beside the ratio network)
 //! fails when the two barely overlap: its logistic loss saturates long before its logit reaches

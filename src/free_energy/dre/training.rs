@@ -64,6 +64,18 @@ pub struct DreTraining<B: AutodiffBackend> {
     history: Vec<DreRow>,
     checkpoint: Checkpoint,
     device: B::Device,
+    /// The training samples at the flow's inner nodes, made when phase 2 starts.
+    nodes: Option<Nodes>,
+}
+
+/// The training samples carried to the flow's inner nodes t_1 … t_{K−1}, row-major: computed
+/// once when phase 2 starts (the flow is frozen from then on, so every batch of phase 2 would
+/// solve the same trajectories again).
+struct Nodes {
+    /// `forward[j − 1]`: P's samples at t_j.
+    forward: Vec<Vec<f64>>,
+    /// `backward[j − 1]`: Q's samples carried back to t_j.
+    backward: Vec<Vec<f64>>,
 }
 
 fn new_optimizer<B: AutodiffBackend>() -> OptimizerAdaptor<AdamW, DreModel<B>, B> {
@@ -127,6 +139,7 @@ impl<B: AutodiffBackend> DreTraining<B> {
             history,
             checkpoint,
             device,
+            nodes: None,
         })
     }
 
@@ -144,17 +157,44 @@ impl<B: AutodiffBackend> DreTraining<B> {
         &self.setup.config
     }
 
-    /// `batch_size` rows of `x` drawn with replacement.
-    fn batch(&self, x: &[f64], rng: &mut impl Rng) -> Tensor<B, 2> {
-        let (dim, size) = (self.setup.dim, self.config().batch_size);
-        let n = x.len() / dim;
-        let rows: Vec<f64> = (0..size)
-            .flat_map(|_| {
-                let i = rng.random_range(0..n);
-                x[i * dim..(i + 1) * dim].iter().copied()
-            })
+    /// `batch_size` row indices of a set of `n` rows, drawn with replacement.
+    fn draw(&self, n: usize, rng: &mut impl Rng) -> Vec<usize> {
+        (0..self.config().batch_size)
+            .map(|_| rng.random_range(0..n))
+            .collect()
+    }
+
+    /// The rows `which` of `x` (row-major, `dim` columns) as a tensor.
+    fn gather(&self, x: &[f64], which: &[usize]) -> Tensor<B, 2> {
+        let dim = self.setup.dim;
+        let rows: Vec<f64> = which
+            .iter()
+            .flat_map(|&i| x[i * dim..(i + 1) * dim].iter().copied())
             .collect();
-        from_f64(rows, [size, dim], &self.device)
+        from_f64(rows, [which.len(), dim], &self.device)
+    }
+
+    /// The training samples at the inner nodes of the (frozen) flow.
+    fn carry_to_nodes(&self) -> Nodes {
+        let (dim, k) = (self.setup.dim, self.config().time_steps);
+        let field = self.model().field.valid();
+        let carry = |x: &[f64], forward: bool| -> Vec<Vec<f64>> {
+            let mut nodes = vec![Vec::with_capacity(x.len()); k.saturating_sub(1)];
+            for chunk in x.chunks(NODE_CHUNK * dim) {
+                let start = from_f64(chunk.to_vec(), [chunk.len() / dim, dim], &self.device);
+                let path = trajectory(&field, start, k, forward);
+                for (j, node) in nodes.iter_mut().enumerate() {
+                    // Node j + 1 in time: step j + 1 forward, step K − j − 1 backward.
+                    let step = if forward { j + 1 } else { k - j - 1 };
+                    node.extend(to_host(path[step].clone()));
+                }
+            }
+            nodes
+        };
+        Nodes {
+            forward: carry(&self.p, true),
+            backward: carry(&self.q, false),
+        }
     }
 
     /// Phase 1: E_P[D_f(T x)] + E_Q[D_b(T⁻¹ y)] + γ·(path costs), with the classifiers held
@@ -193,40 +233,41 @@ impl<B: AutodiffBackend> DreTraining<B> {
     /// Phase 2: the telescoping logistic loss of the ratio network between the distributions at
     /// consecutive nodes (P at t = 0, Q at t = 1, and in between the forward trajectories of P
     /// and the backward ones of Q pooled), plus the baseline classifier's loss between P and Q.
-    fn ratio_loss(
-        model: &DreModel<B>,
-        config: &DreConfig,
-        xp: Tensor<B, 2>,
-        yq: Tensor<B, 2>,
-    ) -> (Tensor<B, 1>, [Tensor<B, 1>; 2]) {
-        let k = config.time_steps;
-        let field = model.field.valid();
-        let forward = trajectory(&field, xp.clone().inner(), k, true);
-        let backward = trajectory(&field, yq.clone().inner(), k, false);
-        let at = |j: usize| -> Tensor<B, 2> {
-            match j {
-                0 => xp.clone(),
-                j if j == k => yq.clone(),
-                j => Tensor::from_inner(Tensor::cat(
-                    vec![forward[j].clone(), backward[k - j].clone()],
-                    0,
-                )),
-            }
-        };
+    /// `at[j]` holds the batch at node j.
+    fn ratio_loss(model: &DreModel<B>, at: &[Tensor<B, 2>]) -> (Tensor<B, 1>, [Tensor<B, 1>; 2]) {
+        let k = at.len() - 1;
         let telescoping = (0..k)
             .map(|j| {
                 logistic_loss(
-                    interval_logit(&model.ratio, at(j + 1), j, k),
-                    interval_logit(&model.ratio, at(j), j, k),
+                    interval_logit(&model.ratio, at[j + 1].clone(), j, k),
+                    interval_logit(&model.ratio, at[j].clone(), j, k),
                 )
             })
             .reduce(|a, b| a + b)
             .expect("at least one interval");
         let direct = logistic_loss(
-            logit(&model.direct_classifier, yq),
-            logit(&model.direct_classifier, xp),
+            logit(&model.direct_classifier, at[k].clone()),
+            logit(&model.direct_classifier, at[0].clone()),
         );
         (telescoping.clone() + direct.clone(), [telescoping, direct])
+    }
+
+    /// The batch of phase 2 at every node: P's rows `from_p` at t = 0, Q's rows `from_q` at
+    /// t = 1, and both carried to each inner node, pooled.
+    fn node_batches(&mut self, from_p: &[usize], from_q: &[usize]) -> Vec<Tensor<B, 2>> {
+        if self.nodes.is_none() {
+            self.nodes = Some(self.carry_to_nodes());
+        }
+        let nodes = self.nodes.as_ref().expect("just made");
+        let inner = nodes
+            .forward
+            .iter()
+            .zip(&nodes.backward)
+            .map(|(f, b)| Tensor::cat(vec![self.gather(f, from_p), self.gather(b, from_q)], 0));
+        std::iter::once(self.gather(&self.p, from_p))
+            .chain(inner)
+            .chain(std::iter::once(self.gather(&self.q, from_q)))
+            .collect()
     }
 
     /// One gradient step; `None` when skipped as non-finite.
@@ -235,16 +276,20 @@ impl<B: AutodiffBackend> DreTraining<B> {
         let seed = seed_for_step(self.setup.seed, step);
         B::seed(&self.device, seed);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        let xp = self.batch(&self.p, &mut rng);
-        let yq = self.batch(&self.q, &mut rng);
+        let from_p = self.draw(self.setup.n_train[0], &mut rng);
+        let from_q = self.draw(self.setup.n_train[1], &mut rng);
         let config = self.setup.config.clone();
-        let model = self.model.take().expect("present between steps");
-        let (loss, objective, transport_cost, classifier_loss) = if step < config.flow_steps {
+        let (loss, objective, transport_cost, classifier_loss, model) = if step < config.flow_steps
+        {
+            let (xp, yq) = (self.gather(&self.p, &from_p), self.gather(&self.q, &from_q));
+            let model = self.model.take().expect("present between steps");
             let (loss, [kl, cost, classifiers]) = Self::flow_loss(&model, &config, step, xp, yq);
-            (loss, kl, Some(cost), classifiers)
+            (loss, kl, Some(cost), classifiers, model)
         } else {
-            let (loss, [telescoping, direct]) = Self::ratio_loss(&model, &config, xp, yq);
-            (loss, telescoping, None, direct)
+            let at = self.node_batches(&from_p, &from_q);
+            let model = self.model.take().expect("present between steps");
+            let (loss, [telescoping, direct]) = Self::ratio_loss(&model, &at);
+            (loss, telescoping, None, direct, model)
         };
         let scalar = |t: Tensor<B, 1>| to_host(t)[0];
         let row_values = (
@@ -272,9 +317,10 @@ impl<B: AutodiffBackend> DreTraining<B> {
             self.model = Some(model);
             return Ok(None);
         }
+        let (field_rate, other_rate) = config.learning_rates_at(step);
         let mut optimizer = self.optimizer.take().expect("present between steps");
-        let model = optimizer.step(config.flow_learning_rate, model, field_grads);
-        self.model = Some(optimizer.step(config.learning_rate, model, other_grads));
+        let model = optimizer.step(field_rate, model, field_grads);
+        self.model = Some(optimizer.step(other_rate, model, other_grads));
         self.optimizer = Some(optimizer);
         let row = DreRow {
             step,
@@ -288,6 +334,9 @@ impl<B: AutodiffBackend> DreTraining<B> {
         Ok(Some(row))
     }
 }
+
+/// Samples carried through the flow at once when phase 2 starts.
+const NODE_CHUNK: usize = 4096;
 
 /// Consecutive non-finite steps after which training stops as diverged.
 const MAX_CONSECUTIVE_SKIPS: usize = 50;
@@ -386,9 +435,9 @@ mod tests {
         all
     }
 
-    /// Stopped after 5 of 12 steps (inside phase 1) and resumed from the checkpoint, training
-    /// ends with the same parameters and history as an uninterrupted run; a run of other
-    /// settings is refused in that folder.
+    /// Stopped after 5 of 12 steps (inside phase 1) and after 9 (inside phase 2) and resumed
+    /// from the checkpoints, training ends with the same parameters and history as an
+    /// uninterrupted run; a run of other settings is refused in that folder.
     #[test]
     fn resumes_exactly_and_refuses_other_settings() {
         let (p, q) = (points(40, 2, 1.0, 1), points(40, 2, 2.0, 2));
@@ -418,10 +467,14 @@ mod tests {
         drive(&mut first, &stop, 5, false, "").unwrap();
         let mut second = new(pieces_dir.path(), &tiny()).unwrap();
         assert_eq!(second.done(), 5);
-        drive(&mut second, &stop, u64::MAX, false, "").unwrap();
-        assert_eq!(second.done(), 12);
-        assert_eq!(parameters(&second), parameters(&straight));
-        assert_eq!(second.history(), straight.history());
+        // Into phase 2 (whose nodes are carried once, and again on resuming).
+        drive(&mut second, &stop, 4, false, "").unwrap();
+        let mut third = new(pieces_dir.path(), &tiny()).unwrap();
+        assert_eq!(third.done(), 9);
+        drive(&mut third, &stop, u64::MAX, false, "").unwrap();
+        assert_eq!(third.done(), 12);
+        assert_eq!(parameters(&third), parameters(&straight));
+        assert_eq!(third.history(), straight.history());
         let mut other = tiny();
         other.transport_weight = 0.5;
         let error = new(pieces_dir.path(), &other).err().unwrap().to_string();
