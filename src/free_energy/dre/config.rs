@@ -61,8 +61,9 @@ pub struct DreConfig {
     #[serde(default = "defaults::int::<2000>")]
     pub flow_steps: usize,
     /// Gradient steps of phase 2 (the ratio network, and the single classifier beside it).
-    /// They are cheaper than phase 1's (the flow's nodes are computed once), and the ratio's
-    /// accuracy keeps improving long after the loss looks flat (BENCHMARKS.md).
+    /// The flow's nodes are computed once for all of them. On a 4-D Gaussian the ratio's
+    /// accuracy kept improving up to 4,800 steps; on the 16-D double well more steps did not
+    /// help (BENCHMARKS.md).
     #[serde(default = "defaults::int::<8000>")]
     pub ratio_steps: usize,
     /// Samples of each state per step.
@@ -78,8 +79,7 @@ pub struct DreConfig {
     /// Whether the learning rate of what a phase trains decays by a cosine to 0 over the phase
     /// (the field's in phase 1, the ratio network's in phase 2; the KL classifiers keep theirs,
     /// so that they keep up). A decaying rate damps the flow's oscillation against its
-    /// classifiers and the ratio network's gradient noise, which a constant rate leaves in the
-    /// final estimates.
+    /// classifiers, which a constant rate keeps up to the end of phase 1.
     #[serde(default = "defaults::yes")]
     pub cosine: bool,
     /// Global gradient-norm clipping.

@@ -22,8 +22,8 @@
 //!    are carried to the nodes once, when it starts.
 //!
 //! Each phase's learning rate decays by a cosine (the field's in phase 1, the ratio network's
-//! in phase 2): with constant rates the flow keeps oscillating against its classifiers (GAN-like
-//! cycles of the path cost), and the ratio network keeps its gradient noise.
+//! in phase 2): with a constant rate the flow keeps oscillating against its classifiers
+//! (GAN-like cycles of the path cost).
 //!
 //! One classifier between P and Q directly (the baseline, trained beside the ratio network)
 //! fails when the two barely overlap: its logistic loss saturates long before its logit reaches
