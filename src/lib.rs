@@ -9,6 +9,7 @@
 //!   annealed importance sampling on the host;
 //! - [`densities`]: the target and flows as densities on the host, and the space MCMC runs in;
 //! - [`flow`]: normalizing flows on burn; [`train`]: objectives, the trainer, checkpoints;
+//! - [`ebm`]: energy models learned from samples (contrastive divergence);
 //! - [`run`]: a training run's folder as one object; [`job`]: the driver of long commands
 //!   (Ctrl-C, progress, checkpoints); [`md`]: the `md` command's runs;
 //! - [`commands`]: the commands of the `boltzflow` program, one file each.
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod defaults;
 pub mod densities;
+pub mod ebm;
 pub mod energy;
 mod error;
 pub mod flow;

@@ -6,7 +6,8 @@
 //! RUN_DIR/
 //!   run.ron        the manifest (RunManifest): configuration text and path, system identity
 //!   checkpoint/    the model, optimiser and training state (see train::Checkpoint)
-//!   run.h5         the training curves
+//!   run.h5         the training curves (and an energy model's surface, group `energy`)
+//!   energy.png     a two-dimensional energy model's surface beside its data's histogram
 //!   lock           held by the `train` that writes the folder
 //! ```
 //!
@@ -197,6 +198,11 @@ impl RunDir {
     /// `run.h5`, the training curves.
     pub fn curves(&self) -> PathBuf {
         self.dir.join("run.h5")
+    }
+
+    /// `energy.png`, a two-dimensional energy model's surface beside its data's histogram.
+    pub fn energy_plot(&self) -> PathBuf {
+        self.dir.join("energy.png")
     }
 
     /// Opens a trained run for reading: its configuration and its system, checked against the

@@ -85,7 +85,7 @@ fn log_q(trainer: &Trainer<B>) -> Vec<f64> {
         [3, 2],
         &Default::default(),
     );
-    to_host(trainer.model().log_prob(x))
+    to_host(trainer.model().flow().unwrap().log_prob(x))
 }
 
 /// Trains 30 steps in one go, and 13 + 17 steps with a checkpoint in between; the two runs must

@@ -1,5 +1,5 @@
-//! PNG plots of the dihedral analyses: Ramachandran free-energy surfaces side by side and 1D
-//! marginals with error bands.
+//! PNG plots: free-energy surfaces side by side (Ramachandran plots of the dihedral analyses,
+//! learned energies against their data) and 1D marginals with error bands.
 //!
 //! Drawn with plotters' bitmap backend and the DejaVu Sans font embedded in the binary (the
 //! `dejavu` crate through plotters' `ab_glyph` feature), so no system font is needed. Each PNG
@@ -59,19 +59,51 @@ pub fn ramachandran(
     surfaces: &[(&str, Vec<f64>)],
     unit: &str,
 ) -> Result<()> {
+    let edges: Vec<f64> = binning.edges().iter().map(|e| e.to_degrees()).collect();
+    let axes = SurfaceAxes {
+        x_edges: &edges,
+        y_edges: &edges,
+        x_desc: "φ (degrees)",
+        y_desc: "ψ (degrees)",
+        labels: &degrees,
+    };
+    surface_panels(path, &axes, surfaces, unit, F_CEILING)
+}
+
+/// The axes of the panels of [`surface_panels`].
+pub struct SurfaceAxes<'a> {
+    /// Bin edges along x (one more than the bins).
+    pub x_edges: &'a [f64],
+    /// Bin edges along y.
+    pub y_edges: &'a [f64],
+    /// Label of the x axis.
+    pub x_desc: &'a str,
+    /// Label of the y axis.
+    pub y_desc: &'a str,
+    /// How tick values are written.
+    pub labels: &'a dyn Fn(&f64) -> String,
+}
+
+/// Writes `path` ([`PANEL`]·k + [`COLORBAR`] × [`PANEL`] pixels): one surface per entry of
+/// `surfaces` (title, values row-major [x bin][y bin] in `unit`) on a common colour scale from 0
+/// to the largest finite value of all of them, capped at `ceiling` (bins above it take the top
+/// colour); bins at +∞ stay white.
+pub fn surface_panels(
+    path: &Path,
+    axes: &SurfaceAxes,
+    surfaces: &[(&str, Vec<f64>)],
+    unit: &str,
+    ceiling: f64,
+) -> Result<()> {
     let k = surfaces.len().max(1) as u32;
     let f_max = surfaces
         .iter()
         .flat_map(|(_, f)| f.iter().copied())
         .filter(|f| f.is_finite())
         .fold(0.0, f64::max);
-    let f_max = if f_max > 0.0 {
-        f_max.min(F_CEILING)
-    } else {
-        1.0
-    };
-    let edges: Vec<f64> = binning.edges().iter().map(|e| e.to_degrees()).collect();
-    let (lo, hi) = (edges[0], edges[binning.bins]);
+    let f_max = if f_max > 0.0 { f_max.min(ceiling) } else { 1.0 };
+    let (xs, ys) = (axes.x_edges, axes.y_edges);
+    let (nx, ny) = (xs.len() - 1, ys.len() - 1);
     write_png(path, (PANEL * k + COLORBAR, PANEL), |root| {
         let (panels, bar) = root.split_horizontally(PANEL * k);
         for (area, (title, f)) in panels.split_evenly((1, k as usize)).iter().zip(surfaces) {
@@ -80,26 +112,25 @@ pub fn ramachandran(
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(50)
-                .build_cartesian_2d(lo..hi, lo..hi)?;
+                .build_cartesian_2d(xs[0]..xs[nx], ys[0]..ys[ny])?;
             chart
                 .configure_mesh()
                 .disable_mesh()
                 .x_labels(7)
                 .y_labels(7)
-                .x_label_formatter(&degrees)
-                .y_label_formatter(&degrees)
-                .x_desc("φ (degrees)")
-                .y_desc("ψ (degrees)")
+                .x_label_formatter(axes.labels)
+                .y_label_formatter(axes.labels)
+                .x_desc(axes.x_desc)
+                .y_desc(axes.y_desc)
                 .label_style((FONT, 13))
                 .axis_desc_style((FONT, 15))
                 .draw()?;
-            let bins = binning.bins;
-            chart.draw_series((0..bins * bins).filter_map(|flat| {
-                let (i, j) = (flat / bins, flat % bins);
+            chart.draw_series((0..nx * ny).filter_map(|flat| {
+                let (i, j) = (flat / ny, flat % ny);
                 let v = f[flat];
                 v.is_finite().then(|| {
                     Rectangle::new(
-                        [(edges[i], edges[j]), (edges[i + 1], edges[j + 1])],
+                        [(xs[i], ys[j]), (xs[i + 1], ys[j + 1])],
                         ViridisRGB::get_color_normalized(v.min(f_max), 0.0, f_max).filled(),
                     )
                 })

@@ -1,10 +1,13 @@
-//! What one objective contributes to a gradient step.
+//! What one objective contributes to a gradient step, and the training points objectives draw
+//! their batches from.
 
+use crate::{Error, Result};
 use burn::prelude::*;
+use rand::RngExt;
 
 /// One objective's contribution to a gradient step.
 pub struct Batch<B: Backend> {
-    /// The weighted loss, differentiable with respect to the flow's parameters.
+    /// The weighted loss, differentiable with respect to the model's parameters.
     pub loss: Tensor<B, 1>,
     /// Points the loss was meant to use (flow samples, AIS chains, collocation points).
     pub points: usize,
@@ -12,4 +15,37 @@ pub struct Batch<B: Backend> {
     /// finite. When every point of every objective is left out, the run stops: nothing is
     /// being learnt from the target.
     pub n_nonfinite: usize,
+    /// Evaluations of a learned energy model (each point's E_θ, with or without ∇E_θ, counts
+    /// once): the cost by which methods that learn energies are compared. 0 for flows.
+    pub model_evaluations: u64,
+}
+
+/// Checks training points held in memory: a non-empty multiple of `dim` values, all finite.
+/// `what` names the objective in the error.
+pub fn check_training_points(data: &[f64], dim: usize, what: &str) -> Result<()> {
+    if data.is_empty() || dim == 0 || !data.len().is_multiple_of(dim) {
+        return Err(Error::Shape {
+            what: format!("{what} training samples"),
+            expected: format!("a non-empty multiple of dim = {dim} values"),
+            found: format!("{} values", data.len()),
+        });
+    }
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "{what} training sample {} has a non-finite coordinate",
+            i / dim
+        )));
+    }
+    Ok(())
+}
+
+/// `n` rows of `data` (`m × dim`, row-major) drawn uniformly with replacement by `rng`.
+pub fn draw_rows(data: &[f64], dim: usize, n: usize, rng: &mut impl rand::Rng) -> Vec<f64> {
+    let rows = data.len() / dim;
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let i = rng.random_range(0..rows);
+        out.extend_from_slice(&data[i * dim..(i + 1) * dim]);
+    }
+    out
 }

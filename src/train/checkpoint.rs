@@ -42,6 +42,9 @@ pub struct TrainState {
     pub skipped_steps: usize,
     /// Target-energy evaluations so far.
     pub target_evaluations: u64,
+    /// Evaluations of a learned energy model so far (0 for flows).
+    #[serde(default)]
+    pub model_evaluations: u64,
     /// One row per logged step.
     pub history: Vec<HistoryRow>,
     /// Each objective's own state, in the order of the configuration.
@@ -71,6 +74,13 @@ pub struct HistoryRow {
     /// Target-energy evaluations of training so far (evaluation steps not included).
     #[serde(default)]
     pub target_evaluations: u64,
+    /// Energy-model evaluations of training so far (0 for flows).
+    #[serde(default)]
+    pub model_evaluations: u64,
+    /// KL(p‖p_θ) of a learned energy model against the system's exact density, on a grid, at
+    /// evaluation steps (one- and two-dimensional systems with an exact log Z).
+    #[serde(default)]
+    pub kl: Option<f64>,
 }
 
 /// A checkpoint folder.

@@ -1,6 +1,7 @@
 //! The run configuration of `boltzflow train` (RON).
 
 use super::pde::{self, Interpolation, PdeObjective};
+use crate::ebm::{EnergySpec, LangevinConfig};
 use crate::flow::{DivergenceMethod, FlowSpec, Precision};
 use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,13 @@ use std::path::PathBuf;
 /// )
 /// ```
 ///
+/// An energy model learned from samples takes `energy:` instead of `flow:` (see [`crate::ebm`]):
+///
+/// ```ron
+/// energy: (hidden: [64, 64]),
+/// objectives: [ContrastiveDivergence(samples: File(path: "samples.h5"))],
+/// ```
+///
 /// FAB with its replay buffer (GMM-40 settings of the paper):
 ///
 /// ```ron
@@ -35,8 +43,12 @@ use std::path::PathBuf;
 pub struct TrainConfig {
     /// The system file, relative to the configuration's folder (overridable with `--system`).
     pub system: PathBuf,
-    /// The flow architecture.
-    pub flow: FlowSpec,
+    /// The flow architecture (for a flow; exactly one of `flow` and `energy` is given).
+    #[serde(default)]
+    pub flow: Option<FlowSpec>,
+    /// The energy model (for an energy learned from samples).
+    #[serde(default)]
+    pub energy: Option<EnergySpec>,
     /// Float precision.
     #[serde(default)]
     pub precision: Precision,
@@ -84,11 +96,33 @@ impl TrainConfig {
                 "`objectives` is empty: give at least one, e.g. [ForwardKl(weight: 1.0, samples: Exact(n: 100000))]".to_owned(),
             );
         }
-        self.flow.validate()?;
+        match (&self.flow, &self.energy) {
+            (Some(flow), None) => flow.validate()?,
+            (None, Some(energy)) => energy.validate()?,
+            _ => {
+                return fail(
+                    "give exactly one of `flow: ...` (train a flow) and `energy: (...)` (learn \
+                     an energy model from samples)"
+                        .to_owned(),
+                );
+            }
+        }
         for objective in &self.objectives {
             objective.validate(self.batch_size)?;
+            let learns_energy = matches!(objective, ObjectiveConfig::ContrastiveDivergence { .. });
+            if learns_energy != self.energy.is_some() {
+                return fail(format!(
+                    "{}: {}",
+                    objective.name(),
+                    if learns_energy {
+                        "this objective learns an energy model; give `energy: (...)` instead of `flow:`"
+                    } else {
+                        "this objective trains a flow; an `energy:` run takes ContrastiveDivergence"
+                    }
+                ));
+            }
         }
-        let continuous = matches!(self.flow, FlowSpec::Continuous { .. });
+        let continuous = matches!(self.flow, Some(FlowSpec::Continuous { .. }));
         if !continuous
             && self
                 .objectives
@@ -213,17 +247,40 @@ pub enum ObjectiveConfig {
         #[serde(default)]
         divergence: DivergenceMethod,
     },
+    /// Contrastive divergence for an `energy:` model: maximum likelihood on samples, with
+    /// negatives from persistent chains moved by short-run Langevin dynamics on the model.
+    ContrastiveDivergence {
+        /// Weight in the total loss.
+        #[serde(default = "crate::defaults::real::<1, 1>")]
+        weight: f64,
+        /// The data.
+        samples: SampleSource,
+        /// The negatives' Langevin steps (in the data's standardised units).
+        #[serde(default)]
+        langevin: LangevinConfig,
+        /// Persistent chains (0: every negative starts at a data point, i.e. CD-k).
+        #[serde(default = "crate::defaults::int::<10_000>")]
+        chains: usize,
+        /// Fraction of the chains drawn in a step that restart from a data point first.
+        #[serde(default = "crate::defaults::real::<5, 100>")]
+        restart: f64,
+        /// α of the penalty α (mean E(data)² + mean E(negatives)²) on the energies' scale.
+        #[serde(default)]
+        regularization: f64,
+    },
 }
 
 impl ObjectiveConfig {
     /// Checks the objective's weight and settings, for steps of `batch_size` points.
     pub fn validate(&self, batch_size: usize) -> crate::Result<()> {
         let fail = |m: String| Err(crate::Error::InvalidArgument(m));
-        let (name, weight) = match self {
-            ObjectiveConfig::ForwardKl { weight, .. } => ("ForwardKl", *weight),
-            ObjectiveConfig::ReverseKl { weight } => ("ReverseKl", *weight),
-            ObjectiveConfig::Fab { weight, .. } => ("Fab", *weight),
-            ObjectiveConfig::Pde { weight, .. } => ("Pde", *weight),
+        let name = self.name();
+        let weight = match self {
+            ObjectiveConfig::ForwardKl { weight, .. }
+            | ObjectiveConfig::ReverseKl { weight }
+            | ObjectiveConfig::Fab { weight, .. }
+            | ObjectiveConfig::Pde { weight, .. }
+            | ObjectiveConfig::ContrastiveDivergence { weight, .. } => *weight,
         };
         if !(weight.is_finite() && weight > 0.0) {
             return fail(format!(
@@ -234,9 +291,37 @@ impl ObjectiveConfig {
             ObjectiveConfig::ForwardKl {
                 samples: SampleSource::Exact { n },
                 ..
+            }
+            | ObjectiveConfig::ContrastiveDivergence {
+                samples: SampleSource::Exact { n },
+                ..
             } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
-                "ForwardKl: `Exact(n: {n})` must ask for 1 to {MAX_SAMPLES} samples"
+                "{name}: `Exact(n: {n})` must ask for 1 to {MAX_SAMPLES} samples"
             )),
+            ObjectiveConfig::ContrastiveDivergence {
+                langevin,
+                chains,
+                restart,
+                regularization,
+                ..
+            } => {
+                langevin.validate()?;
+                if *chains > MAX_SAMPLES {
+                    return fail(format!("{name}: `chains` may be at most {MAX_SAMPLES}"));
+                }
+                if !(0.0..=1.0).contains(restart) {
+                    return fail(format!(
+                        "{name}: `restart` must be in [0, 1], not {restart}"
+                    ));
+                }
+                if !(regularization.is_finite() && *regularization >= 0.0) {
+                    return fail(format!(
+                        "{name}: `regularization` must be a non-negative finite number, not \
+                         {regularization}"
+                    ));
+                }
+                Ok(())
+            }
             ObjectiveConfig::Fab { ais, buffer, .. } => {
                 ais.validate()?;
                 match buffer {
@@ -275,6 +360,17 @@ impl ObjectiveConfig {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// The objective's name, as the configuration writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ObjectiveConfig::ForwardKl { .. } => "ForwardKl",
+            ObjectiveConfig::ReverseKl { .. } => "ReverseKl",
+            ObjectiveConfig::Fab { .. } => "Fab",
+            ObjectiveConfig::Pde { .. } => "Pde",
+            ObjectiveConfig::ContrastiveDivergence { .. } => "ContrastiveDivergence",
         }
     }
 

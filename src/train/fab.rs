@@ -157,7 +157,7 @@ impl Fab {
         rng: &mut rand_pcg::Pcg64,
     ) -> Result<Batch<B>> {
         let (batch_size, device) = (step.batch_size, step.device);
-        let space = McmcSpace::of(step.model, step.system, device);
+        let space = McmcSpace::of(step.model.flow()?, step.system, device);
         let dim = space.dim();
         let mut draw = |n: usize, rng: &mut rand_pcg::Pcg64| {
             ais_batch(
@@ -182,6 +182,7 @@ impl Fab {
                 loss: (w * log_q).sum().mul_scalar(-self.weight),
                 points: batch_size,
                 n_nonfinite: batch_size - n,
+                model_evaluations: 0,
             });
         };
         if buffered.buffer.len() < buffered.config.min_length {
@@ -242,6 +243,7 @@ impl Fab {
                 .mul_scalar(-self.weight),
             points: k,
             n_nonfinite: removed,
+            model_evaluations: 0,
         })
     }
 

@@ -1,9 +1,11 @@
-//! Training flows: objectives, the optimiser loop, checkpoints.
+//! Training flows and energy models: objectives, the optimiser loop, checkpoints.
 //!
 //! A run is described by a [`TrainConfig`] (RON). Its objectives (each behind the
 //! [`Objective`] trait): maximum likelihood on samples ([`ForwardKl`]), reverse KL
 //! ([`ReverseKl`]), FAB ([`Fab`], α = 2 AIS with the prioritised [`ReplayBuffer`]) and the PDE
-//! objective ([`PdeObjective`]). The [`Trainer`] builds the flow, minimises
+//! objective ([`PdeObjective`]) for flows; contrastive divergence
+//! ([`crate::ebm::ContrastiveDivergence`]) for energy models. The [`Trainer`] builds the
+//! model, minimises
 //! the weighted sum of its objectives with AdamW, skips non-finite steps, clips the global
 //! gradient norm, and writes a checkpoint every few steps and on Ctrl-C, from which the run
 //! resumes exactly.
@@ -22,13 +24,13 @@ mod reverse_kl;
 mod schedule;
 mod trainer;
 
-pub use batch::Batch;
+pub use batch::{Batch, check_training_points, draw_rows};
 pub use checkpoint::{Checkpoint, HistoryRow, TrainState};
 pub use clip::clip_global_norm;
 pub use config::{BufferConfig, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
-pub use model::{Model, ModelConfig};
+pub use model::{Model, ModelConfig, Trainable};
 pub use objective::{Objective, ObjectiveState, StepContext};
 pub use pde::{
     Energies, Interpolation, PdeLoss, PdeModel, PdeModelConfig, PdeObjective, PdePoints,

@@ -1,16 +1,17 @@
-//! The model a run trains: a coupling flow, or a continuous flow with the PDE objective's
-//! networks.
+//! The model a run trains: a flow (a coupling flow, or a continuous flow with the PDE
+//! objective's networks), or an energy model learned from samples.
 
 use super::ObjectiveConfig;
 use super::pde::{Interpolation, PdeModel, PdeModelConfig, default_rate_hidden};
-use crate::Result;
+use crate::ebm::{EnergyModel, EnergyModelConfig};
 use crate::flow::{
     BuildContext, BuiltFlow, Density, Flow, FlowConfig, FlowSpec, InternalCoordinates,
 };
+use crate::{Error, Result};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A trained model.
+/// A trained flow.
 // One model lives per run, so the size difference of the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
@@ -28,6 +29,8 @@ pub enum ModelConfig {
     Coupling(FlowConfig),
     /// A continuous flow with its PDE networks.
     Continuous(PdeModelConfig),
+    /// An energy model.
+    Energy(EnergyModelConfig),
 }
 
 impl ModelConfig {
@@ -61,12 +64,66 @@ impl ModelConfig {
         })
     }
 
-    /// Builds the model on `device`.
+    /// Builds the flow on `device`; an error for an energy model, which is not a flow.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Model<B>> {
         Ok(match self {
             ModelConfig::Coupling(c) => Model::Coupling(c.init(device)?),
             ModelConfig::Continuous(c) => Model::Continuous(c.init(device)?),
+            ModelConfig::Energy(_) => return Err(not_a_flow()),
         })
+    }
+
+    /// Builds whatever the run trains on `device`.
+    pub fn init_trainable<B: Backend>(&self, device: &B::Device) -> Result<Trainable<B>> {
+        Ok(match self {
+            ModelConfig::Energy(c) => Trainable::Energy(c.init(device)?),
+            _ => Trainable::Flow(self.init(device)?),
+        })
+    }
+}
+
+/// The error of asking an energy model for what only a flow has (samples, log q).
+fn not_a_flow() -> Error {
+    Error::InvalidArgument(
+        "this run trains an energy model, which is not a flow: it has no sampler or log q of \
+         its own; the flow objectives (ForwardKl, ReverseKl, Fab, Pde) and `sample` need a \
+         `flow:`"
+            .into(),
+    )
+}
+
+/// What a run trains: a flow, or an energy model. The objectives ask for the kind they need
+/// ([`Trainable::flow`], [`Trainable::energy`]); the configuration's validation has already
+/// matched them, so the errors are a second line of defence.
+// One model lives per run, so the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Trainable<B: Backend> {
+    /// A flow.
+    Flow(Model<B>),
+    /// An energy model p_θ ∝ exp(−E_θ).
+    Energy(EnergyModel<B>),
+}
+
+impl<B: Backend> Trainable<B> {
+    /// The flow, or an error for an energy model.
+    pub fn flow(&self) -> Result<&Model<B>> {
+        match self {
+            Trainable::Flow(model) => Ok(model),
+            Trainable::Energy(_) => Err(not_a_flow()),
+        }
+    }
+
+    /// The energy model, or an error for a flow.
+    pub fn energy(&self) -> Result<&EnergyModel<B>> {
+        match self {
+            Trainable::Energy(model) => Ok(model),
+            Trainable::Flow(_) => Err(Error::InvalidArgument(
+                "this objective learns an energy model; the run trains a flow (give \
+                 `energy: (...)` instead of `flow:`)"
+                    .into(),
+            )),
+        }
     }
 }
 

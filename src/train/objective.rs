@@ -6,8 +6,9 @@
 
 use super::batch::Batch;
 use super::fab::{Fab, FabState};
-use super::model::Model;
+use super::model::Trainable;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
+use crate::ebm::{CdSettings, ContrastiveDivergence};
 use crate::energy::System;
 use crate::io::{OutputFile, read_points};
 use crate::job::StopFlag;
@@ -40,8 +41,8 @@ impl ObjectiveState {
 
 /// Where a step's objectives get their context.
 pub struct StepContext<'a, B: AutodiffBackend> {
-    /// The flow being trained.
-    pub model: &'a Model<B>,
+    /// The model being trained.
+    pub model: &'a Trainable<B>,
     /// The target.
     pub system: &'a System,
     /// Points per gradient step.
@@ -78,6 +79,12 @@ pub trait Objective<B: AutodiffBackend> {
     /// Writes the objective's counters into `run.h5` (group `training`).
     fn write_counters(&self, _out: &OutputFile) -> Result<()> {
         Ok(())
+    }
+
+    /// The training points an energy model is fitted to (`n × dim`), which also set its
+    /// coordinates' scales; `None` for objectives without data of their own.
+    fn training_data(&self) -> Option<&[f64]> {
+        None
     }
 }
 
@@ -118,13 +125,34 @@ fn build<B: AutodiffBackend>(
             buffer.as_ref(),
             *filter_chirality,
             system.dim(),
-            config.flow.mcmc_dim(system.dim()),
+            config
+                .flow
+                .as_ref()
+                .map_or(system.dim(), |flow| flow.mcmc_dim(system.dim())),
             config.seed,
         )?),
         ObjectiveConfig::Pde { .. } => {
             let pde = objective.pde().expect("a Pde configuration");
             pde.validate()?;
             Box::new(pde)
+        }
+        ObjectiveConfig::ContrastiveDivergence {
+            weight,
+            samples,
+            langevin,
+            chains,
+            restart,
+            regularization,
+        } => {
+            let data = training_samples(samples, config.seed, base_dir, system)?;
+            let settings = CdSettings {
+                weight: *weight,
+                langevin: langevin.clone(),
+                chains: *chains,
+                restart: *restart,
+                regularization: *regularization,
+            };
+            Box::new(ContrastiveDivergence::new(settings, data, system.dim())?)
         }
     })
 }

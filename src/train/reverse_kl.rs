@@ -85,12 +85,19 @@ impl ReverseKl {
             loss,
             points: batch_size,
             n_nonfinite,
+            model_evaluations: 0,
         })
     }
 }
 
 impl<B: AutodiffBackend> Objective<B> for ReverseKl {
     fn loss(&mut self, step: &StepContext<'_, B>, _: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
-        ReverseKl::loss(self, step.model, step.system, step.batch_size, step.device)
+        ReverseKl::loss(
+            self,
+            step.model.flow()?,
+            step.system,
+            step.batch_size,
+            step.device,
+        )
     }
 }

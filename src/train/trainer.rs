@@ -2,11 +2,12 @@
 
 use super::batch::Batch;
 use super::checkpoint::HistoryRow;
-use super::model::{Model, ModelConfig};
+use super::model::{ModelConfig, Trainable};
 use super::objective::{Objective, StepContext, build_all};
 use super::{TrainConfig, TrainState, clip_global_norm, learning_rate};
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
+use crate::ebm::{EnergyModel, EnergySurface};
 use crate::energy::System;
 use crate::flow::{BuildContext, log_prob_on_host, sample_to_host, set_precision, to_host};
 use crate::io::{OutputFile, RunInfo, absolute};
@@ -45,6 +46,8 @@ struct TestSet {
 struct Evaluation {
     test_log_likelihood: Option<f64>,
     importance: Option<ImportanceSummary>,
+    /// An energy model's KL(p‖p_θ) on its grid.
+    kl: Option<f64>,
 }
 
 impl Evaluation {
@@ -53,6 +56,9 @@ impl Evaluation {
         let mut line = format!("step {step}: loss {loss:.4}");
         if let Some(ll) = self.test_log_likelihood {
             line += &format!(", test log-likelihood {ll:.4}");
+        }
+        if let Some(kl) = self.kl {
+            line += &format!(", KL(p‖p_θ) {kl:.4}");
         }
         if let Some(s) = &self.importance {
             line += &format!(
@@ -94,11 +100,13 @@ pub struct Trainer<B: AutodiffBackend> {
     system_file: SystemFile,
     system: System,
     model_config: ModelConfig,
-    model: Option<Model<B>>,
-    optimizer: Option<OptimizerAdaptor<AdamW, Model<B>, B>>,
+    model: Option<Trainable<B>>,
+    optimizer: Option<OptimizerAdaptor<AdamW, Trainable<B>, B>>,
     state: TrainState,
     objectives: Vec<Box<dyn Objective<B>>>,
     test_set: Option<TestSet>,
+    /// Where a one- or two-dimensional energy model is normalised.
+    surface: Option<EnergySurface>,
     device: B::Device,
     /// Reverse ESS at the last evaluation, for the progress bar.
     last_ess: Option<f64>,
@@ -139,12 +147,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         set_precision::<B>(&device, config.precision)?;
         let checkpoint = run.checkpoint();
         let resuming = checkpoint.exists();
+        let mut objectives = build_all::<B>(&config, base_dir, &system)?;
+        let training_data = objectives.iter().find_map(|o| o.training_data());
         let (model_config, state) = if resuming {
             (checkpoint.model_config()?, checkpoint.state()?)
         } else {
-            (
-                ModelConfig::build(
-                    &config.flow,
+            let model_config = match (&config.flow, &config.energy, training_data) {
+                (Some(flow), _, _) => ModelConfig::build(
+                    flow,
                     &BuildContext {
                         dim: system.dim(),
                         seed: config.seed,
@@ -153,8 +163,18 @@ impl<B: AutodiffBackend> Trainer<B> {
                     },
                     &config.objectives,
                 )?,
-                TrainState::default(),
-            )
+                (None, Some(energy), Some(data)) => {
+                    ModelConfig::Energy(energy.build(data, system.dim())?)
+                }
+                _ => {
+                    return Err(Error::InvalidArgument(
+                        "an energy model needs an objective with training samples \
+                         (ContrastiveDivergence)"
+                            .into(),
+                    ));
+                }
+            };
+            (model_config, TrainState::default())
         };
         if state.step > config.steps {
             return Err(Error::InvalidArgument(format!(
@@ -165,15 +185,18 @@ impl<B: AutodiffBackend> Trainer<B> {
                 config.steps
             )));
         }
+        let surface = match (&model_config, training_data) {
+            (ModelConfig::Energy(_), Some(data)) if system.dim() <= 2 => {
+                Some(EnergySurface::new(data, &system)?)
+            }
+            _ => None,
+        };
         B::seed(&device, config.seed);
-        let mut model = model_config.init::<B>(&device)?;
+        let mut model = model_config.init_trainable::<B>(&device)?;
         let mut optimizer = new_optimizer(&config);
         if resuming {
             model = checkpoint.load_model(model, &device)?;
             optimizer = checkpoint.load_optimizer(optimizer, &device)?;
-        }
-        let mut objectives = build_all::<B>(&config, base_dir, &system)?;
-        if resuming {
             for (index, objective) in objectives.iter_mut().enumerate() {
                 let saved = state.objectives.get(index).cloned().unwrap_or_default();
                 objective.restore(&saved, checkpoint.dir(), index)?;
@@ -195,6 +218,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             state,
             objectives,
             test_set,
+            surface,
             device,
             last_ess: None,
             consecutive_skips: 0,
@@ -216,8 +240,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         &self.state
     }
 
-    /// The flow being trained.
-    pub fn model(&self) -> &Model<B> {
+    /// The model being trained.
+    pub fn model(&self) -> &Trainable<B> {
         self.model
             .as_ref()
             .expect("the model is present between steps")
@@ -277,6 +301,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             loss = loss + batch.loss;
             points += batch.points;
             nonfinite += batch.n_nonfinite;
+            self.state.model_evaluations += batch.model_evaluations;
         }
         self.state.target_evaluations += self.system.evaluations() - evaluations_before;
         if points > 0 && nonfinite == points {
@@ -334,18 +359,25 @@ impl<B: AutodiffBackend> Trainer<B> {
             ess: None,
             log_z: None,
             target_evaluations: self.state.target_evaluations,
+            model_evaluations: self.state.model_evaluations,
+            kl: None,
         };
         self.state.history.push(row.clone());
         Ok(Some(row))
     }
 
-    /// Evaluates the flow: mean log q of the exact test set (when there is one), and the
-    /// reverse ESS and log Ẑ of fresh flow samples (when `eval_samples` > 0). The energy
-    /// evaluations made here are not counted as training cost.
+    /// Evaluates the model. A flow: mean log q of the exact test set (when there is one), and
+    /// the reverse ESS and log Ẑ of fresh flow samples (when `eval_samples` > 0). An energy
+    /// model in one or two dimensions: normalised on its grid, the mean log p_θ of the test set
+    /// and KL(p‖p_θ) when the system's log Z is known. The energy evaluations made here are not
+    /// counted as training cost.
     fn evaluate(&self) -> Result<Evaluation> {
-        let model = self.model().valid();
+        let flow = match self.model().valid() {
+            Trainable::Flow(flow) => flow,
+            Trainable::Energy(energy) => return Ok(self.evaluate_energy(&energy)),
+        };
         let test_log_likelihood = self.test_set.as_ref().map(|test| {
-            let log_q = log_prob_on_host(&model, &test.x, &self.device);
+            let log_q = log_prob_on_host(&flow, &test.x, &self.device);
             log_q.iter().sum::<f64>() / log_q.len() as f64
         });
         let importance = if self.config.eval_samples > 0 {
@@ -354,7 +386,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 &self.device,
                 Stream::Evaluation(index).seed(self.config.seed),
             );
-            let (x, log_q) = sample_to_host(&model, self.config.eval_samples);
+            let (x, log_q) = sample_to_host(&flow, self.config.eval_samples);
             let u = self.system.evaluate(&x, false)?.u;
             let log_w: Vec<f64> = u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
             Some(ImportanceSummary::from_log_weights(&log_w))
@@ -364,7 +396,21 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(Evaluation {
             test_log_likelihood,
             importance,
+            kl: None,
         })
+    }
+
+    /// An energy model's evaluation on its grid (nothing beyond two dimensions).
+    fn evaluate_energy(&self, model: &EnergyModel<B::InnerBackend>) -> Evaluation {
+        let found = self.surface.as_ref().map(|surface| {
+            let test = self.test_set.as_ref().map(|t| t.x.as_slice());
+            surface.evaluate(model, test, &self.device)
+        });
+        Evaluation {
+            test_log_likelihood: found.as_ref().and_then(|f| f.test_log_likelihood),
+            importance: None,
+            kl: found.and_then(|f| f.kl),
+        }
     }
 
     /// Writes the checkpoint and `run.h5`.
@@ -418,6 +464,33 @@ impl<B: AutodiffBackend> Trainer<B> {
             &column(&|r| r.target_evaluations as f64),
             &[n],
         )?;
+        if let (Some(surface), Trainable::Energy(model)) = (&self.surface, self.model()) {
+            let data = self
+                .objectives
+                .iter()
+                .find_map(|o| o.training_data())
+                .unwrap_or_default();
+            surface.write(
+                &model.valid(),
+                data,
+                &out,
+                &self.run.energy_plot(),
+                &self.device,
+            )?;
+        }
+        if matches!(self.model(), Trainable::Energy(_)) {
+            out.write_array(
+                "training/model_evaluations",
+                &column(&|r| r.model_evaluations as f64),
+                &[n],
+            )?;
+            out.write_array("training/kl", &column(&|r| optional(r.kl)), &[n])?;
+            out.set_u64(
+                "training",
+                "model_evaluations",
+                self.state.model_evaluations,
+            )?;
+        }
         out.set_u64("training", "steps_done", self.state.step as u64)?;
         out.set_u64("training", "skipped_steps", self.state.skipped_steps as u64)?;
         out.set_u64(
@@ -493,6 +566,7 @@ impl<B: AutodiffBackend> Job for TrainJob<'_, B> {
             row.test_log_likelihood = evaluation.test_log_likelihood;
             row.ess = evaluation.importance.map(|s| s.ess);
             row.log_z = evaluation.importance.map(|s| s.log_z);
+            row.kl = evaluation.kl;
             crate::progress::println(progress, &evaluation.describe(done, row.loss));
         }
         t.save()
@@ -504,7 +578,9 @@ impl<B: AutodiffBackend> Job for TrainJob<'_, B> {
 }
 
 /// AdamW with the run's weight decay.
-fn new_optimizer<B: AutodiffBackend>(config: &TrainConfig) -> OptimizerAdaptor<AdamW, Model<B>, B> {
+fn new_optimizer<B: AutodiffBackend>(
+    config: &TrainConfig,
+) -> OptimizerAdaptor<AdamW, Trainable<B>, B> {
     AdamWConfig::new()
         .with_weight_decay(config.optimizer.weight_decay as f32)
         .init()

@@ -153,7 +153,7 @@ impl<B: AutodiffBackend> crate::train::objective::Objective<B> for PdeObjective 
         step: &crate::train::objective::StepContext<'_, B>,
         _: &mut rand_pcg::Pcg64,
     ) -> Result<crate::train::batch::Batch<B>> {
-        let model = step.model.continuous().ok_or_else(|| {
+        let model = step.model.flow()?.continuous().ok_or_else(|| {
             Error::InvalidArgument(
                 "the PDE objective needs a continuous flow: `flow: Continuous(...)`".into(),
             )
@@ -164,6 +164,7 @@ impl<B: AutodiffBackend> crate::train::objective::Objective<B> for PdeObjective 
             loss: out.loss,
             points: self.batch * self.times,
             n_nonfinite: out.masked_points as usize,
+            model_evaluations: 0,
         })
     }
 }

@@ -1,0 +1,37 @@
+//! Energies learned from samples: an energy-based model p_θ ∝ exp(−E_θ) trained by
+//! `boltzflow train` from a samples file, like a flow.
+//!
+//! - [`EnergyModel`]: E_θ(x) = MLP(z) + κ‖z‖²/2 on the data's standardised coordinates, with
+//!   ∇ₓE by forward-mode tangents;
+//! - [`LangevinConfig`]: the short-run Langevin dynamics that draws its negatives;
+//! - [`ContrastiveDivergence`]: maximum likelihood with persistent Langevin chains (the baseline
+//!   of learning energies from samples);
+//! - [`Grid`], [`EnergySurface`]: in one or two dimensions, log Z_θ on a grid, hence the model's
+//!   normalised density, its test log-likelihood and its exact KL divergence to a known density;
+//!   the surface in `run.h5` (group `energy`) and `energy.png` beside the data's histogram.
+//!
+//! ```ron
+//! Train(
+//!     system: "systems/gmm2.ron",       // the data's system: dimension, exact test samples
+//!     energy: (hidden: [64, 64]),
+//!     steps: 3000,
+//!     batch_size: 256,
+//!     objectives: [ContrastiveDivergence(
+//!         samples: File(path: "gmm2_samples.h5"),
+//!         langevin: (steps: 20, step_size: 0.01),
+//!     )],
+//!     optimizer: (lr: 1e-3),
+//! )
+//! ```
+
+mod contrastive_divergence;
+mod grid;
+mod langevin;
+mod model;
+mod surface;
+
+pub use contrastive_divergence::{CdSettings, ContrastiveDivergence};
+pub use grid::{GRID_POINTS, Grid, kl_divergence};
+pub use langevin::LangevinConfig;
+pub use model::{EnergyModel, EnergyModelConfig, EnergySpec};
+pub use surface::{EnergySurface, SurfaceEvaluation};
