@@ -1,5 +1,7 @@
 //! Importance weights: effective sample size and the log Z estimate with its standard error.
 
+use rand::{RngExt, SeedableRng};
+
 /// Self-normalised weights w_i / Σ_j w_j of log weights `log_w`, computed stably (scaled by the
 /// largest weight first). A non-finite log weight gets weight 0; with no finite one, all are 0.
 /// Every self-normalised estimate of boltzflow (FAB's loss, histograms, basin populations, mode
@@ -19,6 +21,25 @@ pub fn normalised_weights(log_w: &[f64]) -> Vec<f64> {
         .collect();
     let sum: f64 = w.iter().sum();
     w.into_iter().map(|v| v / sum).collect()
+}
+
+/// Systematic resampling: `m` indices drawn with probabilities `weights` (summing to 1) at the
+/// points (u + j)/m of their cumulative sum, u uniform in [0, 1).
+pub fn systematic_resample(weights: &[f64], m: usize, seed: u64) -> Vec<usize> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let u: f64 = rng.random();
+    let mut picked = Vec::with_capacity(m);
+    let mut cumulative = 0.0;
+    let mut i = 0;
+    for j in 0..m {
+        let target = (u + j as f64) / m as f64;
+        while i + 1 < weights.len() && cumulative + weights[i] <= target {
+            cumulative += weights[i];
+            i += 1;
+        }
+        picked.push(i);
+    }
+    picked
 }
 
 /// Summary of a set of log importance weights log w_i = −u(x_i) − log q(x_i), x_i ~ q.

@@ -10,5 +10,5 @@ mod modes;
 pub mod plots;
 pub mod ramachandran;
 
-pub use importance::{ForwardSummary, ImportanceSummary, normalised_weights};
+pub use importance::{ForwardSummary, ImportanceSummary, normalised_weights, systematic_resample};
 pub use modes::mode_masses;

@@ -8,14 +8,14 @@
 //! energies' scale bounded, as in Du & Mordatch 2019).
 
 use super::LangevinConfig;
-use crate::io::{OutputFile, read_array};
+use super::particles::{load_particles, save_particles};
+use crate::Result;
 use crate::train::{Batch, Objective, ObjectiveState, StepContext, draw_rows};
-use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use rand::RngExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The contrastive-divergence objective: data, Langevin settings and its persistent chains.
 pub struct ContrastiveDivergence {
@@ -96,11 +96,6 @@ impl ContrastiveDivergence {
     }
 }
 
-/// The file of objective `index`'s persistent chains in a checkpoint folder.
-fn chains_file(dir: &Path, index: usize) -> PathBuf {
-    dir.join(format!("chains_{index}.h5"))
-}
-
 impl<B: AutodiffBackend> Objective<B> for ContrastiveDivergence {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         let model = step.model.energy()?;
@@ -127,31 +122,15 @@ impl<B: AutodiffBackend> Objective<B> for ContrastiveDivergence {
         Some(&self.data)
     }
 
-    /// Writes the persistent chains (`chains_INDEX.h5`: `x`), once they exist.
+    /// Writes the persistent chains (`particles_INDEX.h5`: `x`), once they exist.
     fn save_files(&self, dir: &Path, index: usize) -> Result<()> {
-        if self.chains.is_empty() {
-            return Ok(());
-        }
-        let out = OutputFile::create(&chains_file(dir, index))?;
-        out.write_array("x", &self.chains, &[self.n_chains, self.dim])?;
-        out.commit()?;
-        Ok(())
+        save_particles(dir, index, &self.chains, self.dim, None)
     }
 
     fn restore(&mut self, _: &ObjectiveState, dir: &Path, index: usize) -> Result<()> {
-        let path = chains_file(dir, index);
-        if !path.is_file() {
-            return Ok(());
+        if let Some((x, _)) = load_particles(dir, index, self.n_chains, self.dim, false)? {
+            self.chains = x;
         }
-        let (x, shape) = read_array(&path, "x")?;
-        if shape != [self.n_chains, self.dim] {
-            return Err(Error::Shape {
-                what: format!("the persistent chains in {}", path.display()),
-                expected: format!("[{}, {}]", self.n_chains, self.dim),
-                found: format!("{shape:?}"),
-            });
-        }
-        self.chains = x;
         Ok(())
     }
 }

@@ -6,6 +6,8 @@
 //! - [`LangevinConfig`]: the short-run Langevin dynamics that draws its negatives;
 //! - [`ContrastiveDivergence`]: maximum likelihood with persistent Langevin chains (the baseline
 //!   of learning energies from samples);
+//! - [`WassersteinFlow`]: the same gradient with particles that follow the Wasserstein gradient
+//!   flow of KL(ρ‖p_θ) by JKO steps, reweighted between modes by birth and death;
 //! - [`Grid`], [`EnergySurface`]: in one or two dimensions, log Z_θ on a grid, hence the model's
 //!   normalised density, its test log-likelihood and its exact KL divergence to a known density;
 //!   the surface in `run.h5` (group `energy`) and `energy.png` beside the data's histogram.
@@ -28,10 +30,13 @@ mod contrastive_divergence;
 mod grid;
 mod langevin;
 mod model;
+mod particles;
 mod surface;
+mod wasserstein;
 
 pub use contrastive_divergence::{CdSettings, ContrastiveDivergence};
 pub use grid::{GRID_POINTS, Grid, kl_divergence};
 pub use langevin::LangevinConfig;
 pub use model::{EnergyModel, EnergyModelConfig, EnergySpec};
 pub use surface::{EnergySurface, SurfaceEvaluation};
+pub use wasserstein::{WassersteinFlow, WgfConfig};

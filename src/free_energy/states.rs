@@ -4,14 +4,13 @@
 use super::config::FreeEnergyConfig;
 use super::mbar::ReducedEnergies;
 use crate::analysis::correlation::{statistical_inefficiency, subsample_indices};
-use crate::analysis::{ImportanceSummary, normalised_weights};
+use crate::analysis::{ImportanceSummary, normalised_weights, systematic_resample};
 use crate::config::{SystemFile, load_system};
 use crate::energy::System;
 use crate::io::{dataset_exists, read_array, read_points};
 use crate::{Error, Result};
 use indicatif::ProgressBar;
 use nalgebra::DMatrix;
-use rand::{RngExt, SeedableRng};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -157,25 +156,6 @@ fn walker_segments(path: &Path, n: usize) -> Result<Vec<Range<usize>>> {
         }
     }
     Ok(segments)
-}
-
-/// Systematic resampling: `m` indices drawn with probabilities `weights` (summing to 1) at the
-/// points (u + j)/m of their cumulative sum, u uniform in [0, 1).
-fn systematic_resample(weights: &[f64], m: usize, seed: u64) -> Vec<usize> {
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-    let u: f64 = rng.random();
-    let mut picked = Vec::with_capacity(m);
-    let mut cumulative = 0.0;
-    let mut i = 0;
-    for j in 0..m {
-        let target = (u + j as f64) / m as f64;
-        while i + 1 < weights.len() && cumulative + weights[i] <= target {
-            cumulative += weights[i];
-            i += 1;
-        }
-        picked.push(i);
-    }
-    picked
 }
 
 /// The statistical inefficiency of a state's own reduced energies (the largest over its

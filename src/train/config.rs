@@ -1,7 +1,7 @@
 //! The run configuration of `boltzflow train` (RON).
 
 use super::pde::{self, Interpolation, PdeObjective};
-use crate::ebm::{EnergySpec, LangevinConfig};
+use crate::ebm::{EnergySpec, LangevinConfig, WgfConfig};
 use crate::flow::{DivergenceMethod, FlowSpec, Precision};
 use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
@@ -109,7 +109,7 @@ impl TrainConfig {
         }
         for objective in &self.objectives {
             objective.validate(self.batch_size)?;
-            let learns_energy = matches!(objective, ObjectiveConfig::ContrastiveDivergence { .. });
+            let learns_energy = objective.learns_energy();
             if learns_energy != self.energy.is_some() {
                 return fail(format!(
                     "{}: {}",
@@ -117,7 +117,7 @@ impl TrainConfig {
                     if learns_energy {
                         "this objective learns an energy model; give `energy: (...)` instead of `flow:`"
                     } else {
-                        "this objective trains a flow; an `energy:` run takes ContrastiveDivergence"
+                        "this objective trains a flow; an `energy:` run takes ContrastiveDivergence or Wgf"
                     }
                 ));
             }
@@ -268,6 +268,19 @@ pub enum ObjectiveConfig {
         #[serde(default)]
         regularization: f64,
     },
+    /// The Wasserstein-gradient-flow scheme for an `energy:` model: maximum likelihood on
+    /// samples, with weighted particles that follow JKO steps of KL(ρ‖p_θ) and birth–death
+    /// reweighting (see [`crate::ebm::WassersteinFlow`]).
+    Wgf {
+        /// Weight in the total loss.
+        #[serde(default = "crate::defaults::real::<1, 1>")]
+        weight: f64,
+        /// The data.
+        samples: SampleSource,
+        /// The particle scheme.
+        #[serde(default)]
+        scheme: WgfConfig,
+    },
 }
 
 impl ObjectiveConfig {
@@ -280,7 +293,8 @@ impl ObjectiveConfig {
             | ObjectiveConfig::ReverseKl { weight }
             | ObjectiveConfig::Fab { weight, .. }
             | ObjectiveConfig::Pde { weight, .. }
-            | ObjectiveConfig::ContrastiveDivergence { weight, .. } => *weight,
+            | ObjectiveConfig::ContrastiveDivergence { weight, .. }
+            | ObjectiveConfig::Wgf { weight, .. } => *weight,
         };
         if !(weight.is_finite() && weight > 0.0) {
             return fail(format!(
@@ -293,6 +307,10 @@ impl ObjectiveConfig {
                 ..
             }
             | ObjectiveConfig::ContrastiveDivergence {
+                samples: SampleSource::Exact { n },
+                ..
+            }
+            | ObjectiveConfig::Wgf {
                 samples: SampleSource::Exact { n },
                 ..
             } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
@@ -371,7 +389,16 @@ impl ObjectiveConfig {
             ObjectiveConfig::Fab { .. } => "Fab",
             ObjectiveConfig::Pde { .. } => "Pde",
             ObjectiveConfig::ContrastiveDivergence { .. } => "ContrastiveDivergence",
+            ObjectiveConfig::Wgf { .. } => "Wgf",
         }
+    }
+
+    /// Whether the objective learns an energy model (rather than training a flow).
+    pub fn learns_energy(&self) -> bool {
+        matches!(
+            self,
+            ObjectiveConfig::ContrastiveDivergence { .. } | ObjectiveConfig::Wgf { .. }
+        )
     }
 
     /// The PDE objective of a `Pde(...)` configuration.

@@ -8,7 +8,7 @@ use super::batch::Batch;
 use super::fab::{Fab, FabState};
 use super::model::Trainable;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
-use crate::ebm::{CdSettings, ContrastiveDivergence};
+use crate::ebm::{CdSettings, ContrastiveDivergence, WassersteinFlow};
 use crate::energy::System;
 use crate::io::{OutputFile, read_points};
 use crate::job::StopFlag;
@@ -153,6 +153,19 @@ fn build<B: AutodiffBackend>(
                 regularization: *regularization,
             };
             Box::new(ContrastiveDivergence::new(settings, data, system.dim())?)
+        }
+        ObjectiveConfig::Wgf {
+            weight,
+            samples,
+            scheme,
+        } => {
+            let data = training_samples(samples, config.seed, base_dir, system)?;
+            Box::new(WassersteinFlow::new(
+                *weight,
+                scheme.clone(),
+                data,
+                system.dim(),
+            )?)
         }
     })
 }

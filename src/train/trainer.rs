@@ -169,7 +169,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 _ => {
                     return Err(Error::InvalidArgument(
                         "an energy model needs an objective with training samples \
-                         (ContrastiveDivergence)"
+                         (ContrastiveDivergence or Wgf)"
                             .into(),
                     ));
                 }
