@@ -17,8 +17,16 @@
 //! Lambda(a: "quantum_double_well_N16_m3.ron", b: "quantum_double_well_N16_m4.5.ron", lambda: 0.25)
 //! ```
 //!
+//! or is the energy model trained in a run folder (`boltzflow train` with `energy: (...)`),
+//! usable wherever a system file is:
+//!
+//! ```ron
+//! System(learned: "../runs/energy_cd_2d")   // relative to this file's folder
+//! ```
+//!
 //! Unknown fields are errors that name the field and the file.
 
+use crate::ebm::LearnedEnergy;
 use crate::energy::{PluginLibrary, System, resolve_plugin};
 use crate::{Error, Result};
 use ron::value::RawValue;
@@ -62,9 +70,12 @@ pub fn write_ron_file<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[serde(deny_unknown_fields)]
 enum SystemFileContents {
     System {
-        plugin: String,
+        #[serde(default)]
+        plugin: Option<String>,
         #[serde(default)]
         config: Option<Box<RawValue>>,
+        #[serde(default)]
+        learned: Option<PathBuf>,
     },
     Lambda {
         a: PathBuf,
@@ -97,6 +108,11 @@ pub enum SystemSource {
         /// The plugin's configuration as RON text (empty when the file gives none).
         config: String,
     },
+    /// The energy model trained in a run folder.
+    Learned {
+        /// The run folder, resolved against the file's folder.
+        run: PathBuf,
+    },
     /// The λ-state between two system files.
     Lambda {
         /// System A's file, resolved against the file's folder.
@@ -114,10 +130,29 @@ impl SystemFile {
         let (contents, text): (SystemFileContents, String) = read_ron_file(path)?;
         let folder = crate::io::folder_of(path);
         let source = match contents {
-            SystemFileContents::System { plugin, config } => SystemSource::Plugin {
+            SystemFileContents::System {
+                plugin: Some(plugin),
+                config,
+                learned: None,
+            } => SystemSource::Plugin {
                 plugin,
                 config: config.map(|c| c.get_ron().to_owned()).unwrap_or_default(),
             },
+            SystemFileContents::System {
+                plugin: None,
+                config: None,
+                learned: Some(run),
+            } => SystemSource::Learned {
+                run: folder.join(run),
+            },
+            SystemFileContents::System { .. } => {
+                return Err(Error::Config {
+                    path: path.to_owned(),
+                    message: "a system names either a plugin, `System(plugin: \"name\", config: \
+                              (...))`, or a trained energy model, `System(learned: \"RUN_DIR\")`"
+                        .into(),
+                });
+            }
             SystemFileContents::Lambda { a, b, lambda } => SystemSource::Lambda {
                 a: folder.join(a),
                 b: folder.join(b),
@@ -142,6 +177,13 @@ impl SystemFile {
                 let library_path = resolve_plugin(plugin, self.path.parent())?;
                 let library = Arc::new(PluginLibrary::open(&library_path)?);
                 System::plugin(library, config, Some(&self.path))
+            }
+            SystemSource::Learned { run } => {
+                let energy = LearnedEnergy::open(run).map_err(|e| Error::Config {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok(System::from_source(Box::new(energy)))
             }
             SystemSource::Lambda { .. } if depth >= MAX_SYSTEM_NESTING => Err(Error::Config {
                 path: self.path.clone(),

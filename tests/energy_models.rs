@@ -250,3 +250,82 @@ fn sampling_an_energy_model_run_is_refused_clearly() {
     );
     assert!(!out.exists());
 }
+
+/// A trained energy model is a system: `System(learned: "RUN_DIR")` loads with the training
+/// system's dimension, gives the model's energies, runs MD, and names what is wrong with a bad
+/// folder.
+#[test]
+fn a_learned_energy_is_a_system() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), 300, 300, ENERGY);
+    let mut trainer =
+        Trainer::<B>::new(&config, None, &dir.path().join("run"), Default::default()).unwrap();
+    trainer.run(&StopFlag::new(), false).unwrap();
+    let learned = dir.path().join("learned.ron");
+    std::fs::write(&learned, "System(learned: \"run\")").unwrap();
+    let (_, system) = boltzflow::config::load_system(&learned).unwrap();
+    assert_eq!((system.dim(), system.log_z()), (2, None));
+    assert!(!system.has_exact_sampler());
+    let x = vec![0.0, 0.0, -1.5, 0.0, 2.0, 1.0];
+    let from_system = system.evaluate(&x, true).unwrap();
+    for (a, b) in from_system.u.iter().zip(energies(&trainer)) {
+        assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} against {b}");
+    }
+    assert!(
+        from_system
+            .grad
+            .as_ref()
+            .unwrap()
+            .iter()
+            .all(|g| g.is_finite())
+    );
+
+    let md = dir.path().join("md.ron");
+    std::fs::write(
+        &md,
+        "Md(system: \"learned.ron\", temperatures: [1.0], timestep_fs: 10.0, friction_per_ps: 1.0,
+            steps: 2000, equilibration_steps: 100, save_every: 10, walkers: 2, seed: 1)",
+    )
+    .unwrap();
+    let out = dir.path().join("md.h5");
+    common::boltzflow_ok(&[
+        "md",
+        md.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let (frames, shape) = common::read_h5(&out, "samples/x");
+    assert_eq!(shape, [400, 2]);
+    assert!(frames.iter().all(|v| v.is_finite()));
+
+    let refused = |text: &str| {
+        std::fs::write(&learned, text).unwrap();
+        boltzflow::config::load_system(&learned)
+            .unwrap_err()
+            .to_string()
+    };
+    let missing = refused("System(learned: \"nowhere\")");
+    assert!(
+        missing.contains("learned.ron") && missing.contains("nowhere"),
+        "{missing}"
+    );
+    let both = refused("System(plugin: \"gaussian-mixture\", learned: \"run\")");
+    assert!(both.contains("either a plugin"), "{both}");
+
+    let flow_run = dir.path().join("flow");
+    let flow_config = write_run(
+        dir.path(),
+        CONNECTED,
+        2,
+        2,
+        "flow: RealNvp(layers: 2, hidden: [8])",
+        "[ForwardKl(samples: Exact(n: 100))]",
+    );
+    Trainer::<B>::new(&flow_config, None, &flow_run, Default::default())
+        .unwrap()
+        .run(&StopFlag::new(), false)
+        .unwrap();
+    let flow = refused("System(learned: \"flow\")");
+    assert!(flow.contains("trained a flow"), "{flow}");
+}

@@ -55,6 +55,10 @@ pub fn run(args: Args) -> Result<()> {
             library.path().display()
         );
     }
+    if plugins.is_empty() {
+        let (source, version) = system.provenance();
+        println!("computed by:   {source} {version}");
+    }
     println!("dimension:     {}", system.dim());
     if let Some(t) = metadata.temperature_kelvin {
         println!("temperature:   {t} K");

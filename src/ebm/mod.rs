@@ -10,7 +10,9 @@
 //!   flow of KL(ρ‖p_θ) by JKO steps, reweighted between modes by birth and death;
 //! - [`Grid`], [`EnergySurface`]: in one or two dimensions, log Z_θ on a grid, hence the model's
 //!   normalised density, its test log-likelihood and its exact KL divergence to a known density;
-//!   the surface in `run.h5` (group `energy`) and `energy.png` beside the data's histogram.
+//!   the surface in `run.h5` (group `energy`) and `energy.png` beside the data's histogram;
+//! - [`LearnedEnergy`]: a trained model as a system, `System(learned: "RUN_DIR")`, usable
+//!   wherever a system file is (`info`, `energy`, `md`, `train`).
 //!
 //! ```ron
 //! Train(
@@ -29,6 +31,7 @@
 mod contrastive_divergence;
 mod grid;
 mod langevin;
+mod learned;
 mod model;
 mod particles;
 mod surface;
@@ -37,6 +40,7 @@ mod wasserstein;
 pub use contrastive_divergence::{CdSettings, ContrastiveDivergence};
 pub use grid::{GRID_POINTS, Grid, kl_divergence};
 pub use langevin::LangevinConfig;
+pub use learned::LearnedEnergy;
 pub use model::{EnergyModel, EnergyModelConfig, EnergySpec};
 pub use surface::{EnergySurface, SurfaceEvaluation};
 pub use wasserstein::{WassersteinFlow, WgfConfig};

@@ -1,7 +1,8 @@
 //! A system: an energy u(x) with its dimension, metadata and capabilities, whatever it is made
-//! of: one plugin instance, or a λ-state between two systems.
+//! of: one plugin instance, a λ-state between two systems, or an energy boltzflow computes
+//! itself (a learned energy model).
 
-use super::{PluginLibrary, plugin_system::PluginSystem};
+use super::{EnergySource, PluginLibrary, plugin_system::PluginSystem};
 use crate::{Error, Result};
 use boltzflow_plugin::Metadata;
 use std::path::Path;
@@ -26,6 +27,8 @@ enum Kind {
     Plugin(Box<PluginSystem>),
     /// u_λ = (1 − λ) u_A + λ u_B.
     Lambda(Box<LambdaState>),
+    /// An energy computed in-process (a learned energy model).
+    Source(Box<dyn EnergySource>),
 }
 
 /// The λ-state between two systems of the same dimension.
@@ -94,6 +97,12 @@ impl System {
         }))))
     }
 
+    /// The system of an energy computed in-process. It is evaluated one batch at a time (not
+    /// thread-safe), has no exact sampler and no exact log Z.
+    pub fn from_source(source: Box<dyn EnergySource>) -> Self {
+        Self::of(Kind::Source(source))
+    }
+
     fn of(kind: Kind) -> Self {
         System {
             kind,
@@ -118,11 +127,16 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => vec![p.library()],
             Kind::Lambda(l) => [l.a.plugins(), l.b.plugins()].concat(),
+            Kind::Source(_) => Vec::new(),
         }
     }
 
-    /// The plugins' names and versions, each joined by " + ", as recorded in outputs.
+    /// The plugins' names and versions, each joined by " + ", as recorded in outputs (for an
+    /// energy computed in-process, what computes it).
     pub fn provenance(&self) -> (String, String) {
+        if let Kind::Source(source) = &self.kind {
+            return source.provenance();
+        }
         let plugins = self.plugins();
         let join = |f: fn(&PluginLibrary) -> &str| {
             plugins.iter().map(|p| f(p)).collect::<Vec<_>>().join(" + ")
@@ -135,6 +149,7 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => p.dim(),
             Kind::Lambda(l) => l.a.dim(),
+            Kind::Source(s) => s.dim(),
         }
     }
 
@@ -143,6 +158,7 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => p.metadata(),
             Kind::Lambda(l) => &l.metadata,
+            Kind::Source(s) => s.metadata(),
         }
     }
 
@@ -150,7 +166,7 @@ impl System {
     pub fn log_z(&self) -> Option<f64> {
         match &self.kind {
             Kind::Plugin(p) => p.log_z(),
-            Kind::Lambda(_) => None,
+            Kind::Lambda(_) | Kind::Source(_) => None,
         }
     }
 
@@ -159,6 +175,7 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => p.is_thread_safe(),
             Kind::Lambda(l) => l.a.is_thread_safe() && l.b.is_thread_safe(),
+            Kind::Source(_) => false,
         }
     }
 
@@ -166,7 +183,7 @@ impl System {
     pub fn has_exact_sampler(&self) -> bool {
         match &self.kind {
             Kind::Plugin(p) => p.has_exact_sampler(),
-            Kind::Lambda(_) => false,
+            Kind::Lambda(_) | Kind::Source(_) => false,
         }
     }
 
@@ -185,6 +202,7 @@ impl System {
     ) -> Result<()> {
         match &self.kind {
             Kind::Plugin(p) => p.energy_raw(x, u, grad),
+            Kind::Source(s) => s.energy_raw(x, u, grad),
             // At the end points the λ-state is one of the two systems, exactly (also where
             // the other one is infinite).
             Kind::Lambda(l) if l.lambda == 0.0 => l.a.energy_raw(x, u, grad),
@@ -209,9 +227,9 @@ impl System {
     pub(super) fn sample_raw(&self, seed: u64, out: &mut [f64]) -> Result<()> {
         match &self.kind {
             Kind::Plugin(p) => p.sample_raw(seed, out),
-            Kind::Lambda(l) => Err(Error::Unsupported {
+            Kind::Lambda(_) | Kind::Source(_) => Err(Error::Unsupported {
                 plugin: self.provenance().0,
-                system: l.metadata.system.clone(),
+                system: self.metadata().system.clone(),
                 capability: "exact sampler",
             }),
         }
