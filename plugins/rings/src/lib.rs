@@ -102,7 +102,7 @@ impl Rings {
                     "ring {i}: the radius must be finite and ≥ 0, not {radius}"
                 )));
             }
-            if !(width.is_finite() && width > 0.0) || !(weight.is_finite() && weight > 0.0) {
+            if !(width.is_finite() && width > 0.0 && weight.is_finite() && weight > 0.0) {
                 return Err(PluginError::new(format!(
                     "ring {i}: the width and weight must be positive and finite, not {width} \
                      and {weight}"
