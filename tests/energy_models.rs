@@ -4,24 +4,16 @@
 
 mod common;
 
+use common::one_at_a_time;
+
 use boltzflow::backend::Cpu;
 use boltzflow::flow::{from_f64, to_host};
 use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 type B = Autodiff<Cpu>;
-
-/// burn's random generator is process-wide: trainers in one process run one at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Contrastive divergence on 20,000 exact samples.
 const CD: &str = "[ContrastiveDivergence(samples: Exact(n: 20000),

@@ -10,12 +10,8 @@ use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::Path;
-use std::sync::Mutex;
 
 type B = Autodiff<Cpu>;
-
-/// burn's random generator is process-wide: train and sample one test at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn train(config: &Path, run: &Path) {
     let mut trainer = Trainer::<B>::new(config, None, run, Default::default()).unwrap();
@@ -62,7 +58,7 @@ fn gmm40_means() -> Vec<f64> {
 /// 1/40 ± 0.01 of the reweighted mass, and log Ẑ and the forward ESS are good.
 #[test]
 fn fab_finds_every_gmm40_mode() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     train(
@@ -104,7 +100,7 @@ fn fab_finds_every_gmm40_mode() {
 /// time (at least 24 of 30).
 #[test]
 fn reweighted_estimates_are_unbiased_with_honest_error_bars() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let system = common::workspace().join("examples/systems/gmm4.ron");
     let config = dir.path().join("train.ron");

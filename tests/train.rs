@@ -3,26 +3,16 @@
 
 mod common;
 
+use common::one_at_a_time;
+
 use boltzflow::backend::Cpu;
 use boltzflow::flow::{Density, from_f64, to_host};
 use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::Path;
-use std::sync::Mutex;
 
 type B = Autodiff<Cpu>;
-
-/// burn's random generator is process-wide, and parameters are initialised lazily from it: two
-/// trainers running at once in one process would draw from each other's stream. These tests
-/// therefore train one at a time.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// burn fixes the CPU device's float type at its first tensor, once per process, and these tests
 /// run in f32: a test in f64 runs alone, in a child process (this test binary again, told by

@@ -1,6 +1,7 @@
 //! What one objective contributes to a gradient step, and the training points objectives draw
 //! their batches from.
 
+use crate::sampling::ChainState;
 use crate::{Error, Result};
 use burn::prelude::*;
 use rand::RngExt;
@@ -23,18 +24,13 @@ pub struct Batch<B: Backend> {
 /// Checks training points held in memory: a non-empty multiple of `dim` values, all finite.
 /// `what` names the objective in the error.
 pub fn check_training_points(data: &[f64], dim: usize, what: &str) -> Result<()> {
-    if data.is_empty() || dim == 0 || !data.len().is_multiple_of(dim) {
+    let what = format!("{what} training samples");
+    if ChainState::check_points(data, dim, &what)? == 0 {
         return Err(Error::Shape {
-            what: format!("{what} training samples"),
-            expected: format!("a non-empty multiple of dim = {dim} values"),
-            found: format!("{} values", data.len()),
+            what,
+            expected: format!("at least one point of dim = {dim} values"),
+            found: "none".into(),
         });
-    }
-    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!(
-            "{what} training sample {} has a non-finite coordinate",
-            i / dim
-        )));
     }
     Ok(())
 }

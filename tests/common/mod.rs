@@ -6,6 +6,18 @@ use boltzflow::energy::System;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// burn's random generator is process-wide, and parameters are initialised lazily from it: two
+/// trainers running at once in one process would draw from each other's stream. Tests that
+/// train hold this guard, so that they train one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The guard of [`ONE_AT_A_TIME`] (a test that panicked while holding it does not poison it).
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The workspace root.
 pub fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
