@@ -75,8 +75,9 @@ impl Default for WgfConfig {
     }
 }
 
-/// The most particles (the kernel sums cost N² per evaluation).
-const MAX_PARTICLES: usize = 100_000;
+/// The most particles: the kernel sums hold the N × N kernel matrix (3.2 GB at this size) and
+/// cost N² per evaluation.
+const MAX_PARTICLES: usize = 20_000;
 
 impl WgfConfig {
     /// Checks the counts and scales.
