@@ -63,21 +63,18 @@ impl LangevinConfig {
         let eta = self.step_size;
         let sd = model.scales().to_vec();
         let mut x = x;
+        let mut moved = vec![0.0; dim];
         for _ in 0..self.steps {
             let (_, grad) = model.energy_and_gradient(from_f64(x.clone(), [n, dim], device));
             let grad = to_host(grad);
-            for i in 0..n {
-                let row = i * dim..(i + 1) * dim;
-                let moved: Vec<f64> = row
-                    .clone()
-                    .map(|k| {
-                        let s = sd[k % dim];
-                        let xi: f64 = StandardNormal.sample(rng);
-                        x[k] - 0.5 * eta * s * s * grad[k] + eta.sqrt() * s * xi
-                    })
-                    .collect();
+            for (point, g) in x.chunks_exact_mut(dim).zip(grad.chunks_exact(dim)) {
+                for (a, m) in moved.iter_mut().enumerate() {
+                    let s = sd[a];
+                    let xi: f64 = StandardNormal.sample(rng);
+                    *m = point[a] - 0.5 * eta * s * s * g[a] + eta.sqrt() * s * xi;
+                }
                 if moved.iter().all(|v| v.is_finite()) {
-                    x[row].copy_from_slice(&moved);
+                    point.copy_from_slice(&moved);
                 }
             }
         }
