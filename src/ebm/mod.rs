@@ -11,6 +11,9 @@
 //! - [`Grid`], [`EnergySurface`]: in one or two dimensions, log Z_θ on a grid, hence the model's
 //!   normalised density, its test log-likelihood and its exact KL divergence to a known density;
 //!   the surface in `run.h5` (group `energy`) and `energy.png` beside the data's histogram;
+//! - [`vapo`]: VAPO, a time-dependent potential whose gradient flow carries a Gaussian to the
+//!   data, trained without sampling the model (`potential:` with the `Vapo` objective); a flow,
+//!   so `sample` draws from it with exact log q;
 //! - [`LearnedEnergy`]: a trained model as a system, `System(learned: "RUN_DIR")`, usable
 //!   wherever a system file is (`info`, `energy`, `md`, `train`).
 //!
@@ -34,7 +37,9 @@ mod langevin;
 mod learned;
 mod model;
 mod particles;
+mod scales;
 mod surface;
+pub mod vapo;
 mod wasserstein;
 
 pub use contrastive_divergence::{CdSettings, ContrastiveDivergence};
@@ -42,5 +47,6 @@ pub use grid::{GRID_POINTS, Grid, kl_divergence};
 pub use langevin::LangevinConfig;
 pub use learned::LearnedEnergy;
 pub use model::{EnergyModel, EnergyModelConfig, EnergySpec};
-pub use surface::{EnergySurface, SurfaceEvaluation};
+pub use surface::{EnergyFn, EnergySurface, SurfaceEvaluation, model_energy};
+pub use vapo::{PotentialFlow, PotentialFlowConfig, PotentialSpec, Vapo, VapoLoss};
 pub use wasserstein::{WassersteinFlow, WgfConfig};

@@ -1,5 +1,6 @@
 //! The energy model E_θ(x) = MLP(z) + κ‖z‖²/2 on standardised coordinates z = (x − mean)/sd.
 
+use super::scales::{column_scales, standardise};
 use crate::flow::{Activation, Mlp, MlpConfig, from_f64};
 use crate::{Error, Result};
 use burn::prelude::*;
@@ -67,31 +68,7 @@ impl EnergySpec {
     /// standardised by the data's per-coordinate mean and standard deviation.
     pub fn build(&self, x: &[f64], dim: usize) -> Result<EnergyModelConfig> {
         self.validate()?;
-        let n = x.len() / dim.max(1);
-        if dim == 0 || n < 2 || x.len() != n * dim {
-            return Err(Error::Shape {
-                what: "the energy model's training samples".into(),
-                expected: format!("at least 2 points of {dim} coordinates"),
-                found: format!("{} values", x.len()),
-            });
-        }
-        let column = |j: usize| x.iter().skip(j).step_by(dim);
-        let mean: Vec<f64> = (0..dim)
-            .map(|j| column(j).sum::<f64>() / n as f64)
-            .collect();
-        let sd = (0..dim)
-            .map(|j| {
-                let var = column(j).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / (n - 1) as f64;
-                if var > 0.0 && var.is_finite() {
-                    Ok(var.sqrt())
-                } else {
-                    Err(Error::InvalidArgument(format!(
-                        "coordinate {j} of the energy model's training samples does not vary \
-                         (or is not finite); an energy cannot be learnt along it"
-                    )))
-                }
-            })
-            .collect::<Result<_>>()?;
+        let (mean, sd) = column_scales(x, dim, "the energy model's training samples")?;
         Ok(EnergyModelConfig {
             spec: self.clone(),
             mean,
@@ -151,9 +128,7 @@ impl<B: Backend> EnergyModel<B> {
 
     /// The standardised coordinates of `x` (`[n, dim]`).
     fn standardise(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let device = x.device();
-        let row = |v: &[f64]| from_f64::<B, 2>(v.to_vec(), [1, v.len()], &device);
-        (x - row(&self.mean)) / row(&self.sd)
+        standardise(x, &self.mean, &self.sd)
     }
 
     /// E_θ at each point of `x` (`[n, dim]`): `[n]`, differentiable with respect to the

@@ -1,6 +1,6 @@
-//! The surface of a one- or two-dimensional energy model: normalised on a grid around its data,
-//! compared with the system's exact density when that is known, written to `run.h5` and drawn
-//! beside the data's histogram.
+//! The surface of a one- or two-dimensional learned energy (an energy model's E_θ, or a
+//! potential flow's −log q): normalised on a grid around its data, compared with the system's
+//! exact density when that is known, written to `run.h5` and drawn beside the data's histogram.
 
 use super::{EnergyModel, GRID_POINTS, Grid, kl_divergence};
 use crate::Result;
@@ -25,6 +25,20 @@ pub struct EnergySurface {
     exact_log_density: Option<Vec<f64>>,
     /// k_BT in kJ/mol, when the system has a temperature.
     kbt_kj_per_mol: Option<f64>,
+}
+
+/// A learned energy evaluated at host points (`n × dim` in, `n` energies out).
+pub type EnergyFn<'a> = &'a dyn Fn(&[f64]) -> Vec<f64>;
+
+/// E_θ of an energy model as an [`EnergyFn`] on `device`.
+pub fn model_energy<'a, B: Backend>(
+    model: &'a EnergyModel<B>,
+    device: &'a B::Device,
+) -> impl Fn(&[f64]) -> Vec<f64> + 'a {
+    move |x: &[f64]| {
+        let n = x.len() / model.dim();
+        to_host(model.energy(from_f64(x.to_vec(), [n, model.dim()], device)))
+    }
 }
 
 /// What [`EnergySurface::evaluate`] finds.
@@ -56,35 +70,20 @@ impl EnergySurface {
         })
     }
 
-    /// E_θ at `x` (`n × dim`).
-    fn energy<B: Backend>(model: &EnergyModel<B>, x: &[f64], device: &B::Device) -> Vec<f64> {
-        let n = x.len() / model.dim();
-        to_host(model.energy(from_f64(x.to_vec(), [n, model.dim()], device)))
-    }
-
     /// log p_θ at the grid's points, and log Z_θ.
-    fn log_density<B: Backend>(
-        &self,
-        model: &EnergyModel<B>,
-        device: &B::Device,
-    ) -> (Vec<f64>, f64) {
-        let energy = Self::energy(model, &self.points, device);
+    fn log_density(&self, energy: EnergyFn) -> (Vec<f64>, f64) {
+        let energy = energy(&self.points);
         let log_z = self.grid.log_normaliser(&energy);
         (energy.iter().map(|e| -e - log_z).collect(), log_z)
     }
 
     /// The model's mean log-likelihood of `test` points (if any) and its KL(p‖p_θ) on the
     /// grid (if the exact density is known).
-    pub fn evaluate<B: Backend>(
-        &self,
-        model: &EnergyModel<B>,
-        test: Option<&[f64]>,
-        device: &B::Device,
-    ) -> SurfaceEvaluation {
-        let (log_q, log_z) = self.log_density(model, device);
+    pub fn evaluate(&self, energy: EnergyFn, test: Option<&[f64]>) -> SurfaceEvaluation {
+        let (log_q, log_z) = self.log_density(energy);
         SurfaceEvaluation {
             test_log_likelihood: test.map(|x| {
-                let e = Self::energy(model, x, device);
+                let e = energy(x);
                 -e.iter().sum::<f64>() / e.len() as f64 - log_z
             }),
             kl: self
@@ -98,19 +97,18 @@ impl EnergySurface {
     /// `exact_log_density` when known, `free_energy_kj_per_mol` when the system has a
     /// temperature; attributes `log_z` and `points_per_axis`) and, in two dimensions, the PNG
     /// `png`: the learned free energy beside the data's histogram (and the exact one).
-    pub fn write<B: Backend>(
+    pub fn write(
         &self,
-        model: &EnergyModel<B>,
+        energy: EnergyFn,
         data: &[f64],
         out: &OutputFile,
         png: &Path,
-        device: &B::Device,
     ) -> Result<()> {
-        let (log_q, log_z) = self.log_density(model, device);
+        let (log_q, log_z) = self.log_density(energy);
         let (n, dim) = (log_q.len(), self.grid.dim());
         out.write_array("energy/grid", &self.points, &[n, dim])?;
-        let energy: Vec<f64> = log_q.iter().map(|lq| -lq - log_z).collect();
-        out.write_array("energy/energy", &energy, &[n])?;
+        let normalised: Vec<f64> = log_q.iter().map(|lq| -lq - log_z).collect();
+        out.write_array("energy/energy", &normalised, &[n])?;
         out.write_array("energy/log_density", &log_q, &[n])?;
         if let Some(exact) = &self.exact_log_density {
             out.write_array("energy/exact_log_density", exact, &[n])?;
@@ -123,23 +121,17 @@ impl EnergySurface {
         out.set_f64("energy", "log_z", log_z)?;
         out.set_u64("energy", "points_per_axis", GRID_POINTS as u64)?;
         if dim == 2 {
-            self.draw(model, data, png, device)?;
+            self.draw(energy, data, png)?;
         }
         Ok(())
     }
 
     /// The PNG of [`EnergySurface::write`]: the learned and the data's free energies
     /// −log p − min, in k_BT, on [`PLOT_BINS`]² bins.
-    fn draw<B: Backend>(
-        &self,
-        model: &EnergyModel<B>,
-        data: &[f64],
-        png: &Path,
-        device: &B::Device,
-    ) -> Result<()> {
+    fn draw(&self, energy: EnergyFn, data: &[f64], png: &Path) -> Result<()> {
         let bins = self.grid.with_points(PLOT_BINS);
         let centres = bins.points();
-        let energy = Self::energy(model, &centres, device);
+        let energy = energy(&centres);
         let min = energy.iter().copied().fold(f64::INFINITY, f64::min);
         let learned: Vec<f64> = energy.iter().map(|e| e - min).collect();
         let coordinates: Vec<Vec<f64>> = (0..2)

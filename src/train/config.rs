@@ -1,7 +1,7 @@
 //! The run configuration of `boltzflow train` (RON).
 
 use super::pde::{self, Interpolation, PdeObjective};
-use crate::ebm::{EnergySpec, LangevinConfig, WgfConfig};
+use crate::ebm::{EnergySpec, LangevinConfig, PotentialSpec, VapoLoss, WgfConfig};
 use crate::flow::{DivergenceMethod, FlowSpec, Precision};
 use crate::sampling::AisConfig;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,13 @@ use std::path::PathBuf;
 /// objectives: [ContrastiveDivergence(samples: File(path: "samples.h5"))],
 /// ```
 ///
+/// VAPO's potential flow takes `potential:` (see [`crate::ebm::vapo`]):
+///
+/// ```ron
+/// potential: (hidden: [64, 64, 64], sigma: 0.02),
+/// objectives: [Vapo(samples: File(path: "samples.h5"))],
+/// ```
+///
 /// FAB with its replay buffer (GMM-40 settings of the paper):
 ///
 /// ```ron
@@ -43,12 +50,16 @@ use std::path::PathBuf;
 pub struct TrainConfig {
     /// The system file, relative to the configuration's folder (overridable with `--system`).
     pub system: PathBuf,
-    /// The flow architecture (for a flow; exactly one of `flow` and `energy` is given).
+    /// The flow architecture (for a flow; exactly one of `flow`, `energy` and `potential` is
+    /// given).
     #[serde(default)]
     pub flow: Option<FlowSpec>,
     /// The energy model (for an energy learned from samples).
     #[serde(default)]
     pub energy: Option<EnergySpec>,
+    /// VAPO's potential flow (learned from samples with the `Vapo` objective).
+    #[serde(default)]
+    pub potential: Option<PotentialSpec>,
     /// Float precision.
     #[serde(default)]
     pub precision: Precision,
@@ -96,29 +107,38 @@ impl TrainConfig {
                 "`objectives` is empty: give at least one, e.g. [ForwardKl(weight: 1.0, samples: Exact(n: 100000))]".to_owned(),
             );
         }
-        match (&self.flow, &self.energy) {
-            (Some(flow), None) => flow.validate()?,
-            (None, Some(energy)) => energy.validate()?,
+        let kind = match (&self.flow, &self.energy, &self.potential) {
+            (Some(flow), None, None) => {
+                flow.validate()?;
+                ModelKind::Flow
+            }
+            (None, Some(energy), None) => {
+                energy.validate()?;
+                ModelKind::Energy
+            }
+            (None, None, Some(potential)) => {
+                potential.validate()?;
+                ModelKind::Potential
+            }
             _ => {
                 return fail(
-                    "give exactly one of `flow: ...` (train a flow) and `energy: (...)` (learn \
-                     an energy model from samples)"
+                    "give exactly one of `flow: ...` (train a flow), `energy: (...)` (learn an \
+                     energy model from samples) and `potential: (...)` (VAPO's potential flow, \
+                     from samples)"
                         .to_owned(),
                 );
             }
-        }
+        };
         for objective in &self.objectives {
             objective.validate(self.batch_size)?;
-            let learns_energy = objective.learns_energy();
-            if learns_energy != self.energy.is_some() {
+            let needs = objective.model_kind();
+            if needs != kind {
                 return fail(format!(
-                    "{}: {}",
+                    "{}: this objective trains {}; give `{}` (the run has `{}`)",
                     objective.name(),
-                    if learns_energy {
-                        "this objective learns an energy model; give `energy: (...)` instead of `flow:`"
-                    } else {
-                        "this objective trains a flow; an `energy:` run takes ContrastiveDivergence or Wgf"
-                    }
+                    needs.description(),
+                    needs.field(),
+                    kind.field()
                 ));
             }
         }
@@ -142,6 +162,37 @@ impl TrainConfig {
             ));
         }
         self.optimizer.validate()
+    }
+}
+
+/// The kind of model a run trains, set by which of `flow`, `energy` and `potential` it gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A flow trained from its target's energy or from samples.
+    Flow,
+    /// An energy model learned from samples.
+    Energy,
+    /// VAPO's potential flow, learned from samples.
+    Potential,
+}
+
+impl ModelKind {
+    /// The configuration field that gives this kind of model.
+    pub fn field(self) -> &'static str {
+        match self {
+            ModelKind::Flow => "flow: ...",
+            ModelKind::Energy => "energy: (...)",
+            ModelKind::Potential => "potential: (...)",
+        }
+    }
+
+    /// What a model of this kind is, for errors.
+    fn description(self) -> &'static str {
+        match self {
+            ModelKind::Flow => "a flow (ForwardKl, ReverseKl, Fab, Pde)",
+            ModelKind::Energy => "an energy model (ContrastiveDivergence, Wgf)",
+            ModelKind::Potential => "a potential flow (Vapo)",
+        }
     }
 }
 
@@ -281,6 +332,19 @@ pub enum ObjectiveConfig {
         #[serde(default)]
         scheme: WgfConfig,
     },
+    /// VAPO for a `potential:` model: the Deep Ritz loss of the weighted Poisson equation on
+    /// Gaussian paths from the prior to each data point (see [`crate::ebm::vapo`]).
+    Vapo {
+        /// Weight in the total loss.
+        #[serde(default = "crate::defaults::real::<1, 1>")]
+        weight: f64,
+        /// The data.
+        samples: SampleSource,
+        /// `Velocity` (default: ½‖∇Φ − u‖², integrated by parts) or `Ritz` (½‖∇Φ‖² − Φ ∂ₜ log ρ,
+        /// as written): the same expected gradient.
+        #[serde(default)]
+        loss: VapoLoss,
+    },
 }
 
 impl ObjectiveConfig {
@@ -294,7 +358,8 @@ impl ObjectiveConfig {
             | ObjectiveConfig::Fab { weight, .. }
             | ObjectiveConfig::Pde { weight, .. }
             | ObjectiveConfig::ContrastiveDivergence { weight, .. }
-            | ObjectiveConfig::Wgf { weight, .. } => *weight,
+            | ObjectiveConfig::Wgf { weight, .. }
+            | ObjectiveConfig::Vapo { weight, .. } => *weight,
         };
         if !(weight.is_finite() && weight > 0.0) {
             return fail(format!(
@@ -311,6 +376,10 @@ impl ObjectiveConfig {
                 ..
             }
             | ObjectiveConfig::Wgf {
+                samples: SampleSource::Exact { n },
+                ..
+            }
+            | ObjectiveConfig::Vapo {
                 samples: SampleSource::Exact { n },
                 ..
             } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
@@ -390,15 +459,19 @@ impl ObjectiveConfig {
             ObjectiveConfig::Pde { .. } => "Pde",
             ObjectiveConfig::ContrastiveDivergence { .. } => "ContrastiveDivergence",
             ObjectiveConfig::Wgf { .. } => "Wgf",
+            ObjectiveConfig::Vapo { .. } => "Vapo",
         }
     }
 
-    /// Whether the objective learns an energy model (rather than training a flow).
-    pub fn learns_energy(&self) -> bool {
-        matches!(
-            self,
-            ObjectiveConfig::ContrastiveDivergence { .. } | ObjectiveConfig::Wgf { .. }
-        )
+    /// The kind of model the objective trains.
+    pub fn model_kind(&self) -> ModelKind {
+        match self {
+            ObjectiveConfig::ContrastiveDivergence { .. } | ObjectiveConfig::Wgf { .. } => {
+                ModelKind::Energy
+            }
+            ObjectiveConfig::Vapo { .. } => ModelKind::Potential,
+            _ => ModelKind::Flow,
+        }
     }
 
     /// The PDE objective of a `Pde(...)` configuration.

@@ -27,7 +27,9 @@ mod trainer;
 pub use batch::{Batch, check_training_points, draw_rows};
 pub use checkpoint::{Checkpoint, HistoryRow, TrainState};
 pub use clip::clip_global_norm;
-pub use config::{BufferConfig, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig};
+pub use config::{
+    BufferConfig, ModelKind, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig,
+};
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;
 pub use model::{Model, ModelConfig, Trainable};

@@ -1,9 +1,9 @@
-//! The model a run trains: a flow (a coupling flow, or a continuous flow with the PDE
-//! objective's networks), or an energy model learned from samples.
+//! The model a run trains: a flow (a coupling flow, a continuous flow with the PDE objective's
+//! networks, or VAPO's potential flow), or an energy model learned from samples.
 
 use super::ObjectiveConfig;
 use super::pde::{Interpolation, PdeModel, PdeModelConfig, default_rate_hidden};
-use crate::ebm::{EnergyModel, EnergyModelConfig};
+use crate::ebm::{EnergyModel, EnergyModelConfig, PotentialFlow, PotentialFlowConfig};
 use crate::flow::{
     BuildContext, BuiltFlow, Density, Flow, FlowConfig, FlowSpec, InternalCoordinates,
 };
@@ -20,6 +20,8 @@ pub enum Model<B: Backend> {
     Coupling(Flow<B>),
     /// A continuous flow, with the interpolation and rate networks of the PDE objective.
     Continuous(PdeModel<B>),
+    /// VAPO's potential flow, learned from samples.
+    Potential(PotentialFlow<B>),
 }
 
 /// Everything needed to rebuild a [`Model`]: the explicit configuration saved in checkpoints.
@@ -31,6 +33,8 @@ pub enum ModelConfig {
     Continuous(PdeModelConfig),
     /// An energy model.
     Energy(EnergyModelConfig),
+    /// VAPO's potential flow.
+    Potential(PotentialFlowConfig),
 }
 
 impl ModelConfig {
@@ -69,6 +73,7 @@ impl ModelConfig {
         Ok(match self {
             ModelConfig::Coupling(c) => Model::Coupling(c.init(device)?),
             ModelConfig::Continuous(c) => Model::Continuous(c.init(device)?),
+            ModelConfig::Potential(c) => Model::Potential(c.init::<B>(device)?),
             ModelConfig::Energy(_) => return Err(not_a_flow()),
         })
     }
@@ -133,7 +138,7 @@ impl<B: Backend> Model<B> {
     pub fn split_internal(&self) -> Option<(Flow<B>, InternalCoordinates<B>)> {
         match self {
             Model::Coupling(flow) => flow.split_internal(),
-            Model::Continuous(_) => None,
+            Model::Continuous(_) | Model::Potential(_) => None,
         }
     }
 
@@ -141,7 +146,19 @@ impl<B: Backend> Model<B> {
     pub fn continuous(&self) -> Option<&PdeModel<B>> {
         match self {
             Model::Continuous(m) => Some(m),
-            Model::Coupling(_) => None,
+            Model::Coupling(_) | Model::Potential(_) => None,
+        }
+    }
+
+    /// VAPO's potential flow, or an error for any other flow.
+    pub fn potential(&self) -> Result<&PotentialFlow<B>> {
+        match self {
+            Model::Potential(m) => Ok(m),
+            Model::Coupling(_) | Model::Continuous(_) => Err(Error::InvalidArgument(
+                "the Vapo objective trains a potential flow: give `potential: (...)` instead of \
+                 `flow:`"
+                    .into(),
+            )),
         }
     }
 }
@@ -151,6 +168,7 @@ impl<B: Backend> Density<B> for Model<B> {
         match self {
             Model::Coupling(m) => m.dim(),
             Model::Continuous(m) => m.dim(),
+            Model::Potential(m) => m.dim(),
         }
     }
 
@@ -158,6 +176,7 @@ impl<B: Backend> Density<B> for Model<B> {
         match self {
             Model::Coupling(m) => m.sample(n),
             Model::Continuous(m) => m.sample(n),
+            Model::Potential(m) => m.sample(n),
         }
     }
 
@@ -165,6 +184,7 @@ impl<B: Backend> Density<B> for Model<B> {
         match self {
             Model::Coupling(m) => m.log_prob(x),
             Model::Continuous(m) => m.log_prob(x),
+            Model::Potential(m) => m.log_prob(x),
         }
     }
 }

@@ -8,7 +8,7 @@ use super::batch::Batch;
 use super::fab::{Fab, FabState};
 use super::model::Trainable;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
-use crate::ebm::{CdSettings, ContrastiveDivergence, WassersteinFlow};
+use crate::ebm::{CdSettings, ContrastiveDivergence, Vapo, WassersteinFlow};
 use crate::energy::System;
 use crate::io::{OutputFile, read_points};
 use crate::job::StopFlag;
@@ -166,6 +166,14 @@ fn build<B: AutodiffBackend>(
                 data,
                 system.dim(),
             )?)
+        }
+        ObjectiveConfig::Vapo {
+            weight,
+            samples,
+            loss,
+        } => {
+            let data = training_samples(samples, config.seed, base_dir, system)?;
+            Box::new(Vapo::new(*weight, *loss, data, system.dim())?)
         }
     })
 }

@@ -7,7 +7,7 @@ use super::objective::{Objective, StepContext, build_all};
 use super::{TrainConfig, TrainState, clip_global_norm, learning_rate};
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
-use crate::ebm::{EnergyModel, EnergySurface};
+use crate::ebm::{EnergyModel, EnergySurface, model_energy};
 use crate::energy::System;
 use crate::flow::{BuildContext, log_prob_on_host, sample_to_host, set_precision, to_host};
 use crate::io::{OutputFile, RunInfo, absolute};
@@ -152,8 +152,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (model_config, state) = if resuming {
             (checkpoint.model_config()?, checkpoint.state()?)
         } else {
-            let model_config = match (&config.flow, &config.energy, training_data) {
-                (Some(flow), _, _) => ModelConfig::build(
+            let model_config = match (
+                &config.flow,
+                &config.energy,
+                &config.potential,
+                training_data,
+            ) {
+                (Some(flow), _, _, _) => ModelConfig::build(
                     flow,
                     &BuildContext {
                         dim: system.dim(),
@@ -163,13 +168,16 @@ impl<B: AutodiffBackend> Trainer<B> {
                     },
                     &config.objectives,
                 )?,
-                (None, Some(energy), Some(data)) => {
+                (None, Some(energy), _, Some(data)) => {
                     ModelConfig::Energy(energy.build(data, system.dim())?)
+                }
+                (None, None, Some(potential), Some(data)) => {
+                    ModelConfig::Potential(potential.build(data, system.dim())?)
                 }
                 _ => {
                     return Err(Error::InvalidArgument(
-                        "an energy model needs an objective with training samples \
-                         (ContrastiveDivergence or Wgf)"
+                        "an energy model or a potential flow needs an objective with training \
+                         samples (ContrastiveDivergence, Wgf or Vapo)"
                             .into(),
                     ));
                 }
@@ -186,7 +194,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             )));
         }
         let surface = match (&model_config, training_data) {
-            (ModelConfig::Energy(_), Some(data)) if system.dim() <= 2 => {
+            (ModelConfig::Energy(_) | ModelConfig::Potential(_), Some(data))
+                if system.dim() <= 2 =>
+            {
                 Some(EnergySurface::new(data, &system)?)
             }
             _ => None,
@@ -393,10 +403,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         } else {
             None
         };
+        // KL(p‖q) = E_p[log p − log q] on the exact test set, when log p is normalised.
+        let exact = self.test_set.as_ref().and_then(|t| t.exact_log_likelihood);
+        let kl = test_log_likelihood.zip(exact).map(|(q, p)| p - q);
         Ok(Evaluation {
             test_log_likelihood,
             importance,
-            kl: None,
+            kl,
         })
     }
 
@@ -404,7 +417,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn evaluate_energy(&self, model: &EnergyModel<B::InnerBackend>) -> Evaluation {
         let found = self.surface.as_ref().map(|surface| {
             let test = self.test_set.as_ref().map(|t| t.x.as_slice());
-            surface.evaluate(model, test, &self.device)
+            surface.evaluate(&model_energy(model, &self.device), test)
         });
         Evaluation {
             test_log_likelihood: found.as_ref().and_then(|f| f.test_log_likelihood),
@@ -464,21 +477,32 @@ impl<B: AutodiffBackend> Trainer<B> {
             &column(&|r| r.target_evaluations as f64),
             &[n],
         )?;
-        if let (Some(surface), Trainable::Energy(model)) = (&self.surface, self.model()) {
+        if let Some(surface) = &self.surface {
             let data = self
                 .objectives
                 .iter()
                 .find_map(|o| o.training_data())
                 .unwrap_or_default();
-            surface.write(
-                &model.valid(),
-                data,
-                &out,
-                &self.run.energy_plot(),
-                &self.device,
-            )?;
+            let png = self.run.energy_plot();
+            match self.model().valid() {
+                Trainable::Energy(model) => {
+                    surface.write(&model_energy(&model, &self.device), data, &out, &png)?;
+                }
+                // −log q costs an ODE solve per grid point: drawn once, when the run ends.
+                Trainable::Flow(flow) if self.state.step == self.config.steps => {
+                    let energy = |x: &[f64]| {
+                        let log_q = log_prob_on_host(&flow, x, &self.device);
+                        log_q.iter().map(|l| -l).collect()
+                    };
+                    surface.write(&energy, data, &out, &png)?;
+                }
+                Trainable::Flow(_) => {}
+            }
         }
-        if matches!(self.model(), Trainable::Energy(_)) {
+        if matches!(
+            self.model_config,
+            ModelConfig::Energy(_) | ModelConfig::Potential(_)
+        ) {
             out.write_array(
                 "training/model_evaluations",
                 &column(&|r| r.model_evaluations as f64),

@@ -78,6 +78,29 @@ fn with_time<B: Backend>(x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
     Tensor::cat(vec![x, t.unsqueeze_dim(1)], 1)
 }
 
+impl<B: Backend> TimeMlp<B> {
+    /// A scalar network (one output) Φ as a potential: Φ, its spatial gradient ∇ₓΦ and its
+    /// spatial Laplacian ΔₓΦ at each point, `([n], [n, d], [n])`, from d second-order tangents
+    /// along the basis vectors of x in one pass ([`Mlp::jvp2`]).
+    pub fn potential_gradient_laplacian(
+        &self,
+        x: Tensor<B, 2>,
+        t: Tensor<B, 1>,
+    ) -> (Tensor<B, 1>, Tensor<B, 2>, Tensor<B, 1>) {
+        let [n, d] = x.dims();
+        assert_eq!(self.dim_output(), 1, "a potential is a scalar network");
+        // Tangent j moves x_j at every point; t has no tangent.
+        let basis = Tensor::<B, 2>::eye(d + 1, &x.device())
+            .slice([0..d, 0..d + 1])
+            .repeat_dim(1, n)
+            .reshape([d, n, d + 1]);
+        let (value, first, second) = self.mlp.jvp2(with_time(x, t), basis);
+        let gradient = first.reshape([d, n]).transpose();
+        let laplacian = second.reshape([d, n]).sum_dim(0).reshape([n]);
+        (value.reshape([n]), gradient, laplacian)
+    }
+}
+
 impl<B: Backend> TimeDependent<B> for TimeMlp<B> {
     fn dim(&self) -> usize {
         self.mlp
@@ -124,6 +147,39 @@ mod tests {
             let net: TimeMlp<TestBackend> = seeded(config.init(&device()).unwrap(), 0.6, 1);
             assert_eq!((net.dim(), net.dim_output()), (3, d_output));
             assert_jvp_matches_differences(&net);
+        }
+    }
+
+    /// Φ, ∇Φ and ΔΦ of a potential against `forward` and central differences.
+    #[test]
+    fn potential_laplacian_matches_differences() {
+        let (n, d, h) = (4, 3, 1e-4);
+        let config = TimeMlpConfig::new(d, vec![7, 5], 1).with_activation(Activation::Tanh);
+        let net: TimeMlp<TestBackend> = seeded(config.init(&device()).unwrap(), 0.6, 3);
+        let x = points(n, d, 1.2, 4);
+        let t = [0.1, 0.4, 0.7, 0.95];
+        let (phi, gradient, laplacian) =
+            net.potential_gradient_laplacian(tensor(&x, n, d), tensor1(&t));
+        let at = |p: &[f64]| values(net.forward(tensor(p, n, d), tensor1(&t)));
+        assert_eq!(values(phi), at(&x));
+        let (gradient, laplacian) = (values(gradient), values(laplacian));
+        let mut numeric_laplacian = vec![0.0; n];
+        for j in 0..d {
+            let shifted = |s: f64| {
+                let p: Vec<f64> = (0..n * d)
+                    .map(|k| x[k] + if k % d == j { s * h } else { 0.0 })
+                    .collect();
+                at(&p)
+            };
+            let (plus, zero, minus) = (shifted(1.0), at(&x), shifted(-1.0));
+            for i in 0..n {
+                let slope = (plus[i] - minus[i]) / (2.0 * h);
+                assert_close(gradient[i * d + j], slope, 1e-6, "∇Φ");
+                numeric_laplacian[i] += (plus[i] - 2.0 * zero[i] + minus[i]) / (h * h);
+            }
+        }
+        for i in 0..n {
+            assert_close(laplacian[i], numeric_laplacian[i], 1e-5, "ΔΦ");
         }
     }
 
