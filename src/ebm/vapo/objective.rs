@@ -84,13 +84,14 @@ impl PathDraws {
             rates: Vec::with_capacity(n),
             velocities: Vec::with_capacity(n * dim),
         };
+        let mut eps = vec![0.0; dim];
         for row in z1.chunks(dim) {
-            let eps: Vec<f64> = (0..dim).map(|_| StandardNormal.sample(rng)).collect();
+            eps.iter_mut().for_each(|e| *e = StandardNormal.sample(rng));
             let t: f64 = rng.random();
-            draws.z.extend(path.point(row, &eps, t));
+            path.extend_point(row, &eps, t, &mut draws.z);
             draws.times.push(t);
             draws.rates.push(path.log_density_rate(row, &eps, t));
-            draws.velocities.extend(path.velocity(row, &eps, t));
+            path.extend_velocity(row, &eps, t, &mut draws.velocities);
         }
         draws
     }

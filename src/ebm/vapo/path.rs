@@ -52,10 +52,10 @@ impl GaussianPath {
         self.sigma.powf(t)
     }
 
-    /// The point c_t x₁ + s_t ε of the path at time t, coordinate by coordinate.
-    pub fn point(&self, x1: &[f64], eps: &[f64], t: f64) -> Vec<f64> {
+    /// Appends to `out` the point c_t x₁ + s_t ε of the path at time t.
+    pub fn extend_point(&self, x1: &[f64], eps: &[f64], t: f64, out: &mut Vec<f64>) {
         let (c, s) = (self.mean_weight(t), self.sd(t));
-        x1.iter().zip(eps).map(|(x, e)| c * x + s * e).collect()
+        out.extend(x1.iter().zip(eps).map(|(x, e)| c * x + s * e));
     }
 
     /// ċ_t, the rate of change of the mean's weight.
@@ -70,13 +70,10 @@ impl GaussianPath {
         self.sigma.ln() * (norm2 - eps.len() as f64) + self.mean_weight_rate(t) / self.sd(t) * dot
     }
 
-    /// The conditional velocity u_t(x | x₁) at x = c_t x₁ + s_t ε.
-    pub fn velocity(&self, x1: &[f64], eps: &[f64], t: f64) -> Vec<f64> {
+    /// Appends to `out` the conditional velocity u_t(x | x₁) at x = c_t x₁ + s_t ε.
+    pub fn extend_velocity(&self, x1: &[f64], eps: &[f64], t: f64, out: &mut Vec<f64>) {
         let (rate, spread) = (self.mean_weight_rate(t), self.sigma.ln() * self.sd(t));
-        x1.iter()
-            .zip(eps)
-            .map(|(x, e)| rate * x + spread * e)
-            .collect()
+        out.extend(x1.iter().zip(eps).map(|(x, e)| rate * x + spread * e));
     }
 }
 
@@ -105,8 +102,13 @@ mod tests {
         assert_eq!((path.mean_weight(0.0), path.sd(0.0)), (0.0, 1.0));
         assert!((path.mean_weight(1.0) - 1.0).abs() < 1e-15);
         assert!((path.sd(1.0) - 0.05).abs() < 1e-15);
+        let point = |t: f64| {
+            let mut x = Vec::new();
+            path.extend_point(&x1, &eps, t, &mut x);
+            x
+        };
         for t in [0.0, 0.2, 0.5, 0.9, 1.0] {
-            let x = path.point(&x1, &eps, t);
+            let x = point(t);
             let h = 1e-6;
             let numeric = (log_density(&path, &x, &x1, t + h) - log_density(&path, &x, &x1, t - h))
                 / (2.0 * h);
@@ -123,10 +125,17 @@ mod tests {
     fn velocity_is_the_time_derivative_of_the_point() {
         let path = GaussianPath::new(0.02).unwrap();
         let (x1, eps) = ([0.8, -1.7], [-0.3, 1.4]);
+        let point = |t: f64| {
+            let mut x = Vec::new();
+            path.extend_point(&x1, &eps, t, &mut x);
+            x
+        };
         for t in [0.05, 0.5, 0.95] {
             let h = 1e-6;
-            let (plus, minus) = (path.point(&x1, &eps, t + h), path.point(&x1, &eps, t - h));
-            for (j, u) in path.velocity(&x1, &eps, t).iter().enumerate() {
+            let (plus, minus) = (point(t + h), point(t - h));
+            let mut velocity = Vec::new();
+            path.extend_velocity(&x1, &eps, t, &mut velocity);
+            for (j, u) in velocity.iter().enumerate() {
                 let numeric = (plus[j] - minus[j]) / (2.0 * h);
                 assert!(
                     (u - numeric).abs() < 1e-6 * (1.0 + numeric.abs()),
