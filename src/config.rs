@@ -24,10 +24,17 @@
 //! System(learned: "../runs/energy_cd_2d")   // relative to this file's folder
 //! ```
 //!
+//! or is a space of angles with no energy of its own, for runs that learn an energy over
+//! dihedral angles from samples:
+//!
+//! ```ron
+//! Angles(dim: 2, temperature_kelvin: 300.0)
+//! ```
+//!
 //! Unknown fields are errors that name the field and the file.
 
 use crate::ebm::LearnedEnergy;
-use crate::energy::{PluginLibrary, System, resolve_plugin};
+use crate::energy::{Angles, PluginLibrary, System, resolve_plugin};
 use crate::{Error, Result};
 use ron::value::RawValue;
 use serde::de::DeserializeOwned;
@@ -82,6 +89,11 @@ enum SystemFileContents {
         b: PathBuf,
         lambda: f64,
     },
+    Angles {
+        dim: usize,
+        #[serde(default)]
+        temperature_kelvin: Option<f64>,
+    },
 }
 
 /// How deep λ-state files may refer to other λ-state files (deeper is taken for a cycle).
@@ -122,6 +134,13 @@ pub enum SystemSource {
         /// λ in [0, 1]: u = (1 − λ) u_A + λ u_B.
         lambda: f64,
     },
+    /// A space of angles with no energy of its own.
+    Angles {
+        /// Number of angles.
+        dim: usize,
+        /// Temperature, when the angles come from a physical system.
+        temperature_kelvin: Option<f64>,
+    },
 }
 
 impl SystemFile {
@@ -158,6 +177,13 @@ impl SystemFile {
                 b: folder.join(b),
                 lambda,
             },
+            SystemFileContents::Angles {
+                dim,
+                temperature_kelvin,
+            } => SystemSource::Angles {
+                dim,
+                temperature_kelvin,
+            },
         };
         Ok(SystemFile {
             path: path.to_owned(),
@@ -184,6 +210,16 @@ impl SystemFile {
                     message: e.to_string(),
                 })?;
                 Ok(System::from_source(Box::new(energy)))
+            }
+            SystemSource::Angles {
+                dim,
+                temperature_kelvin,
+            } => {
+                let angles = Angles::new(*dim, *temperature_kelvin).map_err(|e| Error::Config {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok(System::from_source(Box::new(angles)))
             }
             SystemSource::Lambda { .. } if depth >= MAX_SYSTEM_NESTING => Err(Error::Config {
                 path: self.path.clone(),
@@ -220,6 +256,27 @@ mod tests {
         let path = dir.path().join("system.ron");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    /// `Angles(dim, temperature_kelvin)` is a system of that dimension and temperature with
+    /// u = 0 and ∇u = 0; an absurd dimension or temperature is refused naming the file.
+    #[test]
+    fn angles_are_a_space_without_energy() {
+        let (_dir, path) = write("Angles(dim: 2, temperature_kelvin: 300.0)");
+        let (_, system) = load_system(&path).unwrap();
+        assert_eq!(system.dim(), 2);
+        assert_eq!(system.metadata().temperature_kelvin, Some(300.0));
+        let evaluated = system.evaluate(&[0.3, -1.0, 2.0, 3.0], true).unwrap();
+        assert_eq!(evaluated.u, [0.0, 0.0]);
+        assert_eq!(evaluated.grad.unwrap(), [0.0; 4]);
+        for bad in ["Angles(dim: 0)", "Angles(dim: 2, temperature_kelvin: -1.0)"] {
+            let (_dir, path) = write(bad);
+            let error = load_system(&path).unwrap_err().to_string();
+            assert!(
+                error.contains("system.ron") && error.contains("Angles"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

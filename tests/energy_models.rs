@@ -248,6 +248,19 @@ fn energy_and_flow_configurations_are_kept_apart() {
     );
     let relu = refused("potential: (activation: Relu)", Some(VAPO));
     assert!(relu.contains("second derivative"), "{relu}");
+    let no_names = refused(
+        POTENTIAL,
+        Some("[Vapo(samples: Dihedrals(path: \"md.h5\", names: []))]"),
+    );
+    assert!(
+        no_names.contains("Vapo: `Dihedrals`: `names` is empty"),
+        "{no_names}"
+    );
+    let cuts = refused(
+        POTENTIAL,
+        Some("[Vapo(samples: Dihedrals(path: \"md.h5\", names: [\"phi\"], cuts: [0, 1]))]"),
+    );
+    assert!(cuts.contains("one finite angle per name"), "{cuts}");
     let flow_objective = refused(ENERGY, Some("[ReverseKl()]"));
     assert!(
         flow_objective.contains("ReverseKl: this objective trains a flow"),

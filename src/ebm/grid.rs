@@ -40,6 +40,24 @@ impl Grid {
         Ok(Grid { axes })
     }
 
+    /// The grid over the torus [−π, π)^dim (dim 1 or 2) with `n` points per axis.
+    pub fn torus(dim: usize, n: usize) -> Result<Self> {
+        use std::f64::consts::PI;
+        if !(1..=2).contains(&dim) || n < 2 {
+            return Err(Error::InvalidArgument(format!(
+                "a normalisation grid needs 1 or 2 dimensions and n ≥ 2 (dim {dim}, n {n})"
+            )));
+        }
+        let axis = Binning {
+            bins: n,
+            lo: -PI,
+            hi: PI,
+        };
+        Ok(Grid {
+            axes: vec![axis; dim],
+        })
+    }
+
     /// The same box with `n` points per axis.
     pub fn with_points(&self, n: usize) -> Self {
         Grid {

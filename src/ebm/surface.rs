@@ -51,9 +51,14 @@ pub struct SurfaceEvaluation {
 
 impl EnergySurface {
     /// The surface for a model of `system`'s coordinates trained on `data` (`n × dim`,
-    /// dim 1 or 2).
-    pub fn new(data: &[f64], system: &System) -> Result<Self> {
-        let grid = Grid::around(data, system.dim(), GRID_POINTS)?;
+    /// dim 1 or 2): over the data's box, or over the torus [−π, π)^dim for a model of angles
+    /// (`periodic`).
+    pub fn new(data: &[f64], system: &System, periodic: bool) -> Result<Self> {
+        let grid = if periodic {
+            Grid::torus(system.dim(), GRID_POINTS)?
+        } else {
+            Grid::around(data, system.dim(), GRID_POINTS)?
+        };
         let points = grid.points();
         let exact_log_density = match system.log_z() {
             Some(log_z) => {

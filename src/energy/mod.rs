@@ -11,7 +11,7 @@ mod system;
 pub use batch::Evaluation;
 pub use library::PluginLibrary;
 pub use search::{PLUGIN_PATH_VAR, discover_plugins, resolve_plugin, search_dirs};
-pub use source::EnergySource;
+pub use source::{Angles, EnergySource};
 pub use system::System;
 
 pub use boltzflow_plugin::BOLTZMANN;

@@ -366,25 +366,10 @@ impl ObjectiveConfig {
                 "{name}: `weight` must be a positive finite number, not {weight}"
             ));
         }
+        if let Some(Err(e)) = self.samples().map(SampleSource::validate) {
+            return fail(format!("{name}: {e}"));
+        }
         match self {
-            ObjectiveConfig::ForwardKl {
-                samples: SampleSource::Exact { n },
-                ..
-            }
-            | ObjectiveConfig::ContrastiveDivergence {
-                samples: SampleSource::Exact { n },
-                ..
-            }
-            | ObjectiveConfig::Wgf {
-                samples: SampleSource::Exact { n },
-                ..
-            }
-            | ObjectiveConfig::Vapo {
-                samples: SampleSource::Exact { n },
-                ..
-            } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
-                "{name}: `Exact(n: {n})` must ask for 1 to {MAX_SAMPLES} samples"
-            )),
             ObjectiveConfig::ContrastiveDivergence {
                 langevin,
                 chains,
@@ -463,6 +448,17 @@ impl ObjectiveConfig {
         }
     }
 
+    /// The training samples of an objective that learns from samples.
+    pub fn samples(&self) -> Option<&SampleSource> {
+        match self {
+            ObjectiveConfig::ForwardKl { samples, .. }
+            | ObjectiveConfig::ContrastiveDivergence { samples, .. }
+            | ObjectiveConfig::Wgf { samples, .. }
+            | ObjectiveConfig::Vapo { samples, .. } => Some(samples),
+            _ => None,
+        }
+    }
+
     /// The kind of model the objective trains.
     pub fn model_kind(&self) -> ModelKind {
         match self {
@@ -534,6 +530,45 @@ pub enum SampleSource {
         /// The file.
         path: PathBuf,
     },
+    /// Dihedral angles from the output of `boltzflow analyze` (`/dihedrals/<name>`, radians),
+    /// one coordinate per name, each wrapped into [cut, cut + 2π): a learned model works on the
+    /// plane, so put each cut where the angle's density is lowest (for alanine dipeptide's φ and
+    /// ψ: `cuts: [0.0, -2.1]`, between the φ < 0 and φ > 0 basins and below αR).
+    /// Unweighted samples only (`/samples/log_w`, when present, must be constant).
+    Dihedrals {
+        /// The analysed samples file.
+        path: PathBuf,
+        /// The dihedrals, in order (for example `["phi", "psi"]`).
+        names: Vec<String>,
+        /// Where each angle's range [cut, cut + 2π) starts (default −π for each).
+        #[serde(default)]
+        cuts: Vec<f64>,
+    },
+}
+
+impl SampleSource {
+    /// Checks the counts and cuts.
+    pub fn validate(&self) -> crate::Result<()> {
+        let fail = |m: String| Err(crate::Error::InvalidArgument(m));
+        match self {
+            SampleSource::Exact { n } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
+                "`Exact(n: {n})` must ask for 1 to {MAX_SAMPLES} samples"
+            )),
+            SampleSource::Dihedrals { names, .. } if names.is_empty() => {
+                fail("`Dihedrals`: `names` is empty; give e.g. [\"phi\", \"psi\"]".to_owned())
+            }
+            SampleSource::Dihedrals { names, cuts, .. }
+                if !(cuts.is_empty() || cuts.len() == names.len())
+                    || cuts.iter().any(|c| !c.is_finite()) =>
+            {
+                fail(format!(
+                    "`Dihedrals`: `cuts` needs one finite angle per name ({} names), not {cuts:?}",
+                    names.len()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// AdamW with linear warm-up and optional cosine decay.

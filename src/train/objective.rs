@@ -10,7 +10,7 @@ use super::model::Trainable;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
 use crate::ebm::{CdSettings, ContrastiveDivergence, Vapo, WassersteinFlow};
 use crate::energy::System;
-use crate::io::{OutputFile, read_points};
+use crate::io::{OutputFile, dataset_exists, read_array, read_points};
 use crate::job::StopFlag;
 use crate::seed::Stream;
 use crate::{Error, Result};
@@ -198,5 +198,94 @@ fn training_samples(
             }
             points.data
         }
+        SampleSource::Dihedrals { path, names, cuts } => {
+            if names.len() != system.dim() {
+                return Err(Error::Shape {
+                    what: format!("dihedrals {names:?} of {}", path.display()),
+                    expected: format!("{} angles (the system's dimension)", system.dim()),
+                    found: format!("{}", names.len()),
+                });
+            }
+            read_dihedrals(&base_dir.join(path), names, cuts)?
+        }
     })
+}
+
+/// The dihedrals `names` of an analysed samples file as points (`n × names.len()`), each
+/// angle wrapped into [cut, cut + 2π) (cut −π where `cuts` is empty).
+fn read_dihedrals(path: &Path, names: &[String], cuts: &[f64]) -> Result<Vec<f64>> {
+    use std::f64::consts::PI;
+    if dataset_exists(path, "samples/log_w")? {
+        let (log_w, _) = read_array(path, "samples/log_w")?;
+        if log_w.iter().any(|l| *l != log_w[0]) {
+            return Err(Error::InvalidArgument(format!(
+                "{} has importance weights (/samples/log_w varies); an energy is learnt from \
+                 unweighted samples: resample them first, or use MD frames",
+                path.display()
+            )));
+        }
+    }
+    let columns = names
+        .iter()
+        .map(|name| read_array(path, &format!("dihedrals/{name}")).map(|(v, _)| v))
+        .collect::<Result<Vec<_>>>()?;
+    let n = columns[0].len();
+    if columns.iter().any(|c| c.len() != n) {
+        return Err(Error::Shape {
+            what: format!("dihedrals {names:?} of {}", path.display()),
+            expected: "the same number of values for each".into(),
+            found: format!("{:?}", columns.iter().map(Vec::len).collect::<Vec<_>>()),
+        });
+    }
+    let mut points = Vec::with_capacity(n * names.len());
+    for i in 0..n {
+        for (j, column) in columns.iter().enumerate() {
+            let cut = cuts.get(j).copied().unwrap_or(-PI);
+            points.push((column[i] - cut).rem_euclid(2.0 * PI) + cut);
+        }
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// An analysed samples file with the dihedrals `phi` and `psi`, and `log_w`.
+    fn write(dir: &Path, name: &str, phi: &[f64], psi: &[f64], log_w: &[f64]) -> PathBuf {
+        let path = dir.join(name);
+        let out = OutputFile::create(&path).unwrap();
+        out.write_array("dihedrals/phi", phi, &[phi.len()]).unwrap();
+        out.write_array("dihedrals/psi", psi, &[psi.len()]).unwrap();
+        out.write_array("samples/log_w", log_w, &[log_w.len()])
+            .unwrap();
+        out.commit().unwrap()
+    }
+
+    /// The angles come out as points, each wrapped into [cut, cut + 2π); weighted samples and
+    /// missing dihedrals are refused by name.
+    #[test]
+    fn dihedrals_are_read_as_wrapped_points() {
+        use std::f64::consts::PI;
+        let dir = tempfile::tempdir().unwrap();
+        let (phi, psi) = ([-1.4, 1.0, 3.1], [-0.7, 0.6, -3.0]);
+        let path = write(dir.path(), "md.h5", &phi, &psi, &[0.0; 3]);
+        let names = ["phi".to_owned(), "psi".to_owned()];
+        let points = read_dihedrals(&path, &names, &[0.0, -2.1]).unwrap();
+        let expected = [-1.4 + 2.0 * PI, -0.7, 1.0, 0.6, 3.1, -3.0 + 2.0 * PI];
+        for (a, b) in points.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-12, "{a} against {b}");
+        }
+        let default_cuts = read_dihedrals(&path, &names, &[]).unwrap();
+        assert!((default_cuts[0] + 1.4).abs() < 1e-12 && (default_cuts[1] + 0.7).abs() < 1e-12);
+
+        let weighted = write(dir.path(), "flow.h5", &phi, &psi, &[0.0, -1.0, 0.0]);
+        let error = read_dihedrals(&weighted, &names, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("importance weights"), "{error}");
+        let missing = read_dihedrals(&path, &["omega".to_owned()], &[]).unwrap_err();
+        assert!(missing.to_string().contains("dihedrals/omega"), "{missing}");
+    }
 }

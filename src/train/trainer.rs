@@ -4,7 +4,7 @@ use super::batch::Batch;
 use super::checkpoint::HistoryRow;
 use super::model::{ModelConfig, Trainable};
 use super::objective::{Objective, StepContext, build_all};
-use super::{TrainConfig, TrainState, clip_global_norm, learning_rate};
+use super::{SampleSource, TrainConfig, TrainState, clip_global_norm, learning_rate};
 use crate::analysis::ImportanceSummary;
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::ebm::{EnergyModel, EnergySurface, model_energy};
@@ -149,6 +149,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let resuming = checkpoint.exists();
         let mut objectives = build_all::<B>(&config, base_dir, &system)?;
         let training_data = objectives.iter().find_map(|o| o.training_data());
+        // Dihedral samples make a potential flow's density periodic.
+        let angles = config
+            .objectives
+            .iter()
+            .any(|o| matches!(o.samples(), Some(SampleSource::Dihedrals { .. })));
         let (model_config, state) = if resuming {
             (checkpoint.model_config()?, checkpoint.state()?)
         } else {
@@ -172,7 +177,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     ModelConfig::Energy(energy.build(data, system.dim())?)
                 }
                 (None, None, Some(potential), Some(data)) => {
-                    ModelConfig::Potential(potential.build(data, system.dim())?)
+                    ModelConfig::Potential(potential.build(data, system.dim(), angles)?)
                 }
                 _ => {
                     return Err(Error::InvalidArgument(
@@ -194,10 +199,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             )));
         }
         let surface = match (&model_config, training_data) {
-            (ModelConfig::Energy(_) | ModelConfig::Potential(_), Some(data))
-                if system.dim() <= 2 =>
-            {
-                Some(EnergySurface::new(data, &system)?)
+            (ModelConfig::Energy(_), Some(data)) if system.dim() <= 2 => {
+                Some(EnergySurface::new(data, &system, false)?)
+            }
+            (ModelConfig::Potential(c), Some(data)) if system.dim() <= 2 => {
+                Some(EnergySurface::new(data, &system, c.periodic)?)
             }
             _ => None,
         };

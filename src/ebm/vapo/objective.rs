@@ -171,7 +171,7 @@ mod tests {
             sigma: 0.1,
             ..PotentialSpec::default()
         }
-        .build(&data, dim)
+        .build(&data, dim, false)
         .unwrap();
         let model: PotentialFlow<TestBackend> = seeded(config.init(&device()).unwrap(), 0.8, 4);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
