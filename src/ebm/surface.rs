@@ -2,6 +2,7 @@
 //! potential flow's −log q): normalised on a grid around its data, compared with the system's
 //! exact density when that is known, written to `run.h5` and drawn beside the data's histogram.
 
+use super::grid::TORUS_GRID_POINTS;
 use super::{EnergyModel, GRID_POINTS, Grid, kl_divergence};
 use crate::Result;
 use crate::analysis::histogram::{density, free_energy};
@@ -10,6 +11,7 @@ use crate::energy::{BOLTZMANN, System};
 use crate::flow::{from_f64, to_host};
 use crate::io::OutputFile;
 use burn::prelude::*;
+use std::f64::consts::PI;
 use std::path::Path;
 
 /// Bins per axis of the PNG's panels.
@@ -25,6 +27,8 @@ pub struct EnergySurface {
     exact_log_density: Option<Vec<f64>>,
     /// k_BT in kJ/mol, when the system has a temperature.
     kbt_kj_per_mol: Option<f64>,
+    /// The coordinates are angles: the data are wrapped into the grid's [−π, π) for the PNG.
+    periodic: bool,
 }
 
 /// A learned energy evaluated at host points (`n × dim` in, `n` energies out).
@@ -55,7 +59,7 @@ impl EnergySurface {
     /// (`periodic`).
     pub fn new(data: &[f64], system: &System, periodic: bool) -> Result<Self> {
         let grid = if periodic {
-            Grid::torus(system.dim(), GRID_POINTS)?
+            Grid::torus(system.dim(), TORUS_GRID_POINTS)?
         } else {
             Grid::around(data, system.dim(), GRID_POINTS)?
         };
@@ -72,6 +76,7 @@ impl EnergySurface {
             points,
             exact_log_density,
             kbt_kj_per_mol: system.metadata().temperature_kelvin.map(|t| BOLTZMANN * t),
+            periodic,
         })
     }
 
@@ -124,7 +129,7 @@ impl EnergySurface {
             out.write_array("energy/free_energy_kj_per_mol", &f, &[n])?;
         }
         out.set_f64("energy", "log_z", log_z)?;
-        out.set_u64("energy", "points_per_axis", GRID_POINTS as u64)?;
+        out.set_u64("energy", "points_per_axis", self.grid.axes()[0].bins as u64)?;
         if dim == 2 {
             self.draw(energy, data, png)?;
         }
@@ -139,8 +144,15 @@ impl EnergySurface {
         let energy = energy(&centres);
         let min = energy.iter().copied().fold(f64::INFINITY, f64::min);
         let learned: Vec<f64> = energy.iter().map(|e| e - min).collect();
+        let wrap = |v: f64| {
+            if self.periodic {
+                (v + PI).rem_euclid(2.0 * PI) - PI
+            } else {
+                v
+            }
+        };
         let coordinates: Vec<Vec<f64>> = (0..2)
-            .map(|j| data.iter().skip(j).step_by(2).copied().collect())
+            .map(|j| data.iter().skip(j).step_by(2).map(|v| wrap(*v)).collect())
             .collect();
         let histogram = density(
             &[&coordinates[0], &coordinates[1]],
