@@ -229,7 +229,7 @@ fn read_dihedrals(path: &Path, names: &[String], cuts: &[f64]) -> Result<Vec<f64
         .iter()
         .map(|name| read_array(path, &format!("dihedrals/{name}")).map(|(v, _)| v))
         .collect::<Result<Vec<_>>>()?;
-    let n = columns[0].len();
+    let n = columns.first().map_or(0, Vec::len);
     if columns.iter().any(|c| c.len() != n) {
         return Err(Error::Shape {
             what: format!("dihedrals {names:?} of {}", path.display()),

@@ -132,7 +132,7 @@ impl<B: AutodiffBackend> Objective<B> for Vapo {
             .enumerate()
             .map(|(k, x)| (x - mean[k % dim]) / sd[k % dim])
             .collect();
-        let mut draws = PathDraws::new(&model.path(), &z1, dim, rng);
+        let mut draws = PathDraws::new(&model.path()?, &z1, dim, rng);
         let centre = draws.rates.iter().sum::<f64>() / n as f64;
         draws.rates.iter_mut().for_each(|r| *r -= centre);
         let loss = self.loss.per_point(model, draws, step.device).mean();
@@ -180,7 +180,8 @@ mod tests {
             .enumerate()
             .map(|(k, x)| (x - config.mean[k % dim]) / config.sd[k % dim])
             .collect();
-        let draw = |rng: &mut rand_pcg::Pcg64| PathDraws::new(&model.path(), &z1, dim, rng);
+        let path = model.path().unwrap();
+        let draw = |rng: &mut rand_pcg::Pcg64| PathDraws::new(&path, &z1, dim, rng);
         let draws = draw(&mut rng.clone());
         let half_u2: Vec<f64> = draws
             .velocities

@@ -144,8 +144,8 @@ pub struct PotentialFlow<B: Backend> {
 
 impl<B: Backend> PotentialFlow<B> {
     /// The conditional path the potential is trained along.
-    pub fn path(&self) -> GaussianPath {
-        GaussianPath::new(self.sigma).expect("σ was checked when the model was built")
+    pub fn path(&self) -> Result<GaussianPath> {
+        GaussianPath::new(self.sigma)
     }
 
     /// The standardised coordinates of `x` (`[n, dim]`).
