@@ -28,12 +28,13 @@
 //! dihedral angles from samples:
 //!
 //! ```ron
-//! Angles(dim: 2, temperature_kelvin: 300.0)
+//! Angles(names: ["phi", "psi"], temperature_kelvin: 300.0)
 //! ```
 //!
 //! Unknown fields are errors that name the field and the file.
 
 use crate::ebm::LearnedEnergy;
+use crate::energy::worker::{self, python::PYTHON_PLUGIN};
 use crate::energy::{Angles, PluginLibrary, System, resolve_plugin};
 use crate::{Error, Result};
 use ron::value::RawValue;
@@ -83,6 +84,10 @@ enum SystemFileContents {
         config: Option<Box<RawValue>>,
         #[serde(default)]
         learned: Option<PathBuf>,
+        #[serde(default)]
+        isolate: bool,
+        #[serde(default)]
+        timeout_s: Option<f64>,
     },
     Lambda {
         a: PathBuf,
@@ -90,7 +95,7 @@ enum SystemFileContents {
         lambda: f64,
     },
     Angles {
-        dim: usize,
+        names: Vec<String>,
         #[serde(default)]
         temperature_kelvin: Option<f64>,
     },
@@ -115,10 +120,15 @@ pub struct SystemFile {
 pub enum SystemSource {
     /// One plugin instance.
     Plugin {
-        /// The plugin: a name on the search path or a path (relative to the file's folder).
+        /// The plugin: a name on the search path or a path (relative to the file's folder);
+        /// `python` for a Python energy.
         plugin: String,
         /// The plugin's configuration as RON text (empty when the file gives none).
         config: String,
+        /// Run it in a worker process of its own (always so for Python).
+        isolate: bool,
+        /// The longest a worker may take over one call, in seconds (the default when `None`).
+        timeout_s: Option<f64>,
     },
     /// The energy model trained in a run folder.
     Learned {
@@ -134,10 +144,10 @@ pub enum SystemSource {
         /// λ in [0, 1]: u = (1 − λ) u_A + λ u_B.
         lambda: f64,
     },
-    /// A space of angles with no energy of its own.
+    /// A space of named angles with no energy of its own.
     Angles {
-        /// Number of angles.
-        dim: usize,
+        /// The angles' names, one per coordinate.
+        names: Vec<String>,
         /// Temperature, when the angles come from a physical system.
         temperature_kelvin: Option<f64>,
     },
@@ -153,14 +163,30 @@ impl SystemFile {
                 plugin: Some(plugin),
                 config,
                 learned: None,
-            } => SystemSource::Plugin {
-                plugin,
-                config: config.map(|c| c.get_ron().to_owned()).unwrap_or_default(),
-            },
+                isolate,
+                timeout_s,
+            } => {
+                if timeout_s.is_some() && !isolate && plugin != PYTHON_PLUGIN {
+                    return Err(Error::Config {
+                        path: path.to_owned(),
+                        message: "`timeout_s` needs `isolate: true`: a call inside this process \
+                                  cannot be stopped"
+                            .into(),
+                    });
+                }
+                SystemSource::Plugin {
+                    plugin,
+                    config: config.map(|c| c.get_ron().to_owned()).unwrap_or_default(),
+                    isolate,
+                    timeout_s,
+                }
+            }
             SystemFileContents::System {
                 plugin: None,
                 config: None,
                 learned: Some(run),
+                isolate: false,
+                timeout_s: None,
             } => SystemSource::Learned {
                 run: folder.join(run),
             },
@@ -168,7 +194,8 @@ impl SystemFile {
                 return Err(Error::Config {
                     path: path.to_owned(),
                     message: "a system names either a plugin, `System(plugin: \"name\", config: \
-                              (...))`, or a trained energy model, `System(learned: \"RUN_DIR\")`"
+                              (...))` (with `isolate` and `timeout_s` if wanted), or a trained \
+                              energy model, `System(learned: \"RUN_DIR\")`"
                         .into(),
                 });
             }
@@ -178,10 +205,10 @@ impl SystemFile {
                 lambda,
             },
             SystemFileContents::Angles {
-                dim,
+                names,
                 temperature_kelvin,
             } => SystemSource::Angles {
-                dim,
+                names,
                 temperature_kelvin,
             },
         };
@@ -199,8 +226,23 @@ impl SystemFile {
 
     fn load_nested(&self, depth: usize) -> Result<System> {
         match &self.source {
-            SystemSource::Plugin { plugin, config } => {
+            SystemSource::Plugin {
+                plugin,
+                config,
+                isolate,
+                timeout_s,
+            } => {
+                let timeout = worker::timeout(*timeout_s).map_err(|e| Error::Config {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?;
+                if plugin == PYTHON_PLUGIN {
+                    return System::python(config, &self.path, timeout);
+                }
                 let library_path = resolve_plugin(plugin, self.path.parent())?;
+                if *isolate {
+                    return System::isolated(&library_path, config, Some(&self.path), timeout);
+                }
                 let library = Arc::new(PluginLibrary::open(&library_path)?);
                 System::plugin(library, config, Some(&self.path))
             }
@@ -212,13 +254,14 @@ impl SystemFile {
                 Ok(System::from_source(Box::new(energy)))
             }
             SystemSource::Angles {
-                dim,
+                names,
                 temperature_kelvin,
             } => {
-                let angles = Angles::new(*dim, *temperature_kelvin).map_err(|e| Error::Config {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })?;
+                let angles =
+                    Angles::new(names.clone(), *temperature_kelvin).map_err(|e| Error::Config {
+                        path: self.path.clone(),
+                        message: e.to_string(),
+                    })?;
                 Ok(System::from_source(Box::new(angles)))
             }
             SystemSource::Lambda { .. } if depth >= MAX_SYSTEM_NESTING => Err(Error::Config {
@@ -258,18 +301,28 @@ mod tests {
         (dir, path)
     }
 
-    /// `Angles(dim, temperature_kelvin)` is a system of that dimension and temperature with
-    /// u = 0 and ∇u = 0; an absurd dimension or temperature is refused naming the file.
+    /// `Angles(names, temperature_kelvin)` is a system of one coordinate per name at that
+    /// temperature with u = 0 and ∇u = 0, whose metadata names the angles; no names, a
+    /// repeated name or an absurd temperature is refused naming the file.
     #[test]
     fn angles_are_a_space_without_energy() {
-        let (_dir, path) = write("Angles(dim: 2, temperature_kelvin: 300.0)");
+        let (_dir, path) = write("Angles(names: [\"phi\", \"psi\"], temperature_kelvin: 300.0)");
         let (_, system) = load_system(&path).unwrap();
         assert_eq!(system.dim(), 2);
         assert_eq!(system.metadata().temperature_kelvin, Some(300.0));
+        assert_eq!(
+            system.metadata().angles,
+            Some(vec!["phi".to_owned(), "psi".to_owned()])
+        );
         let evaluated = system.evaluate(&[0.3, -1.0, 2.0, 3.0], true).unwrap();
         assert_eq!(evaluated.u, [0.0, 0.0]);
         assert_eq!(evaluated.grad.unwrap(), [0.0; 4]);
-        for bad in ["Angles(dim: 0)", "Angles(dim: 2, temperature_kelvin: -1.0)"] {
+        for bad in [
+            "Angles(names: [])",
+            "Angles(names: [\"phi\", \"phi\"])",
+            "Angles(names: [\"a/b\"])",
+            "Angles(names: [\"phi\"], temperature_kelvin: -1.0)",
+        ] {
             let (_dir, path) = write(bad);
             let error = load_system(&path).unwrap_err().to_string();
             assert!(
@@ -287,8 +340,33 @@ mod tests {
             file.source,
             SystemSource::Plugin {
                 plugin: "x".into(),
-                config: "(preset: \"gmm40\", n: [1, 2])".into()
+                config: "(preset: \"gmm40\", n: [1, 2])".into(),
+                isolate: false,
+                timeout_s: None,
             }
+        );
+    }
+
+    /// `isolate` and `timeout_s` are read; a timeout without isolation is refused (an
+    /// in-process call cannot be stopped), and so is an absurd one.
+    #[test]
+    fn isolation_settings_are_read_and_checked() {
+        let (_dir, path) = write("System(plugin: \"x\", isolate: true, timeout_s: 5.0)");
+        assert!(matches!(
+            SystemFile::read(&path).unwrap().source,
+            SystemSource::Plugin { isolate: true, timeout_s: Some(t), .. } if t == 5.0
+        ));
+        let (_dir, path) = write("System(plugin: \"x\", timeout_s: 5.0)");
+        let error = SystemFile::read(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("`timeout_s` needs `isolate: true`"),
+            "{error}"
+        );
+        let (_dir, path) = write("System(plugin: \"x\", isolate: true, timeout_s: -5.0)");
+        let error = load_system(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("system.ron") && error.contains("timeout_s = -5"),
+            "{error}"
         );
     }
 

@@ -106,6 +106,26 @@ pub enum Error {
         message: String,
     },
 
+    /// An isolated plugin's worker process died, or did not answer in time.
+    #[error("plugin '{plugin}' crashed in {call}: {how}")]
+    PluginCrashed {
+        /// The plugin's name.
+        plugin: String,
+        /// The call it was in.
+        call: &'static str,
+        /// What happened: the signal, the exit status, or the timeout.
+        how: String,
+    },
+
+    /// A worker process (an isolated plugin, or Python) could not load its energy.
+    #[error("plugin '{plugin}' could not start in its own process: {message}")]
+    WorkerStart {
+        /// The plugin, as the system file names it.
+        plugin: String,
+        /// Why: the worker's message, or how it died.
+        message: String,
+    },
+
     /// The plugin does not offer a capability the command needs.
     #[error("plugin '{plugin}' ({system}) has no {capability}")]
     Unsupported {
@@ -194,6 +214,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether a plugin failed, panicked, crashed in its worker or did not answer in time.
+    pub fn is_plugin_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::PluginFailed { .. } | Error::PluginPanicked { .. } | Error::PluginCrashed { .. }
+        )
+    }
+
     /// The process exit status for this error: 130 for an interruption (what shells report for
     /// SIGINT, so `train && sample` stops), 1 for everything else.
     pub fn exit_code(&self) -> u8 {

@@ -128,6 +128,18 @@ pub fn drive(
                 progress.abandon_with_message("interrupted; checkpoint saved");
                 return Ok(Outcome::Interrupted);
             }
+            // A plugin that failed, crashed in its worker or hung: keep the steps before this
+            // one (the step is not counted, as for an interruption), then report it.
+            Err(e) if e.is_plugin_failure() => {
+                job.save()?;
+                progress.abandon();
+                eprintln!(
+                    "the plugin failed at step {} of {total}; the steps before it are saved in \
+                     the checkpoint (run the same command again to resume)",
+                    job.done() + 1
+                );
+                return Err(e);
+            }
             Err(e) => {
                 progress.abandon();
                 return Err(e);
@@ -164,6 +176,13 @@ mod tests {
         fn step(&mut self, _: &ProgressBar) -> Result<()> {
             if Some(self.done) == self.interrupt_at {
                 return Err(Error::Interrupted("test".into()));
+            }
+            if self.done == 7 && self.interrupt_at == Some(u64::MAX) {
+                return Err(Error::PluginCrashed {
+                    plugin: "p".into(),
+                    call: "energy",
+                    how: "test".into(),
+                });
             }
             self.done += 1;
             Ok(())
@@ -217,5 +236,13 @@ mod tests {
         assert_eq!((outcome, job.done, job.saves), (Outcome::Interrupted, 5, 1));
         assert!(stop.check("x").is_err());
         assert!(StopFlag::new().check("x").is_ok());
+    }
+
+    #[test]
+    fn a_plugin_failure_saves_the_steps_before_it_and_is_reported() {
+        let mut job = counter(Some(u64::MAX));
+        let error = drive(&mut job, &StopFlag::new(), u64::MAX, false, "{pos}").unwrap_err();
+        assert!(matches!(error, Error::PluginCrashed { .. }));
+        assert_eq!((job.done, job.saves), (7, 1));
     }
 }

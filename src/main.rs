@@ -1,7 +1,7 @@
 //! The `boltzflow` command line: parse the arguments and dispatch to [`boltzflow::commands`].
 
 use boltzflow::commands::{
-    analyze, energy, free_energy, info, md, plugins, sample, sample_exact, train,
+    analyze, energy, free_energy, info, md, plugin_worker, plugins, sample, sample_exact, train,
 };
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -37,6 +37,9 @@ enum Command {
     /// basin populations and the Ramachandran KL of a samples file, written into that file;
     /// PNG plots.
     Analyze(analyze::Args),
+    /// Serve one plugin for a parent boltzflow that runs it isolated (internal).
+    #[command(name = "plugin-worker", hide = true)]
+    PluginWorker,
 }
 
 /// Exit status 0 on success, 1 on an error, 130 when interrupted (Ctrl-C); errors are one line
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run(args),
         Command::FreeEnergy(args) => free_energy::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::PluginWorker => plugin_worker::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -446,3 +446,92 @@ fn bad_input_fails_clearly_and_changes_nothing() {
         "no partial files nor plots are left behind"
     );
 }
+
+/// Angles end to end: MD-like positions are analysed, a small VAPO model is trained on their
+/// (φ, ψ) over an `Angles` system, `sample --run` draws angles (unweighted: the system has no
+/// energy of its own), and `analyze` reads those angles straight from `/samples/x`, wrapped,
+/// with the dihedrals of a positions reference by name: the Ramachandran KL is FAB's formula on
+/// the raw angles. Dihedrals by atoms on angle samples, and a reference without the angles'
+/// names, are refused clearly.
+#[test]
+fn angle_samples_of_a_learned_surface_are_analysed_against_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, _) = read_h5(&fixture(), "samples/x");
+    let md = dir.path().join("md.h5");
+    write_positions(&md, &x, ATOMS, true);
+    boltzflow_ok(&["analyze", arg(&md)]);
+    std::fs::write(
+        dir.path().join("angles.ron"),
+        "Angles(names: [\"phi\", \"psi\"], temperature_kelvin: 300.0)",
+    )
+    .unwrap();
+    let config = dir.path().join("vapo.ron");
+    std::fs::write(
+        &config,
+        "Train(system: \"angles.ron\", seed: 0, steps: 40, batch_size: 64,
+         potential: (hidden: [16, 16], sigma: 0.05, solver: Rk4((steps: 8))),
+         objectives: [Vapo(samples: Dihedrals(path: \"md.h5\", names: [\"phi\", \"psi\"]))],
+         optimizer: (lr: 1e-3), checkpoint_every: 40, eval_samples: 0)",
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    boltzflow_ok(&["train", arg(&config), "--out", arg(&run)]);
+    let samples = dir.path().join("vapo_samples.h5");
+    boltzflow_ok(&[
+        "sample",
+        "--run",
+        arg(&run),
+        "-n",
+        "400",
+        "--output",
+        arg(&samples),
+    ]);
+    let names: Vec<String> = hdf5::File::open(&samples)
+        .unwrap()
+        .group("samples")
+        .unwrap()
+        .member_names()
+        .unwrap();
+    assert!(!names.contains(&"log_w".to_owned()), "{names:?}");
+    let (angles, shape) = read_h5(&samples, "samples/x");
+    assert_eq!(shape, vec![400, 2]);
+
+    boltzflow_ok(&["analyze", arg(&samples), "--reference", arg(&md)]);
+    let (phi, _) = read_h5(&samples, "dihedrals/phi");
+    let (psi, _) = read_h5(&samples, "dihedrals/psi");
+    for i in 0..400 {
+        assert!(wrapped(phi[i] - angles[2 * i]).abs() < 1e-12);
+        assert!(wrapped(psi[i] - angles[2 * i + 1]).abs() < 1e-12);
+        assert!(phi[i].abs() <= PI && psi[i].abs() <= PI);
+    }
+    let (md_phi, md_psi, _) = fixture_angles();
+    let reference: Vec<_> = (0..FRAMES).map(|i| (md_phi[i], md_psi[i], 1.0)).collect();
+    let model: Vec<_> = (0..400).map(|i| (phi[i], psi[i], 1.0)).collect();
+    let kl = read_attr(&samples, "estimates", "ramachandran_kl");
+    assert!((kl - fab_kl(&reference, &model)).abs() < 1e-10, "{kl}");
+    let c7eq = read_attr(&samples, "estimates", "pop_c7eq_beta");
+    assert!((0.0..=1.0).contains(&c7eq));
+
+    let err = boltzflow_err(&["analyze", arg(&samples), "--dihedral", "omega=1,4,6,8"]);
+    assert!(
+        err.contains("holds angles, not positions") && err.contains("--dihedral"),
+        "{err}"
+    );
+    let only_phi = dir.path().join("only_phi.h5");
+    {
+        let out = OutputFile::create(&only_phi).unwrap();
+        out.set_str(
+            "",
+            "metadata",
+            r#"{"system": "angles", "angles": ["phi", "chi"]}"#,
+        )
+        .unwrap();
+        out.write_array("samples/x", &[0.1; 20], &[10, 2]).unwrap();
+        out.commit().unwrap();
+    }
+    let err = boltzflow_err(&["analyze", arg(&samples), "--reference", arg(&only_phi)]);
+    assert!(
+        err.contains("only_phi.h5 has no angle named 'psi'") && err.contains("phi, chi"),
+        "{err}"
+    );
+}

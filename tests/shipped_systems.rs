@@ -34,9 +34,17 @@ fn every_shipped_system_loads_with_an_exact_log_z() {
     let shipped = std::fs::read_dir(workspace().join("examples/systems"))
         .unwrap()
         .count();
+    // And one space of angles without an energy, for learning free-energy surfaces.
+    let angles = load("alanine_dipeptide_phi_psi.ron");
+    assert_eq!(angles.dim(), 2);
+    assert!(!angles.has_energy() && angles.log_z().is_none());
+    assert_eq!(
+        angles.metadata().angles.as_deref(),
+        Some(&["phi".to_owned(), "psi".to_owned()][..])
+    );
     assert_eq!(
         shipped,
-        expected.len(),
+        expected.len() + 1,
         "a system file is not covered by this test"
     );
     for (file, dim, sampler) in expected {

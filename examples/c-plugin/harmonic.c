@@ -11,7 +11,10 @@
  * Exact log Z = (dim/2) log(2 pi / k); exact samples x ~ N(0, I/k).
  *
  * Compile-time switches used by boltzflow's tests: -DHARMONIC_NOT_THREAD_SAFE clears the
- * thread-safe flag; -DHARMONIC_ABI_VERSION=N reports another ABI version.
+ * thread-safe flag; -DHARMONIC_ABI_VERSION=N reports another ABI version; the load-time checks
+ * see -DHARMONIC_NULL_ENERGY (a NULL energy function), -DHARMONIC_NULL_SAMPLE (no sampler
+ * function, though the flags promise one) and -DHARMONIC_EXTRA_ATOM (one atom more in the
+ * metadata than the dimension holds).
  */
 #include <math.h>
 #include <stdint.h>
@@ -27,6 +30,19 @@
 
 #ifndef HARMONIC_ABI_VERSION
 #define HARMONIC_ABI_VERSION BF_ABI_VERSION
+#endif
+
+/* The test switches leave some functions out of the table. */
+#if defined(__GNUC__)
+#define MAYBE_UNUSED __attribute__((unused))
+#else
+#define MAYBE_UNUSED
+#endif
+
+#ifdef HARMONIC_EXTRA_ATOM
+#define METADATA_ATOMS(atoms) ((atoms) + 1)
+#else
+#define METADATA_ATOMS(atoms) (atoms)
 #endif
 
 typedef struct {
@@ -80,7 +96,7 @@ static int32_t create(const char *config, const char *base_dir, void **out, char
     h->dim = (uint64_t)dim;
     h->k = k;
     h->atoms = molecular ? (long)atoms : 0;
-    size_t cap = 512 + 96 * (size_t)h->atoms;
+    size_t cap = 512 + 96 * (size_t)METADATA_ATOMS(h->atoms);
     h->metadata = malloc(cap);
     if (h->metadata == NULL) {
         free(h);
@@ -95,7 +111,7 @@ static int32_t create(const char *config, const char *base_dir, void **out, char
         n += snprintf(h->metadata + n, cap - n,
                       ", \"temperature_kelvin\": 300.0, \"energy_unit\": \"kJ/mol\", "
                       "\"molecule\": {\"atoms\": [");
-        for (long i = 0; i < h->atoms; i++) {
+        for (long i = 0; i < METADATA_ATOMS(h->atoms); i++) {
             n += snprintf(h->metadata + n, cap - n,
                           "%s{\"name\": \"AR%ld\", \"element\": \"Ar\", \"mass\": 39.948}",
                           i ? ", " : "", i);
@@ -126,7 +142,7 @@ static uint32_t flags(const void *instance) {
 
 static const char *metadata(const void *instance) { return ((const Harmonic *)instance)->metadata; }
 
-static int32_t energy(const void *instance, uint64_t n, const double *x, double *u, double *grad,
+MAYBE_UNUSED static int32_t energy(const void *instance, uint64_t n, const double *x, double *u, double *grad,
                       char *err, size_t err_len) {
     (void)err;
     (void)err_len;
@@ -159,7 +175,7 @@ static uint64_t next_u64(uint64_t *state) {
 
 static double uniform_open(uint64_t *state) { return ((next_u64(state) >> 11) + 0.5) * 0x1.0p-53; }
 
-static int32_t sample(const void *instance, uint64_t seed, uint64_t n, double *out, char *err,
+MAYBE_UNUSED static int32_t sample(const void *instance, uint64_t seed, uint64_t n, double *out, char *err,
                       size_t err_len) {
     (void)err;
     (void)err_len;
@@ -185,9 +201,17 @@ const BfPluginApi *boltzflow_plugin(void) {
         .dim = dim,
         .flags = flags,
         .metadata = metadata,
+#ifdef HARMONIC_NULL_ENERGY
+        .energy = NULL,
+#else
         .energy = energy,
+#endif
         .log_z = log_z,
+#ifdef HARMONIC_NULL_SAMPLE
+        .sample = NULL,
+#else
         .sample = sample,
+#endif
     };
     return &api;
 }

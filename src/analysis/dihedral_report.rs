@@ -3,10 +3,13 @@
 //! samples file (of `boltzflow sample` or `boltzflow md`), written into that file.
 //!
 //! Positions come from `/samples/positions` `[n, atoms, 3]` (nm) or else `/samples/x`
-//! `[n, 3·atoms]` with the atom count of the molecule in the file's `metadata` attribute;
-//! weights from `/samples/log_w` (uniform when absent). A sample whose log weight or one of
-//! whose dihedrals is not finite is dropped from the histograms and populations, and counted.
-//! Errors are batch means over contiguous blocks ([`crate::analysis::blocking`]).
+//! `[n, 3·atoms]` with the atom count of the molecule in the file's `metadata` attribute.
+//! Samples of angles themselves (a model trained on dihedrals, whose metadata names its
+//! coordinates as angles) are read from `/samples/x` `[n, angles]`, wrapped into [−π, π];
+//! a reference of positions then gives the dihedrals of those names. Weights come from
+//! `/samples/log_w` (uniform when absent). A sample whose log weight or one of whose angles is
+//! not finite is dropped from the histograms and populations, and counted. Errors are batch
+//! means over contiguous blocks ([`crate::analysis::blocking`]).
 
 use crate::analysis::blocking::{Blocked, blocked};
 use crate::analysis::geometry::dihedral_of;
@@ -73,10 +76,18 @@ impl FromStr for NamedDihedral {
     }
 }
 
+/// One angle of an analysis: its name and, for a dihedral of atom positions, its four atoms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Angle {
+    name: String,
+    atoms: Option<[usize; 4]>,
+}
+
 /// What `boltzflow analyze` does.
 #[derive(Clone, Debug)]
 pub struct AnalyzeOptions {
-    /// Dihedrals besides the named ones of the file's molecule (one of the same name replaces it).
+    /// Dihedrals besides the named ones of the file's molecule (one of the same name replaces
+    /// it); for samples of angles, dihedrals of the reference's positions.
     pub dihedrals: Vec<NamedDihedral>,
     /// A reference samples file (for example MD) for the Ramachandran KL and the plots.
     pub reference: Option<PathBuf>,
@@ -199,8 +210,8 @@ pub fn analyze(samples: &Path, options: &AnalyzeOptions) -> Result<AnalysisRepor
 struct Results {
     binning: Binning,
     blocks: usize,
-    dihedrals: Vec<NamedDihedral>,
-    /// Each dihedral of every sample (NaN where the positions are not finite).
+    dihedrals: Vec<Angle>,
+    /// Each angle of every sample (NaN where the positions are not finite).
     angles: Vec<Vec<f64>>,
     n: usize,
     n_nonfinite: usize,
@@ -225,7 +236,21 @@ impl Results {
             ));
         }
         let set = SampleSet::read(samples)?;
-        let dihedrals = dihedral_list(set.molecule.as_ref(), &options.dihedrals, set.atoms)?;
+        let reference = options
+            .reference
+            .as_deref()
+            .map(|path| SampleSet::read(path).map(|set| (path, set)))
+            .transpose()?;
+        let positions_somewhere =
+            set.atoms().is_some() || reference.as_ref().is_some_and(|(_, r)| r.atoms().is_some());
+        if !options.dihedrals.is_empty() && !positions_somewhere {
+            return Err(Error::InvalidArgument(format!(
+                "--dihedral names atoms, but {} holds angles, not positions (its angles are \
+                 analysed as they are); give a reference of positions for its dihedrals",
+                samples.display()
+            )));
+        }
+        let dihedrals = set.angle_list(&options.dihedrals)?;
         if dihedrals.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "{} names no dihedrals in its metadata; give some with --dihedral NAME=a,b,c,d",
@@ -238,7 +263,7 @@ impl Results {
         };
         let binning = Binning::angles(options.bins);
         let analyse = |kept: &Kept| analyse(kept, phi_psi, binning, options.blocks);
-        let angles = set.angles(&dihedrals);
+        let angles = set.angles(&dihedrals, &options.dihedrals, samples)?;
         let weighted = set.has_weights();
         let kept = Kept::new(&angles, set.log_w.as_deref());
         let result = analyse(&kept)?;
@@ -247,17 +272,19 @@ impl Results {
         } else {
             None
         };
-        let reference = match &options.reference {
-            Some(path) => {
-                let reference = SampleSet::read(path)?;
-                if reference.atoms != set.atoms {
+        let reference = match &reference {
+            Some((path, reference)) => {
+                // Dihedrals of the samples' atoms need a reference of as many atoms.
+                if let (Some(atoms), Some(found)) = (set.atoms(), reference.atoms())
+                    && atoms != found
+                {
                     return Err(Error::Shape {
                         what: format!("reference {}", path.display()),
-                        expected: format!("{} atoms, as in {}", set.atoms, samples.display()),
-                        found: format!("{} atoms", reference.atoms),
+                        expected: format!("{atoms} atoms, as in {}", samples.display()),
+                        found: format!("{found} atoms"),
                     });
                 }
-                let angles = reference.angles(&dihedrals);
+                let angles = reference.angles(&dihedrals, &options.dihedrals, path)?;
                 Some(analyse(&Kept::new(&angles, reference.log_w.as_deref()))?)
             }
             None => None,
@@ -363,7 +390,9 @@ impl Results {
         for (d, values) in self.dihedrals.iter().zip(&self.angles) {
             let name = format!("dihedrals/{}", d.name);
             out.write_array(&name, values, &[self.n])?;
-            out.set_u64s(&name, "atoms", &d.atoms.map(|a| a as u64))?;
+            if let Some(atoms) = d.atoms {
+                out.set_u64s(&name, "atoms", &atoms.map(|a| a as u64))?;
+            }
             out.set_str(&name, "units", "rad")?;
         }
         let bins = [self.binning.bins];
@@ -466,12 +495,21 @@ impl Results {
     }
 }
 
-/// The positions and weights of a samples file.
+/// What the points of a samples file are.
+enum Coordinates {
+    /// Atom positions, row-major `n × atoms × 3`, nm: the angles are dihedrals of them.
+    Positions { atoms: usize, positions: Vec<f64> },
+    /// The named angles themselves, row-major `n × names.len()`, rad.
+    Angles {
+        names: Vec<String>,
+        values: Vec<f64>,
+    },
+}
+
+/// The points and weights of a samples file.
 struct SampleSet {
     n: usize,
-    atoms: usize,
-    /// Row-major `n × atoms × 3`, nm.
-    positions: Vec<f64>,
+    coordinates: Coordinates,
     log_w: Option<Vec<f64>>,
     /// AIS chains dropped by `boltzflow sample` (zero weights not in the file).
     n_dropped_ais: usize,
@@ -495,6 +533,7 @@ impl SampleSet {
                 message: format!("the `metadata` attribute is not boltzflow metadata JSON: {e}"),
             })?;
         let molecule = metadata.as_ref().and_then(|m| m.molecule.clone());
+        let angle_names = metadata.as_ref().and_then(|m| m.angles.clone());
         let temperature = read_f64_attr(path, "", "temperature_kelvin")?
             .or(metadata.as_ref().and_then(|m| m.temperature_kelvin));
         let shape_error = |name: &str, expected: String, shape: &[usize]| Error::Shape {
@@ -502,8 +541,8 @@ impl SampleSet {
             expected,
             found: format!("{shape:?}"),
         };
-        let (positions, n, atoms) = if dataset_exists(path, "samples/positions")? {
-            let (data, shape) = read_array(path, "samples/positions")?;
+        let (coordinates, n) = if dataset_exists(path, "samples/positions")? {
+            let (positions, shape) = read_array(path, "samples/positions")?;
             if shape.len() != 3 || shape[2] != 3 {
                 return Err(shape_error(
                     "samples/positions",
@@ -511,30 +550,48 @@ impl SampleSet {
                     &shape,
                 ));
             }
-            (data, shape[0], shape[1])
+            let atoms = shape[1];
+            (Coordinates::Positions { atoms, positions }, shape[0])
         } else if dataset_exists(path, "samples/x")? {
             let (data, shape) = read_array(path, "samples/x")?;
-            let Some(molecule) = &molecule else {
-                return Err(Error::Hdf5 {
-                    path: path.to_owned(),
-                    message: "there is no /samples/positions [n, atoms, 3], and the metadata \
-                              names no molecule whose atom count would make positions of \
-                              /samples/x"
-                        .to_owned(),
-                });
-            };
-            let atoms = molecule.atoms.len();
-            if shape.len() != 2 || shape[1] != 3 * atoms {
-                return Err(shape_error(
-                    "samples/x",
-                    format!(
+            let (expected, columns) = match (&molecule, &angle_names) {
+                (Some(molecule), _) => {
+                    let atoms = molecule.atoms.len();
+                    let expected = format!(
                         "[n, {}] (3 coordinates of each of the molecule's {atoms} atoms)",
                         3 * atoms
-                    ),
-                    &shape,
-                ));
+                    );
+                    (expected, 3 * atoms)
+                }
+                (None, Some(names)) => {
+                    let expected =
+                        format!("[n, {}] (the angles {})", names.len(), names.join(", "));
+                    (expected, names.len())
+                }
+                (None, None) => {
+                    return Err(Error::Hdf5 {
+                        path: path.to_owned(),
+                        message: "there is no /samples/positions [n, atoms, 3], and the \
+                                  metadata names neither a molecule whose atom count would make \
+                                  positions of /samples/x nor its coordinates as angles"
+                            .to_owned(),
+                    });
+                }
+            };
+            if shape.len() != 2 || shape[1] != columns {
+                return Err(shape_error("samples/x", expected, &shape));
             }
-            (data, shape[0], atoms)
+            let coordinates = match (&molecule, angle_names) {
+                (Some(molecule), _) => Coordinates::Positions {
+                    atoms: molecule.atoms.len(),
+                    positions: data,
+                },
+                (None, names) => Coordinates::Angles {
+                    names: names.unwrap_or_default(),
+                    values: data.iter().map(|&a| wrap_angle(a)).collect(),
+                },
+            };
+            (coordinates, shape[0])
         } else {
             return Err(Error::Hdf5 {
                 path: path.to_owned(),
@@ -543,8 +600,8 @@ impl SampleSet {
                     .to_owned(),
             });
         };
-        if let Some(molecule) = &molecule
-            && molecule.atoms.len() != atoms
+        if let (Some(molecule), Coordinates::Positions { atoms, .. }) = (&molecule, &coordinates)
+            && molecule.atoms.len() != *atoms
         {
             return Err(shape_error(
                 "samples/positions",
@@ -552,7 +609,7 @@ impl SampleSet {
                     "[n, {}, 3] for the metadata's molecule",
                     molecule.atoms.len()
                 ),
-                &[n, atoms, 3],
+                &[n, *atoms, 3],
             ));
         }
         let log_w = if dataset_exists(path, "samples/log_w")? {
@@ -567,8 +624,7 @@ impl SampleSet {
         let n_dropped_ais = read_f64_attr(path, "estimates", "n_dropped")?.unwrap_or(0.0) as usize;
         Ok(SampleSet {
             n,
-            atoms,
-            positions,
+            coordinates,
             log_w,
             n_dropped_ais,
             molecule,
@@ -584,19 +640,98 @@ impl SampleSet {
             .is_some_and(|first| finite.any(|v| v != first))
     }
 
-    /// Each dihedral of every sample, in radians.
-    fn angles(&self, dihedrals: &[NamedDihedral]) -> Vec<Vec<f64>> {
-        let stride = 3 * self.atoms;
-        dihedrals
+    /// The atom count, for positions.
+    fn atoms(&self) -> Option<usize> {
+        match self.coordinates {
+            Coordinates::Positions { atoms, .. } => Some(atoms),
+            Coordinates::Angles { .. } => None,
+        }
+    }
+
+    /// The angles this set defines: the named dihedrals of its molecule with the extra ones,
+    /// for positions; its coordinates, for angles.
+    fn angle_list(&self, extra: &[NamedDihedral]) -> Result<Vec<Angle>> {
+        match &self.coordinates {
+            Coordinates::Positions { atoms, .. } => {
+                Ok(dihedral_list(self.molecule.as_ref(), extra, *atoms)?
+                    .into_iter()
+                    .map(|d| Angle {
+                        name: d.name,
+                        atoms: Some(d.atoms),
+                    })
+                    .collect())
+            }
+            Coordinates::Angles { names, .. } => Ok(names
+                .iter()
+                .map(|name| Angle {
+                    name: name.clone(),
+                    atoms: None,
+                })
+                .collect()),
+        }
+    }
+
+    /// Each of `angles` of every sample, in radians: a dihedral by its atoms (or, with none,
+    /// by its name among this set's own dihedrals, `extra` included), an angle coordinate by
+    /// its name. `path` names the file in errors.
+    fn angles(
+        &self,
+        angles: &[Angle],
+        extra: &[NamedDihedral],
+        path: &Path,
+    ) -> Result<Vec<Vec<f64>>> {
+        let own = self.angle_list(extra)?;
+        let missing = |name: &str| {
+            let have: Vec<&str> = own.iter().map(|a| a.name.as_str()).collect();
+            Error::InvalidArgument(format!(
+                "{} has no angle named '{name}' (it has: {}); name its dihedral with \
+                 --dihedral {name}=a,b,c,d",
+                path.display(),
+                if have.is_empty() {
+                    "none".to_owned()
+                } else {
+                    have.join(", ")
+                }
+            ))
+        };
+        angles
             .iter()
-            .map(|d| {
-                self.positions
-                    .chunks_exact(stride)
-                    .map(|frame| dihedral_of(frame, d.atoms))
-                    .collect()
+            .map(|angle| match &self.coordinates {
+                Coordinates::Positions { atoms, positions } => {
+                    let dihedral = match angle.atoms {
+                        Some(dihedral) => dihedral,
+                        None => own
+                            .iter()
+                            .find(|a| a.name == angle.name)
+                            .and_then(|a| a.atoms)
+                            .ok_or_else(|| missing(&angle.name))?,
+                    };
+                    Ok(positions
+                        .chunks_exact(3 * atoms)
+                        .map(|frame| dihedral_of(frame, dihedral))
+                        .collect())
+                }
+                Coordinates::Angles { names, values } => {
+                    let column = names
+                        .iter()
+                        .position(|n| *n == angle.name)
+                        .ok_or_else(|| missing(&angle.name))?;
+                    Ok(values
+                        .iter()
+                        .skip(column)
+                        .step_by(names.len())
+                        .copied()
+                        .collect())
+                }
             })
             .collect()
     }
+}
+
+/// An angle in radians wrapped into [−π, π] (non-finite values stay as they are).
+fn wrap_angle(a: f64) -> f64 {
+    use std::f64::consts::TAU;
+    a - TAU * (a / TAU).round()
 }
 
 /// The molecule's named dihedrals with the extra ones (an extra of the same name replaces a
@@ -753,6 +888,19 @@ mod tests {
             err.contains("atom index 4 is out of range for 4 atoms"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn angles_wrap_into_one_period() {
+        use std::f64::consts::PI;
+        for (a, wrapped) in [
+            (0.5, 0.5),
+            (2.0 * PI + 0.5, 0.5),
+            (-3.0 * PI + 0.1, -PI + 0.1),
+        ] {
+            assert!((wrap_angle(a) - wrapped).abs() < 1e-12, "{a}");
+        }
+        assert!(wrap_angle(f64::NAN).is_nan());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod energy;
 pub mod free_energy;
 pub mod info;
 pub mod md;
+pub mod plugin_worker;
 pub mod plugins;
 pub mod sample;
 pub mod sample_exact;

@@ -145,6 +145,13 @@ fn sample_run_until<B: AutodiffBackend>(
     let opened = RunDir::open(run_dir)?;
     check_output(output, &[])?;
     let system = &opened.system;
+    if options.ais && !system.has_energy() {
+        return Err(Error::InvalidArgument(format!(
+            "--ais anneals toward exp(-u), but the run's system ({}) has no energy of its own; \
+             sample the model without --ais",
+            system.metadata().system
+        )));
+    }
     let dim = system.dim();
     // x, positions, u, log q, log w; the flow's tensors take about as much again.
     check_memory(
@@ -190,27 +197,29 @@ fn sample_run_until<B: AutodiffBackend>(
         let mut n_nonfinite = 0;
         for start in (0..options.n).step_by(CHUNK) {
             stop.check("sampling (nothing was written)")?;
-            let (x0, log_q0) = q.sample(CHUNK.min(options.n - start));
+            let m = CHUNK.min(options.n - start);
+            // Without an energy there are no weights: log q is not needed.
+            let (x0, log_q0) = if system.has_energy() {
+                q.sample(m)
+            } else {
+                (q.sample_points(m), Vec::new())
+            };
             let eval = system.evaluate(&x0, false)?;
             n_nonfinite += eval.n_nonfinite;
-            progress.inc(log_q0.len() as u64);
+            progress.inc(m as u64);
             x.extend(x0);
             log_q.extend(log_q0);
             u.extend(eval.u);
         }
         progress.finish_and_clear();
         report_nonfinite(n_nonfinite, options.n);
-        let log_w = u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect();
-        WeightedSamples {
-            x,
-            dim,
-            u,
-            weights: Some(Weights {
-                log_q,
-                log_w,
-                n_dropped: 0,
-            }),
-        }
+        // Without an energy there is nothing to reweight toward: the model's own samples.
+        let weights = system.has_energy().then(|| Weights {
+            log_w: u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect(),
+            log_q,
+            n_dropped: 0,
+        });
+        WeightedSamples { x, dim, u, weights }
     };
     stop.check("sampling (nothing was written)")?;
     let extra = ExtraEstimates {

@@ -2,7 +2,9 @@
 
 use super::GRADIENT_CHUNK;
 use crate::Result;
-use crate::flow::{Density, from_f64, log_prob_on_host, sample_to_host, to_host};
+use crate::flow::{
+    Density, from_f64, log_prob_on_host, sample_points_to_host, sample_to_host, to_host,
+};
 use crate::sampling::LogDensity;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
@@ -33,6 +35,11 @@ where
     /// `n` samples of the flow (row-major) and their log q.
     pub fn sample(&self, n: usize) -> (Vec<f64>, Vec<f64>) {
         sample_to_host(&self.inner, n)
+    }
+
+    /// `n` samples of the flow (row-major) without their log q.
+    pub fn sample_points(&self, n: usize) -> Vec<f64> {
+        sample_points_to_host(&self.inner, n)
     }
 }
 

@@ -29,6 +29,8 @@ pub struct EnergySurface {
     kbt_kj_per_mol: Option<f64>,
     /// The coordinates are angles: the data are wrapped into the grid's [−π, π) for the PNG.
     periodic: bool,
+    /// The axes' names in the PNG: the angles' names when the system has them, else x₁, x₂.
+    axis_names: [String; 2],
 }
 
 /// A learned energy evaluated at host points (`n × dim` in, `n` energies out).
@@ -77,6 +79,10 @@ impl EnergySurface {
             exact_log_density,
             kbt_kj_per_mol: system.metadata().temperature_kelvin.map(|t| BOLTZMANN * t),
             periodic,
+            axis_names: match system.metadata().angles.as_deref() {
+                Some([first, second]) => [first.clone(), second.clone()],
+                _ => ["x₁".to_owned(), "x₂".to_owned()],
+            },
         })
     }
 
@@ -168,8 +174,8 @@ impl EnergySurface {
         let axes = SurfaceAxes {
             x_edges: &edges[0],
             y_edges: &edges[1],
-            x_desc: "x₁",
-            y_desc: "x₂",
+            x_desc: &self.axis_names[0],
+            y_desc: &self.axis_names[1],
             labels: &|v| format!("{v:.1}"),
         };
         surface_panels(png, &axes, &panels, "k_BT", PLOT_CEILING_KBT)

@@ -1,7 +1,10 @@
 //! Opening a plugin library and checking its function table.
 
 use crate::{Error, Result};
-use boltzflow_plugin::ffi::{ABI_VERSION, ENTRY_SYMBOL, EntryFn, PluginApi};
+use boltzflow_plugin::ffi::{
+    ABI_VERSION, CreateFn, DestroyFn, DimFn, ENTRY_SYMBOL, EnergyFn, EntryFn, FlagsFn, LogZFn,
+    MetadataFn, PluginApi, SampleFn,
+};
 use libloading::Library;
 use std::ffi::{CStr, c_char};
 use std::path::{Path, PathBuf};
@@ -11,19 +14,26 @@ use std::path::{Path, PathBuf};
 /// The library stays loaded as long as this value (or a [`System`](super::System) made from it)
 /// lives.
 pub struct PluginLibrary {
-    api: *const PluginApi,
+    api: Api,
     name: String,
     version: String,
     path: PathBuf,
-    // Declared last so that it is dropped last: `api` points into it.
+    // Declared last so that it is dropped last: the functions in `api` live in it.
     _library: Library,
 }
 
-// SAFETY: the function table is immutable static data inside the library, which stays loaded for
-// the lifetime of this value; the fields are read-only after construction.
-unsafe impl Send for PluginLibrary {}
-// SAFETY: as above; shared access only reads.
-unsafe impl Sync for PluginLibrary {}
+/// A plugin's functions, checked at load: every required one is there.
+#[derive(Clone, Copy)]
+pub(super) struct Api {
+    pub(super) create: CreateFn,
+    pub(super) destroy: DestroyFn,
+    pub(super) dim: DimFn,
+    pub(super) flags: FlagsFn,
+    pub(super) metadata: MetadataFn,
+    pub(super) energy: EnergyFn,
+    pub(super) log_z: Option<LogZFn>,
+    pub(super) sample: Option<SampleFn>,
+}
 
 impl PluginLibrary {
     /// Loads the plugin at `path` and checks its entry symbol and ABI version.
@@ -77,6 +87,17 @@ impl PluginLibrary {
         let name = name
             .filter(|n| !n.is_empty())
             .ok_or_else(|| invalid("the plugin has no name"))?;
+        let required = |name: &str| invalid(&format!("its `{name}` function is NULL"));
+        let api = Api {
+            create: table.create.ok_or_else(|| required("create"))?,
+            destroy: table.destroy.ok_or_else(|| required("destroy"))?,
+            dim: table.dim.ok_or_else(|| required("dim"))?,
+            flags: table.flags.ok_or_else(|| required("flags"))?,
+            metadata: table.metadata.ok_or_else(|| required("metadata"))?,
+            energy: table.energy.ok_or_else(|| required("energy"))?,
+            log_z: table.log_z,
+            sample: table.sample,
+        };
         Ok(PluginLibrary {
             api,
             name,
@@ -101,9 +122,9 @@ impl PluginLibrary {
         &self.path
     }
 
-    pub(super) fn api(&self) -> &PluginApi {
-        // SAFETY: checked in `open`; the library outlives `self`.
-        unsafe { &*self.api }
+    /// The checked functions (valid while `self` lives: the library stays loaded).
+    pub(super) fn api(&self) -> &Api {
+        &self.api
     }
 }
 

@@ -7,6 +7,7 @@ mod plugin_system;
 mod search;
 mod source;
 mod system;
+pub mod worker;
 
 pub use batch::Evaluation;
 pub use library::PluginLibrary;

@@ -97,7 +97,26 @@ impl PluginSystem {
                 path: library.path().to_owned(),
                 reason: format!("dimension {dim} is not between 1 and {MAX_DIM}"),
             })?;
+        let promised = |flag: u32, function: Option<()>, what: &str| -> Result<()> {
+            if flags & flag != 0 && function.is_none() {
+                return Err(Error::InvalidPlugin {
+                    path: library.path().to_owned(),
+                    reason: format!("its flags promise {what}, but its table has no such function"),
+                });
+            }
+            Ok(())
+        };
+        promised(FLAG_EXACT_LOG_Z, api.log_z.map(|_| ()), "an exact log Z")?;
+        promised(
+            FLAG_EXACT_SAMPLER,
+            api.sample.map(|_| ()),
+            "an exact sampler",
+        )?;
         let metadata = parse_metadata(&library, metadata_ptr)?;
+        metadata.check(dim).map_err(|reason| Error::InvalidPlugin {
+            path: library.path().to_owned(),
+            reason: format!("its metadata does not fit the system: {reason}"),
+        })?;
         let log_z = match api.log_z {
             Some(log_z) if flags & FLAG_EXACT_LOG_Z != 0 => {
                 let mut value = f64::NAN;
@@ -147,7 +166,7 @@ impl PluginSystem {
 
     /// Whether the plugin draws exact samples ([`System::sample_exact`]).
     pub(super) fn has_exact_sampler(&self) -> bool {
-        self.flags & FLAG_EXACT_SAMPLER != 0 && self.library.api().sample.is_some()
+        self.flags & FLAG_EXACT_SAMPLER != 0
     }
 
     /// Calls the plugin's `energy` on one contiguous batch (no splitting). `x` holds

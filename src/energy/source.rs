@@ -17,14 +17,21 @@ pub trait EnergySource: Send + Sync + std::fmt::Debug {
     /// Number of coordinates of one point.
     fn dim(&self) -> usize;
 
+    /// Whether u(x) is an energy at all (false for a space with no energy of its own).
+    fn has_energy(&self) -> bool {
+        true
+    }
+
     /// The reduced energies of a contiguous batch (`x`: `u.len() × dim` values) and, if `grad`
     /// is given, their gradients. Non-finite values are left for the caller to count.
     fn energy_raw(&self, x: &[f64], u: &mut [f64], grad: Option<&mut [f64]>) -> Result<()>;
 }
 
-/// A space of angles with no energy of its own (u = 0): the system of a run that learns an
-/// energy over dihedral angles from samples, `Angles(dim: 2, temperature_kelvin: 300.0)`. It
-/// gives the run its dimension and its temperature (for free energies in kJ/mol).
+/// A space of named angles with no energy of its own (u = 0): the system of a run that learns
+/// an energy over dihedral angles from samples,
+/// `Angles(names: ["phi", "psi"], temperature_kelvin: 300.0)`. It gives the run its dimension
+/// (one coordinate per name), its temperature (for free energies in kJ/mol) and the angles'
+/// names, which its outputs carry in their metadata so that `analyze` reads them.
 #[derive(Debug)]
 pub struct Angles {
     dim: usize,
@@ -32,11 +39,12 @@ pub struct Angles {
 }
 
 impl Angles {
-    /// `dim` angles (1 to 16), at `temperature_kelvin` when given.
-    pub fn new(dim: usize, temperature_kelvin: Option<f64>) -> Result<Self> {
+    /// One angle per name (1 to 16 names), at `temperature_kelvin` when given.
+    pub fn new(names: Vec<String>, temperature_kelvin: Option<f64>) -> Result<Self> {
+        let dim = names.len();
         if !(1..=MAX_ANGLES).contains(&dim) {
             return Err(crate::Error::InvalidArgument(format!(
-                "Angles: `dim` must be 1 to {MAX_ANGLES}, not {dim}"
+                "Angles: give 1 to {MAX_ANGLES} names, not {dim}"
             )));
         }
         if let Some(t) = temperature_kelvin
@@ -46,10 +54,14 @@ impl Angles {
                 "Angles: `temperature_kelvin` must be a positive finite number, not {t}"
             )));
         }
-        let mut metadata = Metadata::new(format!("{dim} angles"))
+        let mut metadata = Metadata::new(format!("angles {}", names.join(", ")))
             .with_description("angles in radians with no energy of their own (u = 0)")
-            .with_parameters(serde_json::json!({ "dim": dim }));
+            .with_parameters(serde_json::json!({ "names": names }));
         metadata.temperature_kelvin = temperature_kelvin;
+        metadata.angles = Some(names);
+        metadata
+            .check(dim)
+            .map_err(|e| crate::Error::InvalidArgument(format!("Angles: {e}")))?;
         Ok(Angles { dim, metadata })
     }
 }
@@ -68,6 +80,10 @@ impl EnergySource for Angles {
 
     fn dim(&self) -> usize {
         self.dim
+    }
+
+    fn has_energy(&self) -> bool {
+        false
     }
 
     fn energy_raw(&self, _x: &[f64], u: &mut [f64], grad: Option<&mut [f64]>) -> Result<()> {

@@ -2,6 +2,7 @@
 //! of: one plugin instance, a λ-state between two systems, or an energy boltzflow computes
 //! itself (a learned energy model).
 
+use super::worker::{self, WorkerSystem};
 use super::{EnergySource, PluginLibrary, plugin_system::PluginSystem};
 use crate::{Error, Result};
 use boltzflow_plugin::Metadata;
@@ -29,6 +30,8 @@ enum Kind {
     Lambda(Box<LambdaState>),
     /// An energy computed in-process (a learned energy model).
     Source(Box<dyn EnergySource>),
+    /// An energy computed by a worker process (an isolated plugin, or Python).
+    Worker(Box<WorkerSystem>),
 }
 
 /// The λ-state between two systems of the same dimension.
@@ -51,6 +54,27 @@ impl System {
     ) -> Result<Self> {
         let plugin = PluginSystem::new(library, config, context)?;
         Ok(Self::of(Kind::Plugin(Box::new(plugin))))
+    }
+
+    /// The plugin at `library` run in a worker process of its own (`isolate: true`): a crash
+    /// or a call past `timeout` becomes an error naming the plugin, the call and the signal.
+    /// Otherwise as [`System::plugin`], one batch at a time (the worker splits it across its
+    /// threads when the plugin is thread-safe).
+    pub fn isolated(
+        library: &Path,
+        config: &str,
+        context: Option<&Path>,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        let worker = worker::native(library, config, context, timeout)?;
+        Ok(Self::of(Kind::Worker(Box::new(worker))))
+    }
+
+    /// A Python energy (the `python` plugin) from its configuration (RON text) in the system
+    /// file `context`, evaluated by a worker running the user's interpreter.
+    pub fn python(config: &str, context: &Path, timeout: std::time::Duration) -> Result<Self> {
+        let worker = worker::python::start(config, context, timeout)?;
+        Ok(Self::of(Kind::Worker(Box::new(worker))))
     }
 
     /// The λ-state u_λ = (1 − λ) u_A + λ u_B between two systems, for λ in [0, 1]. They must have
@@ -127,15 +151,17 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => vec![p.library()],
             Kind::Lambda(l) => [l.a.plugins(), l.b.plugins()].concat(),
-            Kind::Source(_) => Vec::new(),
+            Kind::Source(_) | Kind::Worker(_) => Vec::new(),
         }
     }
 
     /// The plugins' names and versions, each joined by " + ", as recorded in outputs (for an
     /// energy computed in-process, what computes it).
     pub fn provenance(&self) -> (String, String) {
-        if let Kind::Source(source) = &self.kind {
-            return source.provenance();
+        match &self.kind {
+            Kind::Source(source) => return source.provenance(),
+            Kind::Worker(worker) => return worker.provenance(),
+            Kind::Plugin(_) | Kind::Lambda(_) => {}
         }
         let plugins = self.plugins();
         let join = |f: fn(&PluginLibrary) -> &str| {
@@ -150,6 +176,7 @@ impl System {
             Kind::Plugin(p) => p.dim(),
             Kind::Lambda(l) => l.a.dim(),
             Kind::Source(s) => s.dim(),
+            Kind::Worker(w) => w.hello().dim,
         }
     }
 
@@ -159,6 +186,7 @@ impl System {
             Kind::Plugin(p) => p.metadata(),
             Kind::Lambda(l) => &l.metadata,
             Kind::Source(s) => s.metadata(),
+            Kind::Worker(w) => &w.hello().metadata,
         }
     }
 
@@ -166,6 +194,7 @@ impl System {
     pub fn log_z(&self) -> Option<f64> {
         match &self.kind {
             Kind::Plugin(p) => p.log_z(),
+            Kind::Worker(w) => w.hello().log_z,
             Kind::Lambda(_) | Kind::Source(_) => None,
         }
     }
@@ -175,7 +204,7 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => p.is_thread_safe(),
             Kind::Lambda(l) => l.a.is_thread_safe() && l.b.is_thread_safe(),
-            Kind::Source(_) => false,
+            Kind::Source(_) | Kind::Worker(_) => false,
         }
     }
 
@@ -183,7 +212,18 @@ impl System {
     pub fn has_exact_sampler(&self) -> bool {
         match &self.kind {
             Kind::Plugin(p) => p.has_exact_sampler(),
+            Kind::Worker(w) => w.hello().exact_sampler,
             Kind::Lambda(_) | Kind::Source(_) => false,
+        }
+    }
+
+    /// Whether u(x) is an energy at all: false for a space with no energy of its own
+    /// ([`super::Angles`]), whose samples are not reweighted toward exp(−u).
+    pub fn has_energy(&self) -> bool {
+        match &self.kind {
+            Kind::Plugin(_) | Kind::Worker(_) => true,
+            Kind::Lambda(l) => l.a.has_energy() || l.b.has_energy(),
+            Kind::Source(s) => s.has_energy(),
         }
     }
 
@@ -203,6 +243,7 @@ impl System {
         match &self.kind {
             Kind::Plugin(p) => p.energy_raw(x, u, grad),
             Kind::Source(s) => s.energy_raw(x, u, grad),
+            Kind::Worker(w) => w.energy_raw(x, u, grad),
             // At the end points the λ-state is one of the two systems, exactly (also where
             // the other one is infinite).
             Kind::Lambda(l) if l.lambda == 0.0 => l.a.energy_raw(x, u, grad),
@@ -227,6 +268,7 @@ impl System {
     pub(super) fn sample_raw(&self, seed: u64, out: &mut [f64]) -> Result<()> {
         match &self.kind {
             Kind::Plugin(p) => p.sample_raw(seed, out),
+            Kind::Worker(w) => w.sample_raw(seed, out),
             Kind::Lambda(_) | Kind::Source(_) => Err(Error::Unsupported {
                 plugin: self.provenance().0,
                 system: self.metadata().system.clone(),

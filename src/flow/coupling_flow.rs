@@ -38,6 +38,12 @@ pub trait Density<B: Backend> {
     /// `n` samples `[n, dim]` and their log q.
     fn sample(&self, n: usize) -> (Tensor<B, 2>, Tensor<B, 1>);
 
+    /// `n` samples without their log q, for densities where log q costs more than the sample
+    /// (a periodic potential flow's log q solves once per image).
+    fn sample_points(&self, n: usize) -> Tensor<B, 2> {
+        self.sample(n).0
+    }
+
     /// log q of each point of `x`.
     fn log_prob(&self, x: Tensor<B, 2>) -> Tensor<B, 1>;
 }

@@ -21,6 +21,15 @@ pub fn sample_to_host<B: Backend>(flow: &impl Density<B>, n: usize) -> (Vec<f64>
     (x, log_q)
 }
 
+/// `n` samples of `flow` without their log q, on the host (row-major `n × dim`).
+pub fn sample_points_to_host<B: Backend>(flow: &impl Density<B>, n: usize) -> Vec<f64> {
+    let mut x = Vec::with_capacity(n * flow.dim());
+    for start in (0..n).step_by(CHUNK) {
+        x.extend(to_host(flow.sample_points(CHUNK.min(n - start))));
+    }
+    x
+}
+
 /// log q of each point of `x` (row-major `n × dim`), on the host.
 pub fn log_prob_on_host<B: Backend>(
     flow: &impl Density<B>,

@@ -53,7 +53,7 @@ pub use continuous::{
 };
 pub use coupling_flow::{Density, Flow, FlowConfig};
 pub use generalized_gaussian::{GeneralizedGaussian, GeneralizedGaussianConfig};
-pub use host::{log_prob_on_host, sample_to_host, to_host};
+pub use host::{log_prob_on_host, sample_points_to_host, sample_to_host, to_host};
 pub use internal::{
     ALDP_PHI, ALDP_PHI_ROTATION, ALDP_PSI, ALDP_PSI_ROTATION, InternalCoordinates,
     InternalCoordinatesConfig, NormalisationScales, ZMatrix, ZRow,

@@ -230,7 +230,7 @@ mod tests {
             let mut handle = std::ptr::null_mut();
 
             let bad = CString::new(r#"(system: "many_well", dim: 3)"#).unwrap();
-            let status = (api.create)(
+            let status = (api.create.unwrap())(
                 bad.as_ptr(),
                 std::ptr::null(),
                 &mut handle,
@@ -246,7 +246,7 @@ mod tests {
             );
 
             let config = CString::new(r#"(system: "many_well", dim: 4)"#).unwrap();
-            let status = (api.create)(
+            let status = (api.create.unwrap())(
                 config.as_ptr(),
                 std::ptr::null(),
                 &mut handle,
@@ -254,11 +254,13 @@ mod tests {
                 err.len(),
             );
             assert_eq!(status, ffi::STATUS_OK);
-            assert_eq!((api.dim)(handle), 4);
-            let flags = (api.flags)(handle);
+            assert_eq!((api.dim.unwrap())(handle), 4);
+            let flags = (api.flags.unwrap())(handle);
             assert_ne!(flags & ffi::FLAG_EXACT_LOG_Z, 0);
             assert_ne!(flags & ffi::FLAG_EXACT_SAMPLER, 0);
-            let json = CStr::from_ptr((api.metadata)(handle)).to_str().unwrap();
+            let json = CStr::from_ptr((api.metadata.unwrap())(handle))
+                .to_str()
+                .unwrap();
             assert!(json.contains("Many-Well-4"), "{json}");
             let mut log_z = 0.0;
             assert_eq!((api.log_z.unwrap())(handle, &mut log_z), ffi::STATUS_OK);
@@ -277,7 +279,7 @@ mod tests {
             );
             assert_eq!(status, ffi::STATUS_OK);
             let (mut u, mut grad) = (vec![0.0; 3], vec![0.0; 12]);
-            let status = (api.energy)(
+            let status = (api.energy.unwrap())(
                 handle,
                 3,
                 samples.as_ptr(),
@@ -288,10 +290,10 @@ mod tests {
             );
             assert_eq!(status, ffi::STATUS_OK);
             assert!(u.iter().all(|v| v.is_finite()) && grad.iter().all(|v| v.is_finite()));
-            (api.destroy)(handle);
+            (api.destroy.unwrap())(handle);
 
             let config = CString::new(r#"(system: "quantum", sites: 8, mass: 3.0)"#).unwrap();
-            let status = (api.create)(
+            let status = (api.create.unwrap())(
                 config.as_ptr(),
                 std::ptr::null(),
                 &mut handle,
@@ -299,7 +301,7 @@ mod tests {
                 err.len(),
             );
             assert_eq!(status, ffi::STATUS_OK);
-            assert_eq!((api.flags)(handle) & ffi::FLAG_EXACT_SAMPLER, 0);
+            assert_eq!((api.flags.unwrap())(handle) & ffi::FLAG_EXACT_SAMPLER, 0);
             let mut samples = vec![0.0; 8];
             let status = (api.sample.unwrap())(
                 handle,
@@ -310,7 +312,7 @@ mod tests {
                 err.len(),
             );
             assert_eq!(status, ffi::STATUS_UNSUPPORTED);
-            (api.destroy)(handle);
+            (api.destroy.unwrap())(handle);
         }
     }
 }

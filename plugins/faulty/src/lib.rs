@@ -13,11 +13,15 @@
 //! `require_file: "name"` refuses the configuration unless that file exists, resolved like any
 //! file a plugin reads (relative to the system file's folder).
 //! `sampler: true` offers an exact sampler of the standard normal (faults or not).
+//! `segfault_at_call: k`, `abort_at_call: k` and `hang_at_call: k` make the k-th call of
+//! `energy` (counted from 1 per instance) crash the process with SIGSEGV, abort it (SIGABRT)
+//! or never return: what an isolated plugin's worker must survive.
 
 use boltzflow_plugin::{Context, Energy, Metadata, PluginError, export_plugin, parse_config};
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The fault switches.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -40,14 +44,23 @@ struct Config {
     /// Offer an exact sampler (of the standard normal, whatever the faults).
     #[serde(default)]
     sampler: bool,
+    /// The `energy` call (from 1) that writes to an invalid address.
+    #[serde(default)]
+    segfault_at_call: Option<usize>,
+    /// The `energy` call (from 1) that aborts the process.
+    #[serde(default)]
+    abort_at_call: Option<usize>,
+    /// The `energy` call (from 1) that never returns.
+    #[serde(default)]
+    hang_at_call: Option<usize>,
 }
 
 fn default_dim() -> usize {
     2
 }
 
-/// The standard normal energy with optional faults.
-struct Faulty(Config);
+/// The standard normal energy with optional faults, and its count of `energy` calls.
+struct Faulty(Config, AtomicUsize);
 
 impl Energy for Faulty {
     fn from_config(config: &str, context: &Context) -> Result<Self, PluginError> {
@@ -64,7 +77,7 @@ impl Energy for Faulty {
         if config.panic_in_create {
             panic!("asked to panic in create");
         }
-        Ok(Faulty(config))
+        Ok(Faulty(config, AtomicUsize::new(0)))
     }
 
     fn dim(&self) -> usize {
@@ -101,6 +114,19 @@ impl Energy for Faulty {
     ) -> Result<(), PluginError> {
         if self.0.fail_in_energy {
             return Err(PluginError::new("asked to fail in energy"));
+        }
+        let call = self.1.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.0.segfault_at_call == Some(call) {
+            // SAFETY: none; this is the fault asked for (address 16 is never mapped).
+            unsafe { std::ptr::write_volatile(std::ptr::without_provenance_mut::<u8>(16), 1) };
+        }
+        if self.0.abort_at_call == Some(call) {
+            std::process::abort();
+        }
+        if self.0.hang_at_call == Some(call) {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
         }
         for (i, xi) in x.chunks_exact(self.0.dim).enumerate() {
             u[i] = self.energy(xi, None);

@@ -67,8 +67,16 @@ impl Molecular {
         let xml_path = context.resolve(&config.xml);
         let pdb_path = context.resolve(&config.pdb);
         let system = xml::read_system(&xml_path)?;
-        let force_field = ForceField::from_system(&system, config.forces.as_deref())
-            .map_err(|e| format!("OpenMM system XML {}: {e}", xml_path.display()))?;
+        let force_field =
+            ForceField::from_system(&system, config.forces.as_deref()).map_err(|e| {
+                format!(
+                    "OpenMM system XML {}: {e}. OpenMM itself evaluates any system through the \
+                     python plugin: System(plugin: \"python\", config: (file: \
+                     \"examples/python/openmm_energy.py\", xml: ..., pdb: ..., \
+                     temperature_kelvin: ...)) (see the README)",
+                    xml_path.display()
+                )
+            })?;
         let pdb = pdb::read_pdb(&pdb_path)?;
         if pdb.atoms.len() != force_field.n_atoms() {
             return Err(PluginError::new(format!(

@@ -51,6 +51,9 @@ typedef struct BfPluginApi {
     const char *name;
     const char *version;
 
+    /* create, destroy, dim, flags, metadata and energy are required: a table with one of them
+     * NULL is refused when the plugin loads. */
+
     /* Build an instance from its configuration (UTF-8 RON text, NUL-terminated; may be empty).
      * base_dir is the folder of the system file (NULL: the current directory); resolve relative
      * file names in the configuration against it. */
@@ -64,15 +67,19 @@ typedef struct BfPluginApi {
     uint32_t (*flags)(const void *instance);
     /* Metadata as a NUL-terminated JSON object, owned by the instance, valid until destroy:
      * {"system": "...", "description": "...", "temperature_kelvin": null, "energy_unit": null,
-     *  "parameters": {...}, "molecule": null}. Only "system" is required. */
+     *  "parameters": {...}, "molecule": null, "angles": null}. Only "system" is required; it
+     *  is checked against dim when the plugin loads (a molecule's atoms give 3 coordinates
+     *  each; "angles" names every coordinate). */
     const char *(*metadata)(const void *instance);
     /* Reduced energies of n points x[n * dim] into u[n]; gradients into grad[n * dim] unless grad
      * is NULL. */
     int32_t (*energy)(const void *instance, uint64_t n, const double *x, double *u, double *grad,
                       char *err, size_t err_len);
-    /* Optional (may be NULL): exact log Z into *out, or BF_STATUS_UNSUPPORTED. */
+    /* Optional (may be NULL, but not when the flags say BF_FLAG_EXACT_LOG_Z): exact log Z into
+     * *out, or BF_STATUS_UNSUPPORTED. */
     int32_t (*log_z)(const void *instance, double *out);
-    /* Optional (may be NULL): n exact samples into out[n * dim], reproducible from seed. */
+    /* Optional (may be NULL, but not when the flags say BF_FLAG_EXACT_SAMPLER): n exact samples
+     * into out[n * dim], reproducible from seed. */
     int32_t (*sample)(const void *instance, uint64_t seed, uint64_t n, double *out, char *err,
                       size_t err_len);
 } BfPluginApi;

@@ -84,18 +84,19 @@ pub struct PluginApi {
     pub name: *const c_char,
     /// Plugin version, NUL-terminated, static.
     pub version: *const c_char,
-    /// See [`CreateFn`].
-    pub create: CreateFn,
-    /// See [`DestroyFn`].
-    pub destroy: DestroyFn,
-    /// See [`DimFn`].
-    pub dim: DimFn,
-    /// See [`FlagsFn`].
-    pub flags: FlagsFn,
-    /// See [`MetadataFn`].
-    pub metadata: MetadataFn,
-    /// See [`EnergyFn`].
-    pub energy: EnergyFn,
+    /// See [`CreateFn`]. Required: the host refuses a table where it is NULL (as for every
+    /// function not marked optional), rather than crash on the call.
+    pub create: Option<CreateFn>,
+    /// See [`DestroyFn`]. Required.
+    pub destroy: Option<DestroyFn>,
+    /// See [`DimFn`]. Required.
+    pub dim: Option<DimFn>,
+    /// See [`FlagsFn`]. Required.
+    pub flags: Option<FlagsFn>,
+    /// See [`MetadataFn`]. Required.
+    pub metadata: Option<MetadataFn>,
+    /// See [`EnergyFn`]. Required.
+    pub energy: Option<EnergyFn>,
     /// See [`LogZFn`]; may be NULL when the plugin never knows log Z.
     pub log_z: Option<LogZFn>,
     /// See [`SampleFn`]; may be NULL when the plugin has no exact sampler.

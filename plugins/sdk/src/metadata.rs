@@ -25,6 +25,10 @@ pub struct Metadata {
     /// Molecular topology, for molecular systems (positions are then atoms × 3, in nm).
     #[serde(default)]
     pub molecule: Option<Molecule>,
+    /// Names of the coordinates when each is an angle in radians (periodic, 2π), for example
+    /// `["phi", "psi"]`; analyses then read the angles straight from the coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub angles: Option<Vec<String>>,
 }
 
 impl Metadata {
@@ -46,6 +50,59 @@ impl Metadata {
     pub fn with_parameters(mut self, parameters: impl Serialize) -> Self {
         self.parameters = serde_json::to_value(parameters).unwrap_or(serde_json::Value::Null);
         self
+    }
+
+    /// Checks that the metadata fits a system of `dim` coordinates: a molecule's atoms give
+    /// 3 coordinates each, its bonds and dihedrals name atoms it has, and angle names are one
+    /// per coordinate, distinct, and usable as HDF5 names.
+    pub fn check(&self, dim: usize) -> Result<(), String> {
+        if let Some(molecule) = &self.molecule {
+            let atoms = molecule.atoms.len();
+            if 3 * atoms != dim {
+                return Err(format!(
+                    "the molecule has {atoms} atoms ({} coordinates) but the system has {dim}",
+                    3 * atoms
+                ));
+            }
+            let bad_bond = molecule
+                .bonds
+                .iter()
+                .find(|b| b.iter().any(|&a| a >= atoms));
+            if let Some(bond) = bad_bond {
+                return Err(format!(
+                    "bond {bond:?} names an atom beyond the {atoms} atoms"
+                ));
+            }
+            let bad_dihedral = molecule
+                .dihedrals
+                .iter()
+                .find(|d| d.atoms.iter().any(|&a| a >= atoms));
+            if let Some(d) = bad_dihedral {
+                return Err(format!(
+                    "dihedral {} {:?} names an atom beyond the {atoms} atoms",
+                    d.name, d.atoms
+                ));
+            }
+        }
+        if let Some(angles) = &self.angles {
+            if angles.len() != dim {
+                return Err(format!(
+                    "{} angle names for a system of {dim} coordinates; give one per coordinate",
+                    angles.len()
+                ));
+            }
+            for (i, name) in angles.iter().enumerate() {
+                if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                    return Err(format!(
+                        "'{name}' cannot name an angle: use a non-empty name without '/'"
+                    ));
+                }
+                if angles[..i].contains(name) {
+                    return Err(format!("the angle name '{name}' appears twice"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -89,4 +146,45 @@ pub struct Dihedral {
     pub name: String,
     /// The four atom indices, in order.
     pub atoms: [usize; 4],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn molecule(atoms: usize, bonds: Vec<[usize; 2]>, dihedral: [usize; 4]) -> Molecule {
+        Molecule {
+            atoms: vec![Atom::default(); atoms],
+            bonds,
+            dihedrals: vec![Dihedral {
+                name: "phi".into(),
+                atoms: dihedral,
+            }],
+        }
+    }
+
+    #[test]
+    fn metadata_is_checked_against_the_dimension() {
+        let mut m = Metadata::new("m");
+        m.molecule = Some(molecule(4, vec![[0, 1]], [0, 1, 2, 3]));
+        assert_eq!(m.check(12), Ok(()));
+        let err = m.check(13).unwrap_err();
+        assert!(
+            err.contains("4 atoms (12 coordinates)") && err.contains("13"),
+            "{err}"
+        );
+        m.molecule = Some(molecule(4, vec![[0, 4]], [0, 1, 2, 3]));
+        assert!(m.check(12).unwrap_err().contains("bond [0, 4]"));
+        m.molecule = Some(molecule(4, vec![], [0, 1, 2, 7]));
+        assert!(m.check(12).unwrap_err().contains("dihedral phi"));
+
+        let mut a = Metadata::new("a");
+        a.angles = Some(vec!["phi".into(), "psi".into()]);
+        assert_eq!(a.check(2), Ok(()));
+        assert!(a.check(3).unwrap_err().contains("2 angle names"));
+        a.angles = Some(vec!["phi".into(), "phi".into()]);
+        assert!(a.check(2).unwrap_err().contains("appears twice"));
+        a.angles = Some(vec!["a/b".into()]);
+        assert!(a.check(1).unwrap_err().contains("cannot name an angle"));
+    }
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A learned (phi, psi) free-energy surface against the histogram free energy of MD samples.
+
+Usage: fes_compare.py RUN_DIR/run.h5 MD_ANALYSIS.h5 [--cutoff 15]
+
+RUN_DIR/run.h5 is a potential-flow (or energy-model) run trained on two angles: its
+/energy/grid holds the bin centres of a uniform grid over [-pi, pi)^2 and /energy/energy the
+normalised -log p there. MD_ANALYSIS.h5 is a samples file after `boltzflow analyze`: its
+/histograms/fes_phi_psi/free_energy (kJ/mol, min 0, [i, j] = phi bin i, psi bin j) and stderr.
+
+The learned density is averaged over the grid points inside each histogram bin (the grid must
+refine the histogram's bins by a whole factor), so that both are bin averages. F = -k_B T ln p.
+Reported over the bins where the MD free energy is below the cutoff (kJ/mol): the RMS
+difference with both surfaces shifted to their minimum, and with the one additive constant that
+minimises it (the mean difference), and the RMS of the differences divided by the MD
+bins' standard errors (about 1 when the learned surface is within the MD noise).
+"""
+import argparse
+import sys
+
+import h5py
+import numpy as np
+
+BOLTZMANN = 0.0083144626  # kJ/mol/K, the plugins' value
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_h5")
+    parser.add_argument("md_h5")
+    parser.add_argument("--cutoff", type=float, default=15.0, help="kJ/mol")
+    args = parser.parse_args()
+
+    with h5py.File(args.md_h5, "r") as f:
+        group = f["histograms/fes_phi_psi"]
+        f_md = group["free_energy"][()]
+        f_md_err = group["stderr"][()]
+        temperature = group.attrs.get("temperature_kelvin")
+    if temperature is None:
+        sys.exit(f"{args.md_h5}: the (phi, psi) histogram has no temperature; kJ/mol need one")
+    kbt = BOLTZMANN * float(temperature)
+    bins = f_md.shape[0]
+
+    with h5py.File(args.run_h5, "r") as f:
+        grid = f["energy/grid"][()]
+        energy = f["energy/energy"][()]
+    points = int(round(np.sqrt(len(energy))))
+    if points * points != len(energy) or grid.shape != (len(energy), 2) or points % bins:
+        sys.exit(
+            f"{args.run_h5}: /energy/grid is not a square grid refining {bins} bins per axis"
+        )
+    width = 2 * np.pi / points
+    index = np.floor((grid + np.pi) / width).astype(int)
+    if index.min() < 0 or index.max() >= points:
+        sys.exit(f"{args.run_h5}: /energy/grid is not over [-pi, pi)^2")
+    density = np.zeros((points, points))
+    density[index[:, 0], index[:, 1]] = np.exp(-energy)
+    factor = points // bins
+    p = density.reshape(bins, factor, bins, factor).mean(axis=(1, 3))
+    f_learned = -kbt * np.log(p)
+    f_learned -= f_learned.min()
+
+    mask = np.isfinite(f_md) & (f_md < args.cutoff)
+    diff = f_learned[mask] - f_md[mask]
+    rms_min = np.sqrt(np.mean(diff**2))
+    offset = diff.mean()
+    rms_best = np.sqrt(np.mean((diff - offset) ** 2))
+    err = f_md_err[mask]
+    good = np.isfinite(err) & (err > 0)
+    z = (diff - offset)[good] / err[good]
+    print(f"bins with MD F < {args.cutoff} kJ/mol: {mask.sum()} of {bins * bins}")
+    print(f"RMS difference, both at min 0: {rms_min:.3f} kJ/mol")
+    print(f"RMS difference, best offset ({offset:+.3f}): {rms_best:.3f} kJ/mol")
+    print(f"RMS of difference / MD stderr: {np.sqrt(np.mean(z**2)):.2f} over {good.sum()} bins")
+
+
+if __name__ == "__main__":
+    main()
