@@ -13,7 +13,10 @@ refine the histogram's bins by a whole factor), so that both are bin averages. F
 Reported over the bins where the MD free energy is below the cutoff (kJ/mol): the RMS
 difference with both surfaces shifted to their minimum, and with the one additive constant that
 minimises it (the mean difference), and the RMS of the differences divided by the MD
-bins' standard errors (about 1 when the learned surface is within the MD noise).
+bins' standard errors (about 1 when the learned surface is within the MD noise). Then the
+learned density's basin populations (C7eq/beta, alphaR, phi > 0, as `analyze` defines them),
+summed over the grid, and FAB's Ramachandran KL of the MD histogram to the learned bin
+densities (the same formula as `analyze --reference`, without the noise of samples).
 """
 import argparse
 import sys
@@ -72,6 +75,26 @@ def main():
     print(f"RMS difference, both at min 0: {rms_min:.3f} kJ/mol")
     print(f"RMS difference, best offset ({offset:+.3f}): {rms_best:.3f} kJ/mol")
     print(f"RMS of difference / MD stderr: {np.sqrt(np.mean(z**2)):.2f} over {good.sum()} bins")
+
+    # The learned density's basin populations (on the grid: no sampling noise) and FAB's
+    # Ramachandran KL of the MD histogram to the learned bin densities.
+    centres = -np.pi + (np.arange(points) + 0.5) * width
+    phi, psi = np.meshgrid(centres, centres, indexing="ij")
+    mass = density / density.sum()
+    psi_deg = np.degrees(psi)
+    basins = {
+        "pop_c7eq_beta": (phi < 0) & ~((psi_deg > -120) & (psi_deg < 50)),
+        "pop_alpha_r": (phi < 0) & (psi_deg > -120) & (psi_deg < 50),
+        "pop_phi_pos": phi >= 0,
+    }
+    print("learned populations: " + ", ".join(
+        f"{name} {mass[where].sum():.4f}" for name, where in basins.items()))
+    with h5py.File(args.md_h5, "r") as f:
+        md_density = f["histograms/phi_psi/density"][()]
+    area = (2 * np.pi / bins) ** 2
+    q = p / (p.sum() * area)
+    kl = np.sum(md_density * np.log((md_density + 1e-10) / (q + 1e-10))) * area
+    print(f"Ramachandran KL(MD histogram || learned bin density), FAB's formula: {kl:.4f}")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ impl PluginLibrary {
         // SAFETY: loading a library runs its initialisers; plugins are trusted code the user chose.
         let library = unsafe { Library::new(path) }.map_err(|e| Error::NotALibrary {
             path: path.to_owned(),
-            reason: e.to_string(),
+            reason: with_sources(&e),
         })?;
         // SAFETY: the symbol is declared by the plugin ABI with this signature.
         let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL) }.map_err(|_| {
@@ -136,6 +136,18 @@ impl std::fmt::Debug for PluginLibrary {
             .field("path", &self.path)
             .finish()
     }
+}
+
+/// An error's message followed by those of its sources: libloading's says only "dlopen
+/// failed" and keeps the dynamic loader's own reason in its source.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
 }
 
 /// Reads a NUL-terminated string, lossily, or `None` for NULL.
