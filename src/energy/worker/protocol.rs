@@ -28,9 +28,10 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-/// The most bytes one frame may hold (1 MiB: frames carry only small messages); a longer
-/// length prefix is taken for garbage.
-const MAX_FRAME: u64 = 1 << 20;
+/// The most bytes one frame may hold (64 MiB: frames carry messages, the largest a hello with
+/// the metadata of a molecule of some hundred thousand atoms); a longer length prefix is taken
+/// for garbage.
+const MAX_FRAME: u64 = 1 << 26;
 
 /// Request code of an energy evaluation.
 pub const OP_ENERGY: u8 = 1;
