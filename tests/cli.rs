@@ -7,7 +7,7 @@ use common::*;
 #[test]
 fn plugins_lists_the_workspace_plugins_with_versions() {
     let out = boltzflow_ok(&["plugins"]);
-    for name in ["gaussian-mixture", "double-well", "faulty"] {
+    for name in ["gaussian-mixture", "double-well", "faulty", "python"] {
         let line = out
             .lines()
             .find(|l| l.starts_with(name))
