@@ -5,6 +5,7 @@
 import importlib.util
 import json
 import mmap
+import numbers
 import os
 import platform
 import struct
@@ -57,8 +58,9 @@ def load(start):
     if hasattr(module, "setup"):
         module.setup({k: v for k, v in start["config"].items() if k not in RESERVED})
     dim = getattr(module, "DIM", None)
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
         raise ValueError(f"{path} must define DIM, a positive int (after setup), not {dim!r}")
+    dim = int(dim)
     function = start["function"]
     energy = getattr(module, function, None)
     if not callable(energy):
