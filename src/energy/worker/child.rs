@@ -89,11 +89,14 @@ fn answer(system: &System, shared: &mut SharedBuffer, request: &[u8]) -> Result<
     let request = Request::decode(request).map_err(malformed)?;
     // x, then u and the gradient after it.
     let (n, len, values) = match request {
-        Request::Energy { n, with_grad, len } => {
-            (n, len, n * dim + n + usize::from(with_grad) * n * dim)
-        }
-        Request::Sample { n, len, .. } => (n, len, n * dim),
+        Request::Energy { n, with_grad, len } => (
+            n,
+            len,
+            (dim + 1 + usize::from(with_grad) * dim).checked_mul(n),
+        ),
+        Request::Sample { n, len, .. } => (n, len, dim.checked_mul(n)),
     };
+    let values = values.ok_or_else(|| malformed(format!("{n} points are too many")))?;
     shared.remap(len).map_err(|source| Error::Io {
         path: "the shared memory".into(),
         source,
