@@ -200,12 +200,22 @@ pub enum Error {
     DynamicsUnstable {
         /// The step (counted from the start of the run) that produced the non-finite number.
         step: u64,
-        /// The replica (walker × temperatures + rung) where it appeared.
+        /// The replica where it appeared (replicas w · K .. (w + 1) · K are walker w's, for K
+        /// temperatures; exchanges move replicas between rungs).
         replica: usize,
         /// What was not finite: "position", "energy" or "force".
         what: &'static str,
         /// Where the frames collected before the failure were written, if anywhere.
         saved: Option<PathBuf>,
+    },
+
+    /// Another MPI rank failed; that rank reports why.
+    #[error(
+        "another MPI rank failed (its message, above or below, says why); this rank stopped with it"
+    )]
+    OtherRankFailed {
+        /// Whether what failed there was the plugin (so that every rank saves its checkpoint).
+        plugin: bool,
     },
 
     /// The user pressed Ctrl-C: the work stopped cleanly (exit status 130, as for SIGINT).
@@ -214,11 +224,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether a plugin failed, panicked, crashed in its worker or did not answer in time.
+    /// Whether a plugin failed, panicked, crashed in its worker or did not answer in time (here,
+    /// or on another MPI rank).
     pub fn is_plugin_failure(&self) -> bool {
         matches!(
             self,
-            Error::PluginFailed { .. } | Error::PluginPanicked { .. } | Error::PluginCrashed { .. }
+            Error::PluginFailed { .. }
+                | Error::PluginPanicked { .. }
+                | Error::PluginCrashed { .. }
+                | Error::OtherRankFailed { plugin: true }
         )
     }
 

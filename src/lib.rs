@@ -11,7 +11,8 @@
 //! - [`flow`]: normalizing flows on burn; [`train`]: objectives, the trainer, checkpoints;
 //! - [`ebm`]: energy models learned from samples (contrastive divergence);
 //! - [`run`]: a training run's folder as one object; [`job`]: the driver of long commands
-//!   (Ctrl-C, progress, checkpoints); [`md`]: the `md` command's runs;
+//!   (Ctrl-C, progress, checkpoints); [`md`]: the `md` command's runs; [`parallel`]: work
+//!   spread over MPI ranks;
 //! - [`commands`]: the commands of the `boltzflow` program, one file each.
 //!
 //! ```no_run
@@ -37,6 +38,7 @@ pub mod free_energy;
 pub mod io;
 pub mod job;
 pub mod md;
+pub mod parallel;
 pub mod progress;
 pub mod run;
 pub mod sampling;

@@ -7,9 +7,10 @@ use boltzflow::Error;
 use boltzflow::densities::TargetDensity;
 use boltzflow::job::StopFlag;
 use boltzflow::md::MdRun;
+use boltzflow::parallel::{Single, run_on_threads};
 use boltzflow::sampling::{Langevin, ParallelTempering, Units};
+use boltzflow::seed::derive;
 use common::*;
-use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
 /// The Many-Well's 1-D double well f(t) = t⁴ − 6t² − 0.5t (left minimum ≈ −1.71, barrier at
@@ -64,15 +65,18 @@ fn walker_averages(
 ) -> Vec<[f64; 3]> {
     let target = TargetDensity(system);
     let units = Units::reduced(2);
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     // Every walker starts in the right-hand (deeper) well.
-    let mut state = pt.init(&target, &units, &[1.75, 0.0], &mut rng).unwrap();
+    let mut state = pt
+        .init(&target, &units, &[1.75, 0.0], seed, &Single)
+        .unwrap();
     let mut sums = vec![[0.0; 3]; pt.walkers()];
+    let rungs = pt.temperatures().len();
     for s in 0..burn + steps {
-        pt.step(&mut state, &target, &units, &mut rng).unwrap();
+        pt.step(&mut state, &target, &units, derive(seed, s as u64), &Single)
+            .unwrap();
         if s >= burn {
             for (w, sum) in sums.iter_mut().enumerate() {
-                let r = pt.replica(w, 0);
+                let r = state.ladder[w * rungs];
                 let (x0, x1) = (state.md.x[2 * r], state.md.x[2 * r + 1]);
                 sum[0] += f64::from(u8::from(x0 < 0.0)) / steps as f64;
                 sum[1] += x0 / steps as f64;
@@ -225,6 +229,50 @@ fn resumed_run_is_identical_to_an_uninterrupted_one() {
     assert!(err.contains("another configuration"), "{err}");
 }
 
+/// The replicas spread over 2 and 3 ranks (threads standing in for MPI processes): the same
+/// file as on one process, bit for bit; a checkpoint written by 3 ranks resumes on 2.
+#[test]
+fn ranks_write_the_file_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = md_config(dir.path(), "checkpoint_every: 700");
+    let stop = StopFlag::new();
+    let one = dir.path().join("one.h5");
+    MdRun::new(&config, None, &one)
+        .unwrap()
+        .run(&stop, false)
+        .unwrap();
+
+    let two = dir.path().join("two.h5");
+    run_on_threads(2, |ranks| {
+        MdRun::on_ranks(&config, None, &two, ranks)
+            .unwrap()
+            .run(&stop, false)
+            .unwrap()
+    });
+    let parts = dir.path().join("parts.h5");
+    run_on_threads(3, |ranks| {
+        let mut run = MdRun::on_ranks(&config, None, &parts, ranks).unwrap();
+        assert_eq!(run.state().md.n(), 3, "9 replicas over 3 ranks");
+        assert_eq!(run.run_steps(1000, &stop, false).unwrap(), None);
+    });
+    run_on_threads(2, |ranks| {
+        let mut run = MdRun::on_ranks(&config, None, &parts, ranks).unwrap();
+        assert!(run.resumed() && run.step() == 1000);
+        run.run(&stop, false).unwrap()
+    });
+    for other in [&two, &parts] {
+        for name in [
+            "samples/x",
+            "samples/u",
+            "trajectory/walker",
+            "trajectory/step",
+        ] {
+            assert_eq!(read_h5(&one, name), read_h5(other, name), "{name}");
+        }
+    }
+    assert_eq!(read_attr_as::<u64>(&two, "md", "ranks"), 2);
+}
+
 /// A replica whose energy turns NaN stops the run with an error naming the step and the replica;
 /// the frames collected before it are written, marked incomplete.
 #[test]
@@ -258,7 +306,7 @@ fn blow_up_names_replica_and_step_and_keeps_the_frames() {
         panic!("{err}")
     };
     assert_eq!(*what, "energy");
-    assert!(replica % 2 == 1, "the hot rung blows up first: {err}");
+    assert!(*replica < 4, "one of the 4 replicas: {err}");
     assert_eq!(saved.as_deref(), Some(output.as_path()));
     let message = err.to_string();
     assert!(

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 /// Run Langevin dynamics with parallel tempering for reference samples. Rerunning the same
 /// command resumes from the checkpoint OUTPUT.checkpoint.h5 (written every `checkpoint_every`
-/// steps and on Ctrl-C); it is deleted when the output is written.
+/// steps and on Ctrl-C); it is deleted when the output is written. Under `mpirun -np R` (a
+/// build with `--features mpi`) the replicas are spread over the R ranks, with the same result.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The MD configuration (RON).
@@ -24,12 +25,14 @@ pub struct Args {
 /// Runs (or resumes) the dynamics and writes the frames; an interruption is
 /// [`Error::Interrupted`] (exit status 130) after the checkpoint is saved.
 pub fn run(args: Args) -> Result<()> {
-    let mut run = MdRun::new(&args.config, args.system.as_deref(), &args.output)?;
+    let ranks = crate::parallel::world()?;
+    let ranks = ranks.as_ref();
+    let mut run = MdRun::on_ranks(&args.config, args.system.as_deref(), &args.output, ranks)?;
     super::check_memory(
         usize::try_from(run.frame_bytes()).unwrap_or(usize::MAX),
         "this run (its `steps` / `save_every` frames, kept in memory)",
     )?;
-    if run.resumed() {
+    if run.resumed() && ranks.is_root() {
         eprintln!(
             "resuming from {} at step {} of {}",
             run.checkpoint_path().display(),
@@ -38,6 +41,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     match run.run(&StopFlag::ctrl_c(), true)? {
+        Some(_) if !ranks.is_root() => Ok(()),
         Some(written) => {
             let acceptance = run.state().acceptance();
             eprintln!(

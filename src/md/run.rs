@@ -7,12 +7,12 @@ use crate::densities::TargetDensity;
 use crate::energy::System;
 use crate::io::{OutputFile, RunInfo, check_output, read_array, read_points, read_str_attr};
 use crate::job::{Job, Outcome, StopFlag, drive};
+use crate::parallel::{Ranks, Single};
 use crate::run::SystemIdentity;
 use crate::sampling::{Langevin, LangevinState, ParallelTempering, TemperingState, Units};
 use crate::seed::Stream;
 use crate::{Error, Result};
 use indicatif::ProgressBar;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,7 +23,7 @@ const PROGRESS_TEMPLATE: &str = "md [{bar:30}] {pos}/{len} steps {msg} ({eta} le
 /// Seconds in a day, for ns/day.
 const DAY: f64 = 86_400.0;
 
-/// Saved frames of the lowest rung of every walker.
+/// Saved frames of the lowest rung of every walker (on rank 0; empty on the others).
 #[derive(Clone, Debug, PartialEq)]
 struct Frames {
     /// Per walker: positions of its frames in time order (frames × dim).
@@ -56,14 +56,19 @@ struct CheckpointMeta {
     wall_seconds: f64,
 }
 
-/// A parallel-tempering MD run of `boltzflow md`, resumable from its checkpoint.
+/// A parallel-tempering MD run of `boltzflow md`, resumable from its checkpoint, on one process
+/// or spread over MPI ranks.
 ///
 /// The checkpoint is `TRAJ.checkpoint.h5` beside the output `TRAJ.h5`, written atomically every
 /// `checkpoint_every` steps and when the run is stopped; it holds positions, velocities, u, ∇u,
-/// the exchange counts, the frames so far and the configuration. Every step draws its noise
-/// from a generator seeded by (seed, step), so a resumed run continues exactly as an
-/// uninterrupted one. The checkpoint is deleted when the output is written.
-pub struct MdRun {
+/// the temperatures and ladder, the exchange counts, the frames so far and the configuration.
+/// Every step draws its noise from streams seeded by (seed, step, replica), so a resumed run
+/// continues exactly as an uninterrupted one, and a run over R ranks (each holding a contiguous
+/// share of the replicas; rank 0 gathers the frames and writes the files) is the same, bit for
+/// bit, as on one process. A checkpoint can be resumed by any number of ranks. The checkpoint
+/// is deleted when the output is written.
+pub struct MdRun<'r> {
+    ranks: &'r dyn Ranks,
     config: MdConfig,
     config_text: String,
     output: PathBuf,
@@ -79,11 +84,23 @@ pub struct MdRun {
     resumed: bool,
 }
 
-impl MdRun {
-    /// Prepares the run of the configuration file for the output `output`, resuming from the
-    /// checkpoint beside it if there is one (it must come from the same configuration and
-    /// system). `system` replaces the configuration's system file.
+impl MdRun<'static> {
+    /// Prepares the run of the configuration file for the output `output` on this one process,
+    /// resuming from the checkpoint beside it if there is one (it must come from the same
+    /// configuration and system). `system` replaces the configuration's system file.
     pub fn new(config_path: &Path, system: Option<&Path>, output: &Path) -> Result<Self> {
+        MdRun::on_ranks(config_path, system, output, &Single)
+    }
+}
+
+impl<'r> MdRun<'r> {
+    /// Like [`MdRun::new`], with the replicas spread over `ranks`.
+    pub fn on_ranks(
+        config_path: &Path,
+        system: Option<&Path>,
+        output: &Path,
+        ranks: &'r dyn Ranks,
+    ) -> Result<Self> {
         let (config, config_text): (MdConfig, String) = read_ron_file(config_path)?;
         let in_config = |e: Error| Error::Config {
             path: config_path.to_owned(),
@@ -106,6 +123,7 @@ impl MdRun {
                 &SystemIdentity::of(&system_file, &system),
                 &pt,
                 system.dim(),
+                ranks,
             )?;
             (state, frames, wall_seconds, true)
         } else {
@@ -120,11 +138,12 @@ impl MdRun {
                 }
                 None => vec![0.0; system.dim()],
             };
-            let mut rng = rand_pcg::Pcg64::seed_from_u64(Stream::Velocities.seed(config.seed));
-            let state = pt.init(&TargetDensity(&system), &units, &start, &mut rng)?;
+            let seed = Stream::Velocities.seed(config.seed);
+            let state = pt.init(&TargetDensity(&system), &units, &start, seed, ranks)?;
             (state, Frames::new(config.walkers), 0.0, false)
         };
         Ok(MdRun {
+            ranks,
             config,
             config_text,
             output: output.to_owned(),
@@ -168,13 +187,13 @@ impl MdRun {
         &self.checkpoint
     }
 
-    /// The state of the replicas.
+    /// The state of this rank's replicas (all of them on one process).
     pub fn state(&self) -> &TemperingState {
         &self.state
     }
 
     /// Runs to the end and writes the output (returning its path), or stops with a checkpoint
-    /// when `stop` is set (returning `None`).
+    /// when `stop` is set on any rank (returning `None`).
     pub fn run(&mut self, stop: &StopFlag, show_progress: bool) -> Result<Option<PathBuf>> {
         self.run_steps(u64::MAX, stop, show_progress)
     }
@@ -190,17 +209,27 @@ impl MdRun {
         stop: &StopFlag,
         show_progress: bool,
     ) -> Result<Option<PathBuf>> {
+        let show_progress = show_progress && self.ranks.is_root();
         let mut job = MdJob {
             first: (self.step(), self.wall_seconds),
             last_update: Instant::now(),
+            stop: stop.clone(),
             run: self,
         };
-        let outcome = drive(&mut job, stop, max_steps, show_progress, PROGRESS_TEMPLATE)?;
+        // The ranks stop together: each step asks all of them whether any was stopped (see
+        // `MdJob::step`), so the driver's own flag is never set.
+        let outcome = drive(
+            &mut job,
+            &StopFlag::new(),
+            max_steps,
+            show_progress,
+            PROGRESS_TEMPLATE,
+        )?;
         if outcome != Outcome::Finished {
             return Ok(None);
         }
         let written = self.write_output(true)?;
-        if self.checkpoint.is_file() {
+        if self.ranks.is_root() && self.checkpoint.is_file() {
             std::fs::remove_file(&self.checkpoint).map_err(|source| Error::Io {
                 path: self.checkpoint.clone(),
                 source,
@@ -225,7 +254,7 @@ impl MdRun {
                 saved: written,
             },
             other => {
-                if let Some(path) = written {
+                if let Some(path) = written.filter(|_| self.ranks.is_root()) {
                     eprintln!(
                         "the frames collected so far were written to {}",
                         path.display()
@@ -236,21 +265,34 @@ impl MdRun {
         }
     }
 
-    /// After a production step that is a multiple of `save_every`, saves the lowest rung of
-    /// every walker.
+    /// After a production step that is a multiple of `save_every`, saves the replica at the
+    /// lowest rung of every walker (gathered on rank 0).
     fn record_frames(&mut self) {
         let (step, eq) = (self.step(), self.config.equilibration_steps);
         if step <= eq || !(step - eq).is_multiple_of(self.config.save_every) {
             return;
         }
         let dim = self.system.dim();
-        let md = &self.state.md;
+        let (state, k) = (&self.state, self.pt.temperatures().len());
+        // A walker's replicas are a contiguous block and so are a rank's: walkers come out of
+        // the gather in order.
+        let (mut x, mut u) = (Vec::new(), Vec::new());
         for w in 0..self.pt.walkers() {
-            let r = self.pt.replica(w, 0);
-            self.frames.x[w].extend_from_slice(&md.x[r * dim..(r + 1) * dim]);
-            self.frames.u[w].push(md.u[r]);
+            let r = state.ladder[w * k];
+            if state.replicas().contains(&r) {
+                let local = r - state.first;
+                x.extend_from_slice(&state.md.x[local * dim..(local + 1) * dim]);
+                u.push(state.md.u[local]);
+            }
         }
-        self.frames.steps.push(step);
+        let (x, u) = (self.ranks.gather(&x), self.ranks.gather(&u));
+        if self.ranks.is_root() {
+            for (w, u) in u.iter().enumerate() {
+                self.frames.x[w].extend_from_slice(&x[w * dim..(w + 1) * dim]);
+                self.frames.u[w].push(*u);
+            }
+            self.frames.steps.push(step);
+        }
     }
 
     /// One line on what was simulated: frames, ns per replica and speed.
@@ -275,9 +317,12 @@ impl MdRun {
         self.step() as f64 * self.config.timestep_ps() * 1e-3
     }
 
-    /// Writes the output file: the frames (walker-major), the trajectory bookkeeping and the run's
-    /// settings and statistics under `/md`.
+    /// Writes the output file on rank 0: the frames (walker-major), the trajectory bookkeeping and
+    /// the run's settings and statistics under `/md`.
     fn write_output(&self, complete: bool) -> Result<PathBuf> {
+        if !self.ranks.is_root() {
+            return Ok(self.output.clone());
+        }
         let dim = self.system.dim();
         let walkers = self.pt.walkers();
         let per_walker = self.frames.steps.len();
@@ -315,8 +360,8 @@ impl MdRun {
             "layout",
             "walker-major: the frames of walker 0 in time order, then those of walker 1, ...; \
              each walker is a contiguous block of frames_per_walker frames of its lowest \
-             temperature (parallel tempering swaps configurations between temperatures, so a \
-             block is a time series at T0, not one continuous trajectory)",
+             temperature (parallel tempering swaps temperatures between the walker's replicas, \
+             so a block is a time series at T0, not one continuous trajectory)",
         )?;
         let c = &self.config;
         out.set_f64s("md", "temperatures", &c.temperatures)?;
@@ -329,6 +374,7 @@ impl MdRun {
         out.set_u64("md", "save_every", c.save_every)?;
         out.set_u64("md", "exchange_every", c.exchange_every)?;
         out.set_u64("md", "walkers", walkers as u64)?;
+        out.set_u64("md", "ranks", self.ranks.size() as u64)?;
         out.set_u64("md", "complete", u64::from(complete))?;
         let ns = self.ns_per_replica();
         let ns_per_day = ns / self.wall_seconds.max(1e-9) * DAY;
@@ -355,10 +401,20 @@ impl MdRun {
         out.commit()
     }
 
-    /// Writes the checkpoint atomically.
+    /// Writes the checkpoint atomically (every rank's replicas, gathered on rank 0, which writes).
     pub fn save_checkpoint(&self) -> Result<()> {
         let md = &self.state.md;
-        let (r, dim) = (md.n(), self.system.dim());
+        let ranks = self.ranks;
+        let (x, v, u) = (
+            ranks.gather(&md.x),
+            ranks.gather(&md.v),
+            ranks.gather(&md.u),
+        );
+        let (grad, temperature) = (ranks.gather(&md.grad), ranks.gather(&md.temperature));
+        if !ranks.is_root() {
+            return Ok(());
+        }
+        let (r, dim) = (self.pt.replicas(), self.system.dim());
         let meta = CheckpointMeta {
             step: md.steps,
             rounds: self.state.rounds,
@@ -380,11 +436,13 @@ impl MdRun {
             "state",
             &serde_json::to_string(&meta).map_err(|e| Error::InvalidArgument(e.to_string()))?,
         )?;
-        out.write_array("x", &md.x, &[r, dim])?;
-        out.write_array("v", &md.v, &[r, dim])?;
-        out.write_array("u", &md.u, &[r])?;
-        out.write_array("grad", &md.grad, &[r, dim])?;
-        out.write_array("temperature", &md.temperature, &[r])?;
+        out.write_array("x", &x, &[r, dim])?;
+        out.write_array("v", &v, &[r, dim])?;
+        out.write_array("u", &u, &[r])?;
+        out.write_array("grad", &grad, &[r, dim])?;
+        out.write_array("temperature", &temperature, &[r])?;
+        let ladder: Vec<f64> = self.state.ladder.iter().map(|&i| i as f64).collect();
+        out.write_array("ladder", &ladder, &[r])?;
         let (w, f) = (self.pt.walkers(), self.frames.steps.len());
         out.write_array("frames_x", &self.frames.x.concat(), &[w, f, dim])?;
         out.write_array("frames_u", &self.frames.u.concat(), &[w, f])?;
@@ -393,14 +451,16 @@ impl MdRun {
 }
 
 /// An [`MdRun`] as a [`Job`] for the driver, with what its progress line needs.
-struct MdJob<'a> {
-    run: &'a mut MdRun,
+struct MdJob<'a, 'r> {
+    run: &'a mut MdRun<'r>,
     /// Step and stepping time when this session started.
     first: (u64, f64),
     last_update: Instant,
+    /// Ctrl-C, asked of all ranks before each step.
+    stop: StopFlag,
 }
 
-impl Job for MdJob<'_> {
+impl Job for MdJob<'_, '_> {
     fn done(&self) -> u64 {
         self.run.step()
     }
@@ -411,11 +471,16 @@ impl Job for MdJob<'_> {
 
     fn step(&mut self, progress: &ProgressBar) -> Result<()> {
         let run = &mut *self.run;
+        if run.ranks.any(self.stop.is_set()) {
+            return Err(Error::Interrupted("md".to_owned()));
+        }
         let step = run.step();
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(Stream::Step(step).seed(run.config.seed));
+        let seed = Stream::Step(step).seed(run.config.seed);
         let started = Instant::now();
         let target = TargetDensity(&run.system);
-        let stepped = run.pt.step(&mut run.state, &target, &run.units, &mut rng);
+        let stepped = run
+            .pt
+            .step(&mut run.state, &target, &run.units, seed, run.ranks);
         run.wall_seconds += started.elapsed().as_secs_f64();
         if let Err(e) = stepped {
             return Err(run.fail(e));
@@ -451,14 +516,15 @@ impl Job for MdJob<'_> {
     }
 }
 
-/// Reads a checkpoint: the state, the frames and the stepping time so far. Refuses one written
-/// by another configuration or system file.
+/// Reads a checkpoint: this rank's share of the replicas, the ladder, the frames (on rank 0)
+/// and the stepping time so far. Refuses one written by another configuration or system file.
 fn load_checkpoint(
     path: &Path,
     config_text: &str,
     system: &SystemIdentity,
     pt: &ParallelTempering,
     dim: usize,
+    ranks: &dyn Ranks,
 ) -> Result<(TemperingState, Frames, f64)> {
     let text = |name: &str| -> Result<String> {
         read_str_attr(path, "", name)?.ok_or_else(|| Error::Hdf5 {
@@ -494,22 +560,32 @@ fn load_checkpoint(
         }
         Ok(values)
     };
+    let mine = ranks.share(r);
+    let rows = |v: Vec<f64>, width: usize| v[mine.start * width..mine.end * width].to_vec();
+    // Checkpoints written before exchanges moved temperatures instead of positions hold no
+    // ladder: theirs is the initial one.
+    let ladder = match read_array(path, "ladder") {
+        Ok((values, _)) if values.len() == r => values.iter().map(|&i| i as usize).collect(),
+        _ => pt.initial_ladder(),
+    };
     let state = TemperingState {
         md: LangevinState {
-            x: array("x", r * dim)?,
-            v: array("v", r * dim)?,
-            u: array("u", r)?,
-            grad: array("grad", r * dim)?,
-            temperature: array("temperature", r)?,
+            x: rows(array("x", r * dim)?, dim),
+            v: rows(array("v", r * dim)?, dim),
+            u: rows(array("u", r)?, 1),
+            grad: rows(array("grad", r * dim)?, dim),
+            temperature: rows(array("temperature", r)?, 1),
             steps: meta.step,
         },
+        first: mine.start,
+        ladder,
         attempts: meta.attempts,
         accepted: meta.accepted,
         rounds: meta.rounds,
     };
     let (w, f) = (pt.walkers(), meta.frame_steps.len());
     let mut frames = Frames::new(w);
-    if f > 0 {
+    if f > 0 && ranks.is_root() {
         let x = array("frames_x", w * f * dim)?;
         let u = array("frames_u", w * f)?;
         frames.x = x.chunks(f * dim).map(<[f64]>::to_vec).collect();

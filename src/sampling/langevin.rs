@@ -134,19 +134,20 @@ impl Langevin {
 
     /// The state of replicas at positions `x` (n × dim) with temperature factors `temperature`
     /// (n positive values), velocities drawn from Maxwell–Boltzmann at each replica's
-    /// temperature. Evaluates the target once; a non-finite energy or force is an error naming
-    /// the replica.
+    /// temperature, replica r's from `rngs[r]` (one generator per replica, so that a replica's
+    /// numbers do not depend on which others are in the batch). Evaluates the target once; a
+    /// non-finite energy or force is an error naming the replica.
     pub fn init<T, R>(
         &self,
         target: &T,
         units: &Units,
         x: Vec<f64>,
         temperature: Vec<f64>,
-        rng: &mut R,
+        rngs: &mut [R],
     ) -> Result<LangevinState>
     where
         T: LogDensity + ?Sized,
-        R: rand::Rng + ?Sized,
+        R: rand::Rng,
     {
         let dim = units.dim();
         if target.dim() != dim {
@@ -162,8 +163,9 @@ impl Langevin {
                 "need one positive temperature factor per replica ({n}), got {temperature:?}"
             )));
         }
+        check_generators(rngs, n)?;
         let mut v = vec![0.0; n * dim];
-        for (vr, t) in v.chunks_exact_mut(dim).zip(&temperature) {
+        for ((vr, t), rng) in v.chunks_exact_mut(dim).zip(&temperature).zip(rngs) {
             for (vi, inv_m) in vr.iter_mut().zip(&units.inv_mass) {
                 let z: f64 = StandardNormal.sample(rng);
                 *vi = (units.kt0 * t * inv_m).sqrt() * z;
@@ -181,26 +183,33 @@ impl Langevin {
         Ok(state)
     }
 
-    /// One BAOAB step of every replica. A non-finite position, energy or force is an error that
-    /// names the replica and the step ([`Error::DynamicsUnstable`]); the state is then not usable.
+    /// One BAOAB step of every replica, replica r's noise from `rngs[r]`. A non-finite position,
+    /// energy or force is an error that names the replica and the step
+    /// ([`Error::DynamicsUnstable`]); the state is then not usable.
     pub fn step<T, R>(
         &self,
         state: &mut LangevinState,
         target: &T,
         units: &Units,
-        rng: &mut R,
+        rngs: &mut [R],
     ) -> Result<()>
     where
         T: LogDensity + ?Sized,
-        R: rand::Rng + ?Sized,
+        R: rand::Rng,
     {
+        check_generators(rngs, state.n())?;
         let dim = units.dim();
         let h = 0.5 * self.timestep;
         let c1 = (-self.friction * self.timestep).exp();
         let c2 = (1.0 - c1 * c1).max(0.0).sqrt();
         self.kick(state, units);
         drift(&mut state.x, &state.v, h);
-        for (vr, t) in state.v.chunks_exact_mut(dim).zip(&state.temperature) {
+        for ((vr, t), rng) in state
+            .v
+            .chunks_exact_mut(dim)
+            .zip(&state.temperature)
+            .zip(&mut *rngs)
+        {
             let kt = units.kt0 * t;
             for (vi, inv_m) in vr.iter_mut().zip(&units.inv_mass) {
                 let z: f64 = StandardNormal.sample(rng);
@@ -228,6 +237,27 @@ impl Langevin {
             }
         }
     }
+}
+
+/// Refuses a number of random generators other than one per replica.
+fn check_generators<R>(rngs: &[R], replicas: usize) -> Result<()> {
+    if rngs.len() == replicas {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "Langevin dynamics needs one random generator per replica ({replicas}), got {}",
+            rngs.len()
+        )))
+    }
+}
+
+/// One generator per replica, seeded from `seed` and the replica's index, for tests.
+#[cfg(test)]
+pub(crate) fn generators(seed: u64, replicas: usize) -> Vec<rand_pcg::Pcg64> {
+    use rand::SeedableRng;
+    (0..replicas as u64)
+        .map(|r| rand_pcg::Pcg64::seed_from_u64(crate::seed::derive(seed, r)))
+        .collect()
 }
 
 /// A: x ← x + h v.
@@ -278,7 +308,6 @@ fn evaluate_u<T: LogDensity + ?Sized>(
 mod tests {
     use super::*;
     use crate::sampling::testing::{Gaussian, mean_se};
-    use rand::SeedableRng;
 
     /// BAOAB samples a harmonic potential exactly (configurational variance τσ² at temperature
     /// factor τ, for any stable timestep), with masses and k_B T0 other than one; the velocity
@@ -294,11 +323,11 @@ mod tests {
         let langevin = Langevin::new(0.05, 2.0).unwrap();
         let temps = [1.0, 3.0];
         let n = 400;
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(9);
+        let mut rngs = generators(9, n);
         let x = vec![0.0; 2 * n];
         let temperature: Vec<f64> = (0..n).map(|i| temps[i % 2]).collect();
         let mut state = langevin
-            .init(&target, &units, x, temperature, &mut rng)
+            .init(&target, &units, x, temperature, &mut rngs)
             .unwrap();
         // Per replica: time averages of x² and v² (coordinate 0 and 1) after a burn-in.
         let mut x2 = vec![[0.0; 2]; n];
@@ -306,7 +335,7 @@ mod tests {
         let (burn, steps) = (500, 2000);
         for s in 0..burn + steps {
             langevin
-                .step(&mut state, &target, &units, &mut rng)
+                .step(&mut state, &target, &units, &mut rngs)
                 .unwrap();
             if s >= burn {
                 for r in 0..n {
@@ -345,12 +374,12 @@ mod tests {
         let target = Gaussian::isotropic(vec![0.0], 1.0, 0.0);
         let units = Units::reduced(1);
         let langevin = Langevin::new(50.0, 0.0).unwrap();
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+        let mut rngs = generators(1, 2);
         let mut state = langevin
-            .init(&target, &units, vec![1.0, 0.5], vec![1.0, 1.0], &mut rng)
+            .init(&target, &units, vec![1.0, 0.5], vec![1.0, 1.0], &mut rngs)
             .unwrap();
         let err = (0..1000)
-            .find_map(|_| langevin.step(&mut state, &target, &units, &mut rng).err())
+            .find_map(|_| langevin.step(&mut state, &target, &units, &mut rngs).err())
             .expect("the dynamics should blow up");
         let Error::DynamicsUnstable { step, what, .. } = &err else {
             panic!("{err}")
@@ -367,10 +396,10 @@ mod tests {
         assert!(Langevin::new(1.0, -1.0).is_err());
         let target = Gaussian::isotropic(vec![0.0], 1.0, 0.0);
         let langevin = Langevin::new(0.1, 1.0).unwrap();
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+        let mut rngs = generators(1, 2);
         let units = Units::reduced(1);
         let err = langevin
-            .init(&target, &units, vec![0.0, 0.0], vec![1.0], &mut rng)
+            .init(&target, &units, vec![0.0, 0.0], vec![1.0], &mut rngs[..1])
             .unwrap_err();
         assert!(
             err.to_string().contains("one positive temperature"),
@@ -382,10 +411,23 @@ mod tests {
                 &Units::reduced(2),
                 vec![0.0, 0.0],
                 vec![1.0],
-                &mut rng,
+                &mut rngs[..1],
             )
             .unwrap_err();
         assert!(err.to_string().contains("masses"), "{err}");
+        let err = langevin
+            .init(
+                &target,
+                &units,
+                vec![0.0, 0.0],
+                vec![1.0, 1.0],
+                &mut rngs[..1],
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("one random generator per replica"),
+            "{err}"
+        );
     }
 
     #[test]

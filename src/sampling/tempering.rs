@@ -1,16 +1,32 @@
-//! Parallel tempering (replica exchange) over a temperature ladder, with Langevin dynamics.
+//! Parallel tempering (replica exchange) over a temperature ladder, with Langevin dynamics,
+//! on one process or spread over several ([`Ranks`]).
 //!
 //! A ladder T_0 < T_1 < … < T_{K−1} is given as factors τ_k = T_k / T_0 (τ_0 = 1 for sampling the
 //! system's own distribution); rung k samples exp(−u/τ_k) = exp(−u·T_0/T_k), u being the plugin's
 //! reduced energy at T_0. Several independent ladders ("walkers") run side by side so that one
-//! batched evaluation advances them all. Replica `w · K + k` is rung k of walker w: rungs keep
-//! their temperatures and exchanges swap configurations (positions, velocities, u, ∇u) between
-//! neighbouring rungs of a walker, with the velocities rescaled to the new temperature.
+//! batched evaluation advances them all. Replicas `w · K .. (w + 1) · K` belong to walker w. An
+//! accepted exchange swaps the temperatures of two replicas of a walker (with their velocities
+//! rescaled to the new temperatures), never their positions: the ladder (which replica is at
+//! which rung) moves, the configurations stay where they are. So over several processes an
+//! exchange needs only the energies of all replicas (one all-gather), and the positions stay on
+//! the rank that holds them.
+//!
+//! Random numbers do not depend on how the replicas are spread: each step has a seed, replica r's
+//! noise comes from the stream `derive(seed, r)` and the exchange decisions (made identically on
+//! every rank) from `derive(seed, EXCHANGE_STREAM)`. One process and several give the same
+//! numbers, bit for bit.
 
 use super::langevin::{Langevin, LangevinState, Units};
 use super::log_density::LogDensity;
+use crate::parallel::Ranks;
+use crate::seed::derive;
 use crate::{Error, Result};
-use rand::RngExt;
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64;
+use std::ops::Range;
+
+/// The stream of a step's exchange decisions, above any replica's index.
+const EXCHANGE_STREAM: u64 = u64::MAX;
 
 /// Probability of accepting the exchange of configurations between rungs with inverse
 /// temperatures β_i, β_j (in units of 1/T_0) whose reduced energies are u_i, u_j:
@@ -35,11 +51,18 @@ pub struct ParallelTempering {
     exchange_every: u64,
 }
 
-/// The state of parallel tempering: the replicas' dynamics and the exchange counts.
+/// The state of parallel tempering on one rank: its replicas' dynamics, the ladder and the
+/// exchange counts (the same on every rank).
 #[derive(Clone, Debug, PartialEq)]
 pub struct TemperingState {
-    /// All replicas, walker-major: replica `w · K + k` is rung k of walker w.
+    /// This rank's replicas, a contiguous block of all of them starting at `first` (all of
+    /// them on one process).
     pub md: LangevinState,
+    /// The global index of `md`'s first replica.
+    pub first: usize,
+    /// Which replica is at each rung, walker-major: `ladder[w · K + k]` is the replica at rung
+    /// k of walker w (one of w · K .. (w + 1) · K).
+    pub ladder: Vec<usize>,
     /// Exchange attempts per neighbour pair (k, k+1), K − 1 values, summed over walkers.
     pub attempts: Vec<u64>,
     /// Accepted exchanges per neighbour pair.
@@ -62,6 +85,11 @@ impl TemperingState {
                 }
             })
             .collect()
+    }
+
+    /// The global indices of this rank's replicas.
+    pub fn replicas(&self) -> Range<usize> {
+        self.first..self.first + self.md.n()
     }
 }
 
@@ -110,28 +138,30 @@ impl ParallelTempering {
         self.walkers * self.temperatures.len()
     }
 
-    /// The index of rung `k` of walker `w`.
-    pub fn replica(&self, walker: usize, rung: usize) -> usize {
-        walker * self.temperatures.len() + rung
-    }
-
     /// The dynamics.
     pub fn langevin(&self) -> &Langevin {
         &self.langevin
     }
 
-    /// The state of all replicas started at `x`: either one point (dim values) for all, one per
-    /// walker, or one per replica; velocities from Maxwell–Boltzmann at each rung's temperature.
-    pub fn init<T, R>(
+    /// The ladder before any exchange: replica w · K + k at rung k of walker w.
+    pub fn initial_ladder(&self) -> Vec<usize> {
+        (0..self.replicas()).collect()
+    }
+
+    /// The state of this rank's replicas (its [`Ranks::share`] of all of them), started at `x`:
+    /// either one point (dim values) for all, one per walker, or one per replica; velocities
+    /// from Maxwell–Boltzmann at each rung's temperature, replica r's from the stream
+    /// `derive(seed, r)`.
+    pub fn init<T>(
         &self,
         target: &T,
         units: &Units,
         x: &[f64],
-        rng: &mut R,
+        seed: u64,
+        ranks: &dyn Ranks,
     ) -> Result<TemperingState>
     where
         T: LogDensity + ?Sized,
-        R: rand::Rng + ?Sized,
     {
         let dim = units.dim();
         let k = self.temperatures.len();
@@ -154,87 +184,140 @@ impl ParallelTempering {
                 found: format!("{} values", x.len()),
             });
         }
-        let mut start = Vec::with_capacity(self.replicas() * dim);
-        for p in x.chunks_exact(dim) {
-            for _ in 0..per_replica {
-                start.extend_from_slice(p);
-            }
+        let mine = ranks.share(self.replicas());
+        let mut start = Vec::with_capacity(mine.len() * dim);
+        for r in mine.clone() {
+            let p = r / per_replica;
+            start.extend_from_slice(&x[p * dim..(p + 1) * dim]);
         }
-        let temperature = (0..self.replicas())
-            .map(|r| self.temperatures[r % k])
-            .collect();
+        let temperature = mine.clone().map(|r| self.temperatures[r % k]).collect();
+        let mut rngs = streams(seed, mine.clone());
+        let md = self
+            .langevin
+            .init(target, units, start, temperature, &mut rngs);
         Ok(TemperingState {
-            md: self.langevin.init(target, units, start, temperature, rng)?,
+            md: agree(ranks, md, mine.start)?,
+            first: mine.start,
+            ladder: self.initial_ladder(),
             attempts: vec![0; k - 1],
             accepted: vec![0; k - 1],
             rounds: 0,
         })
     }
 
-    /// One Langevin step of every replica (one batched evaluation), then an exchange round when
-    /// the step count is a multiple of `exchange_every`.
-    pub fn step<T, R>(
+    /// One Langevin step of this rank's replicas (one batched evaluation, noise from the
+    /// streams of the step's `seed`), then, when the step count is a multiple of
+    /// `exchange_every`, an exchange round over all replicas (every rank makes the same
+    /// decisions from the energies of all). A failure on any rank fails the step on every rank.
+    pub fn step<T>(
         &self,
         state: &mut TemperingState,
         target: &T,
         units: &Units,
-        rng: &mut R,
+        seed: u64,
+        ranks: &dyn Ranks,
     ) -> Result<()>
     where
         T: LogDensity + ?Sized,
-        R: rand::Rng + ?Sized,
     {
-        self.langevin.step(&mut state.md, target, units, rng)?;
+        let mut rngs = streams(seed, state.replicas());
+        let stepped = self.langevin.step(&mut state.md, target, units, &mut rngs);
+        agree(ranks, stepped, state.first)?;
         if state.md.steps.is_multiple_of(self.exchange_every) {
-            self.exchange(state, rng);
+            let u = ranks.all_gather(&state.md.u);
+            let mut rng = Pcg64::seed_from_u64(derive(seed, EXCHANGE_STREAM));
+            self.exchange(state, &u, &mut rng);
         }
         Ok(())
     }
 
-    /// One exchange round: in every walker, each even (or, every other round, odd) neighbour
-    /// pair swaps its configurations with probability [`exchange_probability`].
-    pub fn exchange<R: rand::Rng + ?Sized>(&self, state: &mut TemperingState, rng: &mut R) {
+    /// One exchange round, given the energies `u` of all replicas: in every walker, each even
+    /// (or, every other round, odd) neighbour pair of rungs swaps its replicas with probability
+    /// [`exchange_probability`]; the two replicas of an accepted swap take each other's
+    /// temperature, with velocities rescaled to it (on the rank that holds them).
+    pub fn exchange<R: rand::Rng + ?Sized>(
+        &self,
+        state: &mut TemperingState,
+        u: &[f64],
+        rng: &mut R,
+    ) {
         let k = self.temperatures.len();
         let first = (state.rounds % 2) as usize;
         state.rounds += 1;
         for w in 0..self.walkers {
             for pair in (first..k.saturating_sub(1)).step_by(2) {
-                let (a, b) = (self.replica(w, pair), self.replica(w, pair + 1));
+                let (low, high) = (w * k + pair, w * k + pair + 1);
+                let (a, b) = (state.ladder[low], state.ladder[high]);
                 let (ta, tb) = (self.temperatures[pair], self.temperatures[pair + 1]);
-                let md = &state.md;
-                let p = exchange_probability(1.0 / ta, 1.0 / tb, md.u[a], md.u[b]);
+                let p = exchange_probability(1.0 / ta, 1.0 / tb, u[a], u[b]);
                 state.attempts[pair] += 1;
                 if rng.random::<f64>() < p {
                     state.accepted[pair] += 1;
-                    swap_configurations(&mut state.md, a, b, (tb / ta).sqrt());
+                    state.ladder.swap(low, high);
+                    retemper(state, a, tb, (tb / ta).sqrt());
+                    retemper(state, b, ta, (ta / tb).sqrt());
                 }
             }
         }
     }
 }
 
-/// Swaps replicas a < b's positions, velocities, u and ∇u; b's old velocities move to a's
-/// temperature (scaled by 1/`scale` = sqrt(T_a/T_b)) and a's to b's (by `scale`).
-fn swap_configurations(md: &mut LangevinState, a: usize, b: usize, scale: f64) {
-    let dim = md.x.len() / md.n();
-    for values in [&mut md.x, &mut md.v, &mut md.grad] {
-        let (low, high) = values.split_at_mut(b * dim);
-        low[a * dim..(a + 1) * dim].swap_with_slice(&mut high[..dim]);
+/// Replica r's noise streams for a step seeded `seed`, for the replicas `replicas`.
+fn streams(seed: u64, replicas: Range<usize>) -> Vec<Pcg64> {
+    replicas
+        .map(|r| Pcg64::seed_from_u64(derive(seed, r as u64)))
+        .collect()
+}
+
+/// Every rank's outcome of a local step: `result` where every rank succeeded; this rank's
+/// error, with its replica made global, where it failed; an error saying another rank failed
+/// (and whether it was its plugin) where only another did; that rank reports what went wrong.
+fn agree<T>(ranks: &dyn Ranks, result: Result<T>, first: usize) -> Result<T> {
+    let flag = |b: bool| f64::from(u8::from(b));
+    let mut failures = [
+        flag(result.is_err()),
+        flag(result.as_ref().is_err_and(Error::is_plugin_failure)),
+    ];
+    ranks.all_sum(&mut failures);
+    match result {
+        Err(Error::DynamicsUnstable {
+            step,
+            replica,
+            what,
+            saved,
+        }) => Err(Error::DynamicsUnstable {
+            step,
+            replica: replica + first,
+            what,
+            saved,
+        }),
+        Err(e) => Err(e),
+        Ok(_) if failures[0] > 0.0 => Err(Error::OtherRankFailed {
+            plugin: failures[1] > 0.0,
+        }),
+        Ok(value) => Ok(value),
     }
-    for v in &mut md.v[a * dim..(a + 1) * dim] {
-        *v /= scale;
+}
+
+/// Puts global replica `r`, if this rank holds it, at temperature factor `t`, its velocities
+/// scaled by `scale` = sqrt(t / its old temperature).
+fn retemper(state: &mut TemperingState, r: usize, t: f64, scale: f64) {
+    if !state.replicas().contains(&r) {
+        return;
     }
-    for v in &mut md.v[b * dim..(b + 1) * dim] {
+    let local = r - state.first;
+    let dim = state.md.x.len() / state.md.n();
+    state.md.temperature[local] = t;
+    for v in &mut state.md.v[local * dim..(local + 1) * dim] {
         *v *= scale;
     }
-    md.u.swap(a, b);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parallel::{Single, run_on_threads};
     use crate::sampling::testing::Gaussian;
-    use rand::SeedableRng;
 
     #[test]
     fn exchange_probability_formula() {
@@ -248,45 +331,41 @@ mod tests {
         assert_eq!(exchange_probability(1.0, 0.5, f64::NAN, 1.0), 0.0);
     }
 
-    /// Equal energies: the swap leaves the joint density unchanged and is always accepted, and
-    /// the velocities are rescaled to the new temperatures.
+    /// Equal energies: the swap leaves the joint density unchanged and is always accepted; the
+    /// replicas keep their positions and take each other's temperature, with rescaled
+    /// velocities.
     #[test]
-    fn equal_energies_always_swap_with_rescaled_velocities() {
+    fn equal_energies_always_swap_temperatures_with_rescaled_velocities() {
         for (ta, tb, u) in [(1.0, 2.0, -3.0), (1.0, 7.5, 120.0), (2.0, 2.1, 0.0)] {
             assert_eq!(exchange_probability(1.0 / ta, 1.0 / tb, u, u), 1.0);
         }
-        // Two points at the same |x| of a centred Gaussian have the same energy.
         let target = Gaussian::isotropic(vec![0.0, 0.0], 1.0, 0.0);
         let units = Units::reduced(2);
         let pt =
             ParallelTempering::new(Langevin::new(0.1, 1.0).unwrap(), vec![1.0, 4.0], 3, 1).unwrap();
         let mut rng = rand_pcg::Pcg64::seed_from_u64(4);
+        // One point per walker: both rungs of a walker start at the same energy.
         let x = [0.6, 0.8, -0.8, 0.6, 1.0, 0.0];
-        let mut state = pt.init(&target, &units, &x, &mut rng).unwrap();
-        // Walkers started from one point each: give each rung of walker w a rotated copy.
-        for w in 0..3 {
-            let b = pt.replica(w, 1);
-            state.md.x[2 * b..2 * b + 2].copy_from_slice(&[x[2 * w + 1], -x[2 * w]]);
-        }
+        let mut state = pt.init(&target, &units, &x, 4, &Single).unwrap();
         let before = state.clone();
-        pt.exchange(&mut state, &mut rng);
+        pt.exchange(&mut state, &before.md.u, &mut rng);
         assert_eq!(
             (state.attempts.clone(), state.accepted.clone()),
             (vec![3], vec![3])
         );
+        assert_eq!(state.ladder, vec![1, 0, 3, 2, 5, 4]);
+        assert_eq!(state.md.x, before.md.x, "positions stay");
+        assert_eq!(state.md.temperature, vec![4.0, 1.0, 4.0, 1.0, 4.0, 1.0]);
         for w in 0..3 {
-            let (a, b) = (pt.replica(w, 0), pt.replica(w, 1));
-            assert_eq!(state.md.x[2 * a..2 * a + 2], before.md.x[2 * b..2 * b + 2]);
-            assert_eq!(state.md.x[2 * b..2 * b + 2], before.md.x[2 * a..2 * a + 2]);
+            let (a, b) = (2 * w, 2 * w + 1);
             for j in 0..2 {
-                let (va, vb) = (before.md.v[2 * a + j], before.md.v[2 * b + j]);
-                assert!((state.md.v[2 * b + j] - va * 2.0).abs() < 1e-15);
-                assert!((state.md.v[2 * a + j] - vb / 2.0).abs() < 1e-15);
+                assert!((state.md.v[2 * a + j] - before.md.v[2 * a + j] * 2.0).abs() < 1e-15);
+                assert!((state.md.v[2 * b + j] - before.md.v[2 * b + j] / 2.0).abs() < 1e-15);
             }
         }
         assert_eq!(state.acceptance(), vec![1.0]);
         // The next round is odd: with two rungs there is no odd pair.
-        pt.exchange(&mut state, &mut rng);
+        pt.exchange(&mut state, &before.md.u, &mut rng);
         assert_eq!(state.attempts, vec![3]);
     }
 
@@ -301,21 +380,70 @@ mod tests {
             5,
         )
         .unwrap();
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(4);
-        let mut state = pt
-            .init(&target, &Units::reduced(1), &[0.1], &mut rng)
-            .unwrap();
+        let units = Units::reduced(1);
+        let mut state = pt.init(&target, &units, &[0.1], 4, &Single).unwrap();
         assert_eq!(
             state.md.temperature,
             vec![1.0, 2.0, 4.0, 8.0, 1.0, 2.0, 4.0, 8.0]
         );
-        for _ in 0..20 {
-            pt.step(&mut state, &target, &Units::reduced(1), &mut rng)
+        for step in 0..20 {
+            pt.step(&mut state, &target, &units, derive(4, step), &Single)
                 .unwrap();
         }
         // 4 rounds: two even (pairs 0 and 2), two odd (pair 1), two walkers each.
         assert_eq!(state.rounds, 4);
         assert_eq!(state.attempts, vec![4, 4, 4]);
+    }
+
+    /// 12 replicas (3 walkers × 4 rungs) on 1, 2, 3 and 5 thread ranks: the same positions,
+    /// velocities, ladder and counts, bit for bit; the ladder of every walker stays a
+    /// permutation of its own replicas, each at its rung's temperature.
+    #[test]
+    fn ranks_change_nothing() {
+        let units = Units::reduced(2);
+        let pt = ParallelTempering::new(
+            Langevin::new(0.2, 1.0).unwrap(),
+            vec![1.0, 1.5, 2.2, 3.0],
+            3,
+            2,
+        )
+        .unwrap();
+        let run = |ranks: &dyn Ranks| {
+            // Each rank its own (the test density counts its calls).
+            let target = Gaussian::isotropic(vec![0.0, 0.0], 1.0, 0.0);
+            let mut state = pt.init(&target, &units, &[0.3, -0.2], 11, ranks).unwrap();
+            for step in 0..60 {
+                pt.step(&mut state, &target, &units, derive(11, step), ranks)
+                    .unwrap();
+            }
+            let gather = |v: &[f64]| ranks.all_gather(v);
+            (
+                gather(&state.md.x),
+                gather(&state.md.v),
+                gather(&state.md.temperature),
+                state.ladder.clone(),
+                state.accepted.clone(),
+            )
+        };
+        let one = run(&Single);
+        assert!(
+            one.4.iter().all(|&a| a > 0),
+            "some exchanges accepted: {:?}",
+            one.4
+        );
+        for w in 0..3 {
+            let mut rungs: Vec<usize> = one.3[4 * w..4 * w + 4].to_vec();
+            for (k, &r) in rungs.iter().enumerate() {
+                assert_eq!(one.2[r], pt.temperatures()[k]);
+            }
+            rungs.sort_unstable();
+            assert_eq!(rungs, (4 * w..4 * w + 4).collect::<Vec<_>>());
+        }
+        for size in [2, 3, 5] {
+            for result in run_on_threads(size, |ranks| run(ranks)) {
+                assert_eq!(result, one, "{size} ranks");
+            }
+        }
     }
 
     #[test]
@@ -327,14 +455,13 @@ mod tests {
         assert!(ParallelTempering::new(l, vec![1.0], 0, 1).is_err());
         let pt = ParallelTempering::new(l, vec![1.0, 2.0], 3, 1).unwrap();
         let target = Gaussian::isotropic(vec![0.0, 0.0], 1.0, 0.0);
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(4);
         let err = pt
-            .init(&target, &Units::reduced(2), &[0.0; 4], &mut rng)
+            .init(&target, &Units::reduced(2), &[0.0; 4], 4, &Single)
             .unwrap_err();
         assert!(err.to_string().contains("one per walker (3)"), "{err}");
         for n in [1, 3, 6] {
             let state = pt
-                .init(&target, &Units::reduced(2), &vec![0.5; 2 * n], &mut rng)
+                .init(&target, &Units::reduced(2), &vec![0.5; 2 * n], 4, &Single)
                 .unwrap();
             assert_eq!(state.md.n(), 6);
         }

@@ -1,0 +1,204 @@
+//! Work spread over processes (MPI ranks), and the one-process case behind the same interface.
+//!
+//! [`Ranks`] is all that the parallel commands need from MPI: who am I, how many are we, and
+//! four collective operations on `f64`s. [`Single`] is one process (every operation is a
+//! copy); with the cargo feature `mpi`, [`world`] returns MPI's world communicator when the
+//! program was started by `mpirun`/`mpiexec` (rsmpi, the `mpi` crate, over the system's MPI).
+//! Code written against [`Ranks`] is the same code in both cases, so a run on one process and
+//! on several compute the same numbers by construction.
+
+#[cfg(feature = "mpi")]
+mod mpi_world;
+mod threads;
+
+pub use threads::{ThreadRanks, run_on_threads};
+
+use crate::Result;
+use std::ops::Range;
+
+/// The processes of a run and the collective operations between them. Every rank must call
+/// each collective operation in the same order (as MPI requires).
+pub trait Ranks {
+    /// This process's rank, 0 ≤ rank < size.
+    fn rank(&self) -> usize;
+
+    /// Number of processes.
+    fn size(&self) -> usize;
+
+    /// Every rank's `local` values, concatenated in rank order, on every rank (the lengths may
+    /// differ between ranks).
+    fn all_gather(&self, local: &[f64]) -> Vec<f64>;
+
+    /// Like [`Ranks::all_gather`], but only rank 0 receives the result (the others get an empty
+    /// vector).
+    fn gather(&self, local: &[f64]) -> Vec<f64>;
+
+    /// The element-wise sum over ranks of `values` (the same length on every rank), on every
+    /// rank, in place.
+    fn all_sum(&self, values: &mut [f64]);
+
+    /// Whether `flag` is set on any rank.
+    fn any(&self, flag: bool) -> bool {
+        let mut v = [f64::from(u8::from(flag))];
+        self.all_sum(&mut v);
+        v[0] > 0.0
+    }
+
+    /// Whether this is rank 0, the one that writes files.
+    fn is_root(&self) -> bool {
+        self.rank() == 0
+    }
+
+    /// This rank's share of `n` items: contiguous blocks in rank order, the first `n % size`
+    /// ranks one item more.
+    fn share(&self, n: usize) -> Range<usize> {
+        share(n, self.size(), self.rank())
+    }
+}
+
+/// Rank `rank`'s share of `n` items over `size` ranks (see [`Ranks::share`]).
+pub fn share(n: usize, size: usize, rank: usize) -> Range<usize> {
+    let (base, extra) = (n / size, n % size);
+    let start = rank * base + rank.min(extra);
+    start..start + base + usize::from(rank < extra)
+}
+
+/// One process: every collective operation is a copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Single;
+
+impl Ranks for Single {
+    fn rank(&self) -> usize {
+        0
+    }
+
+    fn size(&self) -> usize {
+        1
+    }
+
+    fn all_gather(&self, local: &[f64]) -> Vec<f64> {
+        local.to_vec()
+    }
+
+    fn gather(&self, local: &[f64]) -> Vec<f64> {
+        local.to_vec()
+    }
+
+    fn all_sum(&self, _values: &mut [f64]) {}
+}
+
+/// Environment variables that MPI launchers set in every process they start (Open MPI, and
+/// the PMI of MPICH's Hydra and of Slurm), with the number of processes.
+const LAUNCHER_SIZE_VARS: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"];
+
+/// The number of processes an MPI launcher started, if this process was started by one.
+fn launched_size() -> Option<usize> {
+    LAUNCHER_SIZE_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+}
+
+/// The processes of this run: MPI's world when started by an MPI launcher (in a build with the
+/// `mpi` feature), else [`Single`]. A launch of several processes by a build without the
+/// feature is an error: each would think it is alone and write the same files.
+///
+/// Under MPI, each rank's thread pool (for the plugin's batches) gets the machine's cores
+/// divided by the ranks on this machine, unless `RAYON_NUM_THREADS` says otherwise.
+pub fn world() -> Result<Box<dyn Ranks>> {
+    match launched_size() {
+        Some(n) if n > 1 => start_mpi(n),
+        _ => Ok(Box::new(Single)),
+    }
+}
+
+/// MPI's world, for a launch of `n` > 1 processes.
+#[cfg(feature = "mpi")]
+fn start_mpi(_n: usize) -> Result<Box<dyn Ranks>> {
+    share_cores();
+    Ok(Box::new(mpi_world::MpiWorld::init()?))
+}
+
+/// A launch of `n` > 1 processes by a build without MPI: an error.
+#[cfg(not(feature = "mpi"))]
+fn start_mpi(n: usize) -> Result<Box<dyn Ranks>> {
+    Err(crate::Error::InvalidArgument(format!(
+        "started as {n} MPI processes, but this boltzflow was built without MPI support; \
+         rebuild with `cargo build --release --features mpi`"
+    )))
+}
+
+/// Environment variables with the number of ranks on this machine (Open MPI, MPICH's Hydra).
+#[cfg(feature = "mpi")]
+const LAUNCHER_LOCAL_SIZE_VARS: [&str; 2] = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"];
+
+/// Gives this rank's thread pool its share of the machine's cores (at least one), unless
+/// `RAYON_NUM_THREADS` is set.
+#[cfg(feature = "mpi")]
+fn share_cores() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return;
+    }
+    let local: usize = LAUNCHER_LOCAL_SIZE_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // Fails only if the pool was built already, which leaves it as it is.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads((cores / local.max(1)).max(1))
+        .build_global();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_cover_the_items_in_order() {
+        for n in [0, 1, 5, 12, 13] {
+            for size in 1..6 {
+                let shares: Vec<_> = (0..size).map(|r| share(n, size, r)).collect();
+                assert_eq!(shares[0].start, 0);
+                assert_eq!(shares[size - 1].end, n);
+                for pair in shares.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start);
+                    assert!(pair[0].len() >= pair[1].len() && pair[0].len() <= pair[1].len() + 1);
+                }
+            }
+        }
+        assert_eq!(share(5, 2, 0), 0..3);
+        assert_eq!(share(5, 2, 1), 3..5);
+    }
+
+    #[test]
+    fn a_single_process_gathers_its_own_values() {
+        let one = Single;
+        assert_eq!(one.all_gather(&[1.0, 2.0]), vec![1.0, 2.0]);
+        assert_eq!(one.gather(&[3.0]), vec![3.0]);
+        let mut v = [1.5];
+        one.all_sum(&mut v);
+        assert_eq!(v, [1.5]);
+        assert!(one.any(true) && !one.any(false) && one.is_root());
+        assert_eq!(one.share(7), 0..7);
+    }
+
+    #[test]
+    fn thread_ranks_gather_and_sum_in_rank_order() {
+        let results = run_on_threads(3, |ranks| {
+            let local: Vec<f64> = (0..ranks.rank())
+                .map(|i| (10 * ranks.rank() + i) as f64)
+                .collect();
+            let all = ranks.all_gather(&local);
+            let root = ranks.gather(&local);
+            let mut sum = [ranks.rank() as f64, 1.0];
+            ranks.all_sum(&mut sum);
+            (all, root, sum, ranks.any(ranks.rank() == 2))
+        });
+        for (rank, (all, root, sum, any)) in results.into_iter().enumerate() {
+            assert_eq!(all, vec![10.0, 20.0, 21.0]);
+            assert_eq!(root, if rank == 0 { all.clone() } else { vec![] });
+            assert_eq!(sum, [3.0, 3.0]);
+            assert!(any);
+        }
+    }
+}

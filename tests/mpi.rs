@@ -1,0 +1,106 @@
+//! `boltzflow` under `mpirun` (a build with `--features mpi`): parallel tempering over 2 ranks
+//! writes the file of one process, bit for bit, and a checkpoint resumes on another number of
+//! ranks. CI runs these with Open MPI (`.ci/setup-mpi`):
+//!
+//! ```sh
+//! cargo test --release --features mpi --test mpi
+//! ```
+#![cfg(feature = "mpi")]
+
+mod common;
+
+use common::{read_attr_as, read_h5};
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `boltzflow ARGS` as `ranks` MPI processes (as root too, and with more processes than
+/// cores, as CI's machine needs) and asserts success.
+fn mpirun(ranks: usize, args: &[&str]) {
+    let out = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np"])
+        .arg(ranks.to_string())
+        .arg(env!("CARGO_BIN_EXE_boltzflow"))
+        .args(args)
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .env("RAYON_NUM_THREADS", "1")
+        .current_dir(common::workspace())
+        .output()
+        .expect("`mpirun` (Open MPI or MPICH) is needed: .ci/setup-mpi installs Open MPI");
+    assert!(
+        out.status.success(),
+        "mpirun -np {ranks} boltzflow {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A small parallel-tempering run on the 2-D double well: 3 walkers × 3 temperatures.
+fn md_config(dir: &Path, steps: u64) -> std::path::PathBuf {
+    let system = common::write_system(
+        dir,
+        "dw.ron",
+        "double-well",
+        "(system: \"many_well\", dim: 2)",
+    );
+    let path = dir.join(format!("md{steps}.ron"));
+    std::fs::write(
+        &path,
+        format!(
+            "Md(system: {system:?}, temperatures: [1.0, 2.0, 4.0], timestep_fs: 10.0, \
+             steps: {steps}, equilibration_steps: 200, save_every: 20, exchange_every: 10, \
+             walkers: 3, seed: 7, checkpoint_every: 300)"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The datasets of an `md` output that must agree bit for bit.
+const MD_DATASETS: [&str; 4] = [
+    "samples/x",
+    "samples/u",
+    "trajectory/walker",
+    "trajectory/step",
+];
+
+#[test]
+fn parallel_tempering_over_two_ranks_is_the_single_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = md_config(dir.path(), 1500);
+    let config = config.to_str().unwrap();
+    let one = dir.path().join("one.h5");
+    common::boltzflow_ok(&["md", config, "--output", one.to_str().unwrap()]);
+    let two = dir.path().join("two.h5");
+    mpirun(2, &["md", config, "--output", two.to_str().unwrap()]);
+    for name in MD_DATASETS {
+        assert_eq!(read_h5(&one, name), read_h5(&two, name), "{name}");
+    }
+    assert_eq!(read_attr_as::<u64>(&two, "md", "ranks"), 2);
+    assert_eq!(read_attr_as::<u64>(&one, "md", "ranks"), 1);
+}
+
+/// A checkpoint written by one process at step 600 (through the library) resumes on 2 ranks and
+/// ends with the file of an uninterrupted run. (Checkpoints written by some ranks and resumed
+/// on others: `ranks_write_the_file_of_one_process` in tests/md.rs, with thread ranks.)
+#[test]
+fn a_single_process_checkpoint_resumes_on_two_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = md_config(dir.path(), 900);
+    let one = dir.path().join("one.h5");
+    let config_arg = config.to_str().unwrap();
+    common::boltzflow_ok(&["md", config_arg, "--output", one.to_str().unwrap()]);
+
+    let parts = dir.path().join("parts.h5");
+    let mut run = boltzflow::md::MdRun::new(&config, None, &parts).unwrap();
+    let never = boltzflow::job::StopFlag::new();
+    assert_eq!(run.run_steps(600, &never, false).unwrap(), None);
+    drop(run);
+    mpirun(2, &["md", config_arg, "--output", parts.to_str().unwrap()]);
+    for name in MD_DATASETS {
+        assert_eq!(read_h5(&one, name), read_h5(&parts, name), "{name}");
+    }
+    assert!(
+        !parts.with_extension("checkpoint.h5").exists(),
+        "checkpoint removed"
+    );
+}
