@@ -33,6 +33,10 @@ pub enum Stream {
     ForwardSamples,
     /// The AIS transitions of `sample --ais`.
     SampleAis,
+    /// Block `k` of `sample`'s flow samples (blocks are shared among MPI ranks).
+    SampleBlock(u64),
+    /// The flow samples of `sample`'s reweighted ∫C dt.
+    RateSamples,
 }
 
 impl Stream {
@@ -47,6 +51,8 @@ impl Stream {
             Stream::BufferFill(k) => u64::MAX / 4 - k,
             Stream::ForwardSamples => 1,
             Stream::SampleAis => 2,
+            Stream::RateSamples => 3,
+            Stream::SampleBlock(k) => u64::MAX / 8 - k,
         }
     }
 
@@ -81,6 +87,16 @@ mod tests {
                 assert_ne!(a.index(), b.index(), "{a:?} {b:?}");
             }
         }
-        assert_ne!(Stream::ForwardSamples.index(), Stream::SampleAis.index());
+        let sample = [
+            Stream::ForwardSamples,
+            Stream::SampleAis,
+            Stream::RateSamples,
+            Stream::SampleBlock(0),
+        ];
+        for (i, a) in sample.iter().enumerate() {
+            for b in &sample[i + 1..] {
+                assert_ne!(a.index(), b.index(), "{a:?} {b:?}");
+            }
+        }
     }
 }

@@ -104,3 +104,55 @@ fn a_single_process_checkpoint_resumes_on_two_ranks() {
         "checkpoint removed"
     );
 }
+
+/// `sample` over 2 ranks writes the samples of one process (each block of samples has its own
+/// seed, whichever rank draws it), and the same estimates.
+#[test]
+fn sampling_over_two_ranks_is_the_single_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = common::workspace().join("examples/systems/gmm4.ron");
+    let config = dir.path().join("train.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "Train(system: {system:?}, flow: RealNvp(layers: 4, hidden: [16], base_std: 8.0),
+             seed: 2, steps: 20, batch_size: 64, objectives: [ReverseKl()])"
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let run = run.to_str().unwrap();
+    common::boltzflow_ok(&["train", config.to_str().unwrap(), "--out", run]);
+    // 20,000 samples: 3 blocks, 2 for rank 0 and 1 for rank 1.
+    let sample = |out: &Path| {
+        [
+            "sample",
+            "--run",
+            run,
+            "-n",
+            "20000",
+            "--forward-samples",
+            "5000",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(["--output".to_owned(), out.to_str().unwrap().to_owned()])
+        .collect::<Vec<_>>()
+    };
+    let one = dir.path().join("one.h5");
+    let args = sample(&one);
+    common::boltzflow_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let two = dir.path().join("two.h5");
+    let args = sample(&two);
+    mpirun(2, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    for name in ["samples/x", "samples/log_q", "samples/u", "samples/log_w"] {
+        assert_eq!(read_h5(&one, name), read_h5(&two, name), "{name}");
+    }
+    for estimate in ["log_z", "log_z_stderr", "ess", "ess_forward"] {
+        assert_eq!(
+            common::read_attr(&one, "estimates", estimate),
+            common::read_attr(&two, "estimates", estimate),
+            "{estimate}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use crate::densities::{FlowDensity, McmcSpace};
 use crate::energy::System;
 use crate::io::{ExtraEstimates, RunInfo, WeightedSamples, Weights, check_output, write_samples};
 use crate::job::StopFlag;
+use crate::parallel::{Ranks, Single, agree};
 use crate::run::RunDir;
 use crate::sampling::{Ais, AisConfig, AisOutput, LogDensity};
 use crate::seed::Stream;
@@ -24,15 +25,19 @@ use std::path::{Path, PathBuf};
 
 /// Chains per warm-up round of `sample --ais`.
 const WARMUP_CHAINS: usize = 256;
-/// Flow samples drawn (and checked for Ctrl-C) at a time.
-const CHUNK: usize = 1 << 16;
+/// Flow samples per block. Each block is drawn from its own seed ([`Stream::SampleBlock`]), so
+/// the samples are the same however the blocks are shared among MPI ranks; Ctrl-C is checked
+/// between blocks.
+const BLOCK: usize = 8192;
 /// Flow samples (their own, whatever `-n`) carried through the Gauss–Legendre times of the
 /// reweighted ∫C dt.
 const RATE_SAMPLES: usize = 4096;
 /// Gauss–Legendre times of the reweighted ∫C dt.
 const RATE_NODES: usize = 16;
 
-/// Sample a trained flow and reweight the samples to the system's Boltzmann distribution.
+/// Sample a trained flow and reweight the samples to the system's Boltzmann distribution. Under
+/// `mpirun -np R` (a build with `--features mpi`) the R ranks draw the samples' blocks in shares
+/// and rank 0 writes the file, the same as one process's.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The run folder of `boltzflow train`.
@@ -65,6 +70,7 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
+    let ranks = crate::parallel::world()?;
     let options = SampleOptions {
         n: args.n,
         ais: args.ais,
@@ -79,8 +85,12 @@ pub fn run(args: Args) -> Result<()> {
             options: &options,
             output: &args.output,
             stop: StopFlag::ctrl_c(),
+            ranks: ranks.as_ref(),
         },
     )?;
+    if !ranks.is_root() {
+        return Ok(());
+    }
     let how = if options.ais { "flow + AIS" } else { "flow" };
     eprintln!("wrote {} {how} samples to {}", options.n, written.display());
     Ok(())
@@ -109,12 +119,20 @@ struct Sampling<'a> {
     options: &'a SampleOptions,
     output: &'a Path,
     stop: StopFlag,
+    ranks: &'a dyn Ranks,
 }
 
 impl OnDevice for Sampling<'_> {
     type Output = PathBuf;
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<PathBuf> {
-        sample_run_until::<B>(self.run, self.options, self.output, &device, &self.stop)
+        let Sampling {
+            run,
+            options,
+            output,
+            stop,
+            ranks,
+        } = self;
+        sample_run_until::<B>(run, options, output, &device, &stop, ranks)
     }
 }
 
@@ -126,16 +144,18 @@ pub fn sample_run<B: AutodiffBackend>(
     output: &Path,
     device: &B::Device,
 ) -> Result<PathBuf> {
-    sample_run_until::<B>(run_dir, options, output, device, &StopFlag::new())
+    sample_run_until::<B>(run_dir, options, output, device, &StopFlag::new(), &Single)
 }
 
-/// [`sample_run`], abandoned (nothing written) when `stop` is set.
+/// [`sample_run`] over `ranks` (rank 0 writes), abandoned (nothing written) when `stop` is set
+/// on any rank.
 fn sample_run_until<B: AutodiffBackend>(
     run_dir: &Path,
     options: &SampleOptions,
     output: &Path,
     device: &B::Device,
     stop: &StopFlag,
+    ranks: &dyn Ranks,
 ) -> Result<PathBuf> {
     if options.n == 0 {
         return Err(Error::InvalidArgument(
@@ -151,6 +171,12 @@ fn sample_run_until<B: AutodiffBackend>(
              sample the model without --ais",
             system.metadata().system
         )));
+    }
+    if options.ais && ranks.size() > 1 {
+        return Err(Error::InvalidArgument(
+            "sample --ais does not run over several MPI ranks yet: run it as one process"
+                .to_owned(),
+        ));
     }
     let dim = system.dim();
     // x, positions, u, log q, log w; the flow's tensors take about as much again.
@@ -192,27 +218,10 @@ fn sample_run_until<B: AutodiffBackend>(
             dim,
         }
     } else {
-        let progress = super::progress_bar(options.n as u64, "sampling");
-        let (mut x, mut log_q, mut u) = (Vec::new(), Vec::new(), Vec::new());
-        let mut n_nonfinite = 0;
-        for start in (0..options.n).step_by(CHUNK) {
-            stop.check("sampling (nothing was written)")?;
-            let m = CHUNK.min(options.n - start);
-            // Without an energy there are no weights: log q is not needed.
-            let (x0, log_q0) = if system.has_energy() {
-                q.sample(m)
-            } else {
-                (q.sample_points(m), Vec::new())
-            };
-            let eval = system.evaluate(&x0, false)?;
-            n_nonfinite += eval.n_nonfinite;
-            progress.inc(m as u64);
-            x.extend(x0);
-            log_q.extend(log_q0);
-            u.extend(eval.u);
-        }
-        progress.finish_and_clear();
-        report_nonfinite(n_nonfinite, options.n);
+        let Some(drawn) = drawn_on_ranks(&q, system, options, device, stop, ranks)? else {
+            return Ok(output.to_owned());
+        };
+        let Drawn { x, log_q, u } = drawn;
         // Without an energy there is nothing to reweight toward: the model's own samples.
         let weights = system.has_energy().then(|| Weights {
             log_w: u.iter().zip(&log_q).map(|(u, lq)| -u - lq).collect(),
@@ -226,6 +235,7 @@ fn sample_run_until<B: AutodiffBackend>(
         forward: forward_estimates(system, &q, &samples, options)?,
         log_z_pde: match flow.continuous() {
             Some(model) if trained_by_pde(&opened) => {
+                B::seed(device, Stream::RateSamples.seed(options.seed));
                 let target = |x: &[f64]| -> TargetEnergies { system.energy_and_gradient(x) };
                 Some(rate_integrals(
                     &model.clone().valid(),
@@ -239,6 +249,71 @@ fn sample_run_until<B: AutodiffBackend>(
     };
     let info = RunInfo::new("sample", Some(options.seed), &opened.system_file, system);
     write_samples(output, &info, &samples, &extra)
+}
+
+/// Flow samples with their log q (empty without an energy) and u, in block order.
+struct Drawn {
+    x: Vec<f64>,
+    log_q: Vec<f64>,
+    u: Vec<f64>,
+}
+
+/// `options.n` flow samples with u, block by block ([`BLOCK`], each from its own seed), each
+/// rank its share of the blocks; gathered on rank 0 (`None` on the others). Reports non-finite
+/// energies.
+fn drawn_on_ranks<B: AutodiffBackend>(
+    q: &FlowDensity<B, crate::train::Model<B>>,
+    system: &System,
+    options: &SampleOptions,
+    device: &B::Device,
+    stop: &StopFlag,
+    ranks: &dyn Ranks,
+) -> Result<Option<Drawn>> {
+    let blocks = options.n.div_ceil(BLOCK);
+    let mine = ranks.share(blocks);
+    let progress = super::progress_bar(options.n as u64, "sampling");
+    if !ranks.is_root() {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let (mut x, mut log_q, mut u) = (Vec::new(), Vec::new(), Vec::new());
+    let mut n_nonfinite = 0.0;
+    // Every rank takes part in as many rounds as the largest share has blocks (the collective
+    // operations must match).
+    for round in 0..blocks.div_ceil(ranks.size()) {
+        if ranks.any(stop.is_set()) {
+            return Err(Error::Interrupted(
+                "sampling (nothing was written)".to_owned(),
+            ));
+        }
+        let block = mine.clone().nth(round);
+        let drawn = block.map_or(Ok(()), |b| {
+            let m = BLOCK.min(options.n - b * BLOCK);
+            B::seed(device, Stream::SampleBlock(b as u64).seed(options.seed));
+            // Without an energy there are no weights: log q is not needed.
+            let (x0, log_q0) = if system.has_energy() {
+                q.sample(m)
+            } else {
+                (q.sample_points(m), Vec::new())
+            };
+            let eval = system.evaluate(&x0, false)?;
+            n_nonfinite += eval.n_nonfinite as f64;
+            x.extend(x0);
+            log_q.extend(log_q0);
+            u.extend(eval.u);
+            Ok(())
+        });
+        agree(ranks, drawn)?;
+        progress.set_position(options.n.min((round + 1) * BLOCK * ranks.size()) as u64);
+    }
+    progress.finish_and_clear();
+    let mut counts = [n_nonfinite];
+    ranks.all_sum(&mut counts);
+    let (x, log_q, u) = (ranks.gather(&x), ranks.gather(&log_q), ranks.gather(&u));
+    if !ranks.is_root() {
+        return Ok(None);
+    }
+    report_nonfinite(counts[0] as usize, options.n);
+    Ok(Some(Drawn { x, log_q, u }))
 }
 
 /// Whether the run's objectives include the PDE objective (which trains the rate C).

@@ -56,6 +56,26 @@ pub trait Ranks {
     }
 }
 
+/// Every rank's outcome of a piece of local work: `result` where every rank succeeded; this
+/// rank's error where it failed; where only another rank failed, [`crate::Error::OtherRankFailed`]
+/// (saying whether that was its plugin, so that every rank takes the same path: saving a
+/// checkpoint after a plugin failure, say). The failing rank reports what went wrong. A
+/// collective operation: every rank calls it.
+pub fn agree<T>(ranks: &dyn Ranks, result: Result<T>) -> Result<T> {
+    let flag = |b: bool| f64::from(u8::from(b));
+    let mut failures = [
+        flag(result.is_err()),
+        flag(result.as_ref().is_err_and(crate::Error::is_plugin_failure)),
+    ];
+    ranks.all_sum(&mut failures);
+    match result {
+        Ok(_) if failures[0] > 0.0 => Err(crate::Error::OtherRankFailed {
+            plugin: failures[1] > 0.0,
+        }),
+        other => other,
+    }
+}
+
 /// Rank `rank`'s share of `n` items over `size` ranks (see [`Ranks::share`]).
 pub fn share(n: usize, size: usize, rank: usize) -> Range<usize> {
     let (base, extra) = (n / size, n % size);

@@ -18,7 +18,7 @@
 
 use super::langevin::{Langevin, LangevinState, Units};
 use super::log_density::LogDensity;
-use crate::parallel::Ranks;
+use crate::parallel::{Ranks, agree};
 use crate::seed::derive;
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
@@ -196,7 +196,7 @@ impl ParallelTempering {
             .langevin
             .init(target, units, start, temperature, &mut rngs);
         Ok(TemperingState {
-            md: agree(ranks, md, mine.start)?,
+            md: agree_on_step(ranks, md, mine.start)?,
             first: mine.start,
             ladder: self.initial_ladder(),
             attempts: vec![0; k - 1],
@@ -222,7 +222,7 @@ impl ParallelTempering {
     {
         let mut rngs = streams(seed, state.replicas());
         let stepped = self.langevin.step(&mut state.md, target, units, &mut rngs);
-        agree(ranks, stepped, state.first)?;
+        agree_on_step(ranks, stepped, state.first)?;
         if state.md.steps.is_multiple_of(self.exchange_every) {
             let u = ranks.all_gather(&state.md.u);
             let mut rng = Pcg64::seed_from_u64(derive(seed, EXCHANGE_STREAM));
@@ -269,34 +269,23 @@ fn streams(seed: u64, replicas: Range<usize>) -> Vec<Pcg64> {
         .collect()
 }
 
-/// Every rank's outcome of a local step: `result` where every rank succeeded; this rank's
-/// error, with its replica made global, where it failed; an error saying another rank failed
-/// (and whether it was its plugin) where only another did; that rank reports what went wrong.
-fn agree<T>(ranks: &dyn Ranks, result: Result<T>, first: usize) -> Result<T> {
-    let flag = |b: bool| f64::from(u8::from(b));
-    let mut failures = [
-        flag(result.is_err()),
-        flag(result.as_ref().is_err_and(Error::is_plugin_failure)),
-    ];
-    ranks.all_sum(&mut failures);
-    match result {
-        Err(Error::DynamicsUnstable {
+/// Every rank's outcome of a local step ([`agree`]), with the replica of a blow-up made global.
+fn agree_on_step<T>(ranks: &dyn Ranks, result: Result<T>, first: usize) -> Result<T> {
+    let result = result.map_err(|e| match e {
+        Error::DynamicsUnstable {
             step,
             replica,
             what,
             saved,
-        }) => Err(Error::DynamicsUnstable {
+        } => Error::DynamicsUnstable {
             step,
             replica: replica + first,
             what,
             saved,
-        }),
-        Err(e) => Err(e),
-        Ok(_) if failures[0] > 0.0 => Err(Error::OtherRankFailed {
-            plugin: failures[1] > 0.0,
-        }),
-        Ok(value) => Ok(value),
-    }
+        },
+        other => other,
+    });
+    agree(ranks, result)
 }
 
 /// Puts global replica `r`, if this rank holds it, at temperature factor `t`, its velocities
