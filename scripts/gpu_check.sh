@@ -3,8 +3,8 @@
 #
 #   scripts/gpu_check.sh bundle [--bundle DIR]
 #       Here, on a machine with the Rust toolchain: builds with `--features cuda` and gathers the
-#       programs the check needs into DIR (default .gpu-bundle, about 60 MB, stripped): the
-#       `boltzflow` binary, the plugins, the flow-step benchmark and the GPU test program.
+#       programs the check needs into DIR (default .gpu-bundle), stripped: the `boltzflow`
+#       binary, the plugins, the flow-step benchmark and the GPU test program.
 #   scripts/gpu_check.sh run [--bundle DIR] [--report DIR] [--dry-run]
 #       On the GPU machine, from the repository's root (it needs no Rust toolchain): runs
 #         1. the GPU tests (tests/gpu.rs: four kinds of flow moved between CPU and GPU checkpoints),
@@ -48,7 +48,8 @@ fab_samples=20000
 make_bundle() {
   set -e
   echo "gpu_check: building with --features cuda (release)" >&2
-  cargo build --release --workspace --features boltzflow/cuda --bins --examples
+  cargo build --release --workspace --exclude boltzflow  # the plugins
+  cargo build --release --features cuda --bin boltzflow --example flow_step_benchmark
   local tests
   tests=$(cargo test --release --features cuda --test gpu --no-run --message-format=json |
     grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d'"' -f4)

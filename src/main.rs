@@ -45,7 +45,20 @@ enum Command {
 /// Exit status 0 on success, 1 on an error, 130 when interrupted (Ctrl-C); errors are one line
 /// `error: …` on stderr.
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let command = Cli::parse().command;
+    // Under `mpirun`, only the commands written for several ranks run (and the plugin worker,
+    // which a rank starts and which inherits the launcher's environment).
+    let parallel = match &command {
+        Command::Md(_) | Command::Sample(_) | Command::PluginWorker => Ok(()),
+        Command::Plugins => boltzflow::parallel::single_process("plugins"),
+        Command::Info(_) => boltzflow::parallel::single_process("info"),
+        Command::Energy(_) => boltzflow::parallel::single_process("energy"),
+        Command::SampleExact(_) => boltzflow::parallel::single_process("sample-exact"),
+        Command::Train(_) => boltzflow::parallel::single_process("train"),
+        Command::FreeEnergy(_) => boltzflow::parallel::single_process("free-energy"),
+        Command::Analyze(_) => boltzflow::parallel::single_process("analyze"),
+    };
+    let result = parallel.and_then(|()| match command {
         Command::Plugins => plugins::run(),
         Command::Info(args) => info::run(args),
         Command::Energy(args) => energy::run(args),
@@ -56,7 +69,7 @@ fn main() -> ExitCode {
         Command::FreeEnergy(args) => free_energy::run(args),
         Command::Analyze(args) => analyze::run(args),
         Command::PluginWorker => plugin_worker::run(),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

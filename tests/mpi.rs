@@ -110,16 +110,11 @@ fn a_single_process_checkpoint_resumes_on_two_ranks() {
 #[test]
 fn sampling_over_two_ranks_is_the_single_process_run() {
     let dir = tempfile::tempdir().unwrap();
-    let system = common::workspace().join("examples/systems/gmm4.ron");
-    let config = dir.path().join("train.ron");
-    std::fs::write(
-        &config,
-        format!(
-            "Train(system: {system:?}, flow: RealNvp(layers: 4, hidden: [16], base_std: 8.0),
-             seed: 2, steps: 20, batch_size: 64, objectives: [ReverseKl()])"
-        ),
-    )
-    .unwrap();
+    let config = common::gmm4_train_config(
+        dir.path(),
+        "flow: RealNvp(layers: 4, hidden: [16], base_std: 8.0), seed: 2, steps: 20,
+         batch_size: 64, objectives: [ReverseKl()]",
+    );
     let run = dir.path().join("run");
     let run = run.to_str().unwrap();
     common::boltzflow_ok(&["train", config.to_str().unwrap(), "--out", run]);
@@ -155,4 +150,24 @@ fn sampling_over_two_ranks_is_the_single_process_run() {
             "{estimate}"
         );
     }
+}
+
+/// A command that does not run over ranks refuses a launch of several (every copy would write
+/// the same files).
+#[test]
+fn commands_for_one_process_refuse_several() {
+    let out = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+        .arg(env!("CARGO_BIN_EXE_boltzflow"))
+        .args(["info", "--system", "examples/systems/gmm4.ron"])
+        .current_dir(common::workspace())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`boltzflow info` runs as one process")
+            && stderr.contains("2 MPI processes"),
+        "{stderr}"
+    );
 }

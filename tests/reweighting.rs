@@ -102,18 +102,13 @@ fn fab_finds_every_gmm40_mode() {
 fn reweighted_estimates_are_unbiased_with_honest_error_bars() {
     let _serial = common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let system = common::workspace().join("examples/systems/gmm4.ron");
-    let config = dir.path().join("train.ron");
-    std::fs::write(
-        &config,
-        format!(
-            "Train(system: {system:?}, flow: RealNvp(layers: 4, hidden: [32, 32], trainable_base: true, base_std: 8.0),
-             precision: F64, seed: 5, steps: 300, batch_size: 256,
-             objectives: [ForwardKl(samples: Exact(n: 20000))],
-             optimizer: (lr: 3e-3, cosine: true, clip_grad_norm: 100.0), checkpoint_every: 300)"
-        ),
-    )
-    .unwrap();
+    let config = common::gmm4_train_config(
+        dir.path(),
+        "flow: RealNvp(layers: 4, hidden: [32, 32], trainable_base: true, base_std: 8.0),
+         precision: F64, seed: 5, steps: 300, batch_size: 256,
+         objectives: [ForwardKl(samples: Exact(n: 20000))],
+         optimizer: (lr: 3e-3, cosine: true, clip_grad_norm: 100.0), checkpoint_every: 300",
+    );
     let run = dir.path().join("run");
     train(&config, &run);
     for ais in [false, true] {

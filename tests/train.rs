@@ -52,20 +52,16 @@ fn write_config(
     precision: &str,
     objectives: &str,
 ) -> std::path::PathBuf {
-    let system = common::workspace().join("examples/systems/gmm4.ron");
-    let path = dir.join("train.ron");
-    std::fs::write(
-        &path,
-        format!(
-            "Train(system: {system:?}, flow: RealNvp(layers: 4, hidden: [16], trainable_base: true, base_std: 8.0),
+    common::gmm4_train_config(
+        dir,
+        &format!(
+            "flow: RealNvp(layers: 4, hidden: [16], trainable_base: true, base_std: 8.0),
              precision: {precision}, seed: 3, steps: {steps}, batch_size: 64,
              objectives: {objectives},
              optimizer: (lr: 3e-3, warmup_steps: 5, cosine: true, clip_grad_norm: 10.0),
-             checkpoint_every: {checkpoint_every}, test_samples: 500)"
+             checkpoint_every: {checkpoint_every}, test_samples: 500"
         ),
     )
-    .unwrap();
-    path
 }
 
 /// log q of fixed points under a trainer's flow.

@@ -131,6 +131,18 @@ pub fn world() -> Result<Box<dyn Ranks>> {
     }
 }
 
+/// Refuses a launch of several MPI processes for `boltzflow COMMAND`, a command that runs as
+/// one process (every copy would do the same work and write the same files).
+pub fn single_process(command: &str) -> Result<()> {
+    match launched_size() {
+        Some(n) if n > 1 => Err(crate::Error::InvalidArgument(format!(
+            "`boltzflow {command}` runs as one process, but it was started as {n} MPI processes \
+             (`md` and `sample` run over MPI ranks; the others do not yet)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// MPI's world, for a launch of `n` > 1 processes.
 #[cfg(feature = "mpi")]
 fn start_mpi(_n: usize) -> Result<Box<dyn Ranks>> {

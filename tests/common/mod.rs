@@ -52,6 +52,15 @@ pub fn write_system(dir: &Path, file: &str, plugin: &str, config: &str) -> PathB
     path
 }
 
+/// Writes `dir/train.ron`, a training run on GMM-4 (examples/systems/gmm4.ron) whose other
+/// fields (flow, seed, steps, batch size, objectives, ...) are `fields`.
+pub fn gmm4_train_config(dir: &Path, fields: &str) -> PathBuf {
+    let system = workspace().join("examples/systems/gmm4.ron");
+    let path = dir.join("train.ron");
+    std::fs::write(&path, format!("Train(system: {system:?}, {fields})")).unwrap();
+    path
+}
+
 /// Loads a system from a freshly written system file.
 pub fn system(dir: &Path, plugin: &str, config: &str) -> boltzflow::Result<System> {
     load_system(&write_system(dir, "system.ron", plugin, config)).map(|(_, s)| s)
