@@ -21,7 +21,9 @@ periodic shift of the angles every 2 layers; then an internal -> Cartesian layer
 docs/benchmarks.md §5, atoms placed NeRF-style generation by generation, 4 generations; its inverse
 computes all bonds/angles/dihedrals in one vectorised pass), with log-determinants.
 
-OMP_WAIT_POLICY defaults to PASSIVE in this script (see below). Timings, batch 1024, median of 5 after a warm-up, torch.set_num_threads(2):
+OMP_WAIT_POLICY defaults to PASSIVE in this script (see below). Timings, batch 1024, median of 5
+after a warm-up, torch.set_num_threads(RAYON_NUM_THREADS, else 2), so that one variable sets the
+thread count of both sides:
 (a) sample 1024 points with their log q under torch.no_grad();
 (b) log q of 1024 given Cartesian points + backward of -mean(log q) w.r.t. the parameters.
 """
@@ -361,7 +363,8 @@ def bench(dtype):
 
 
 def main():
-    torch.set_num_threads(2)
+    # The same thread count as the burn side: RAYON_NUM_THREADS when set, else 2 (this machine).
+    torch.set_num_threads(int(os.environ.get("RAYON_NUM_THREADS", "2")))
     wanted = sys.argv[1:] or ["f32", "f64"]
     for name in wanted:
         if name not in ("f32", "f64"):
