@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The GPU check: everything in boltzflow that needs an NVIDIA GPU, in one run of at most 10 minutes.
 #
-#   scripts/gpu_check.sh bundle [--bundle DIR]
-#       Here, on a machine with the Rust toolchain: builds with `--features cuda` and gathers the
-#       programs the check needs into DIR (default .gpu-bundle), stripped: the `boltzflow`
-#       binary, the plugins, the flow-step benchmark and the GPU test program.
-#   scripts/gpu_check.sh run [--bundle DIR] [--report DIR] [--dry-run]
+#   scripts/gpu_check.sh bundle [--bundle FILE]
+#       Here, on a machine with the Rust toolchain: builds with `--features cuda` and packs the
+#       programs the check needs, stripped, into FILE (default .gpu-bundle.tar.xz, about 27 MB,
+#       which travels to a GPU machine with the repository): the `boltzflow` binary, the
+#       plugins, the flow-step benchmark and the GPU test program.
+#   scripts/gpu_check.sh run [--bundle FILE] [--report DIR] [--dry-run]
 #       On the GPU machine, from the repository's root (it needs no Rust toolchain): runs
 #         1. the GPU tests (tests/gpu.rs: four kinds of flow moved between CPU and GPU checkpoints),
 #         2. the flow-step benchmark (FAB's alanine-dipeptide flow, batch 1024) on the CPU and the
@@ -28,12 +29,12 @@ usage() {
 mode=${1:-}
 [ -n "$mode" ] || usage
 shift
-bundle=.gpu-bundle
+bundle=.gpu-bundle.tar.xz
 report=gpu-report
 dry_run=0
 while [ $# -gt 0 ]; do
   case $1 in
-    --bundle) bundle=${2:?--bundle needs a folder}; shift 2 ;;
+    --bundle) bundle=${2:?--bundle needs a file}; shift 2 ;;
     --report) report=${2:?--report needs a folder}; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     *) echo "gpu_check: unknown argument $1" >&2; usage ;;
@@ -54,12 +55,15 @@ make_bundle() {
   tests=$(cargo test --release --features cuda --test gpu --no-run --message-format=json |
     grep -o '"executable":"[^"]*"' | tail -n 1 | cut -d'"' -f4)
   [ -x "$tests" ] || { echo "gpu_check: the GPU test program was not built" >&2; exit 1; }
-  rm -rf "$bundle"
-  mkdir -p "$bundle"
-  cp target/release/boltzflow target/release/examples/flow_step_benchmark target/release/lib*.so "$bundle"/
-  cp "$tests" "$bundle"/gpu-tests
-  strip "$bundle"/boltzflow "$bundle"/flow_step_benchmark "$bundle"/gpu-tests "$bundle"/*.so
-  du -sh "$bundle" >&2
+  local staging
+  staging=$(mktemp -d)
+  cp target/release/boltzflow target/release/examples/flow_step_benchmark target/release/lib*.so "$staging"/
+  cp "$tests" "$staging"/gpu-tests
+  strip "$staging"/*
+  # Stripped, the programs are about 150 MB; xz makes them about 27 MB.
+  tar -C "$staging" -cJf "$bundle" .
+  rm -rf "$staging"
+  du -h "$bundle" >&2
   echo "gpu_check: bundle ready in $bundle; on the GPU machine: scripts/gpu_check.sh run --bundle $bundle" >&2
 }
 
@@ -111,23 +115,27 @@ run_checks() {
     dry_run=1
     echo "gpu_check: no NVIDIA GPU here (nvidia-smi finds none): dry run" >&2
   fi
-  for program in boltzflow flow_step_benchmark gpu-tests; do
-    if [ ! -x "$bundle/$program" ]; then
-      if [ "$dry_run" = 1 ]; then
-        echo "gpu_check: $bundle/$program is not built yet (scripts/gpu_check.sh bundle makes it)" >&2
-      else
-        echo "gpu_check: $bundle/$program is missing: run scripts/gpu_check.sh bundle where cargo is" >&2
-        exit 1
-      fi
-    fi
-  done
-
-  # Logs, the FAB run and its samples go to a scratch folder; the report holds one file.
+  # Logs, the programs, the FAB run and its samples go to a scratch folder; the report holds
+  # one file.
   work=${TMPDIR:-/tmp}/gpu_check
-  local fab_config=$work/fab_short.ron fab_run=$work/fab_run
+  local fab_config=$work/fab_short.ron fab_run=$work/fab_run programs=$work/bundle
   failures=0
   rm -rf "$work"
-  mkdir -p "$work"
+  mkdir -p "$programs"
+  if [ -f "$bundle" ]; then
+    tar -C "$programs" -xJf "$bundle"
+  elif [ "$dry_run" = 0 ]; then
+    echo "gpu_check: $bundle is missing: run scripts/gpu_check.sh bundle where cargo is" >&2
+    exit 1
+  else
+    echo "gpu_check: $bundle is not built yet (scripts/gpu_check.sh bundle makes it)" >&2
+  fi
+  for program in boltzflow flow_step_benchmark gpu-tests; do
+    if [ -f "$bundle" ] && [ ! -x "$programs/$program" ]; then
+      echo "gpu_check: $bundle holds no $program: make it again with scripts/gpu_check.sh bundle" >&2
+      exit 1
+    fi
+  done
   if [ "$dry_run" = 0 ]; then
     mkdir -p "$report"
     find_nvrtc
@@ -148,13 +156,13 @@ run_checks() {
     exit 1
   }
 
-  step gpu_tests 300 "$bundle/gpu-tests" --test-threads=1 --nocapture
+  step gpu_tests 300 "$programs/gpu-tests" --test-threads=1 --nocapture
   for precision in f32 f64; do
-    step "flow_step_${precision}_cpu" 120 "$bundle/flow_step_benchmark" "$precision" cpu
-    step "flow_step_${precision}_cuda" 120 "$bundle/flow_step_benchmark" "$precision" cuda
+    step "flow_step_${precision}_cpu" 120 "$programs/flow_step_benchmark" "$precision" cpu
+    step "flow_step_${precision}_cuda" 120 "$programs/flow_step_benchmark" "$precision" cuda
   done
-  step fab_train_cuda 240 "$bundle/boltzflow" train "$fab_config" --out "$fab_run" --device cuda
-  step fab_sample_cuda 120 "$bundle/boltzflow" sample --run "$fab_run" -n "$fab_samples" \
+  step fab_train_cuda 240 "$programs/boltzflow" train "$fab_config" --out "$fab_run" --device cuda
+  step fab_sample_cuda 120 "$programs/boltzflow" sample --run "$fab_run" -n "$fab_samples" \
     --device cuda --output "$work/fab_samples.h5"
 
   if [ "$dry_run" = 1 ]; then
