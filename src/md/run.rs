@@ -23,6 +23,10 @@ const PROGRESS_TEMPLATE: &str = "md [{bar:30}] {pos}/{len} steps {msg} ({eta} le
 /// Seconds in a day, for ns/day.
 const DAY: f64 = 86_400.0;
 
+/// Steps between two looks at Ctrl-C. Over MPI ranks a look is a collective operation (the
+/// ranks stop together), and a step of a small molecule takes microseconds.
+const STOP_CHECK_EVERY: u64 = 100;
+
 /// Saved frames of the lowest rung of every walker (on rank 0; empty on the others).
 #[derive(Clone, Debug, PartialEq)]
 struct Frames {
@@ -216,8 +220,8 @@ impl<'r> MdRun<'r> {
             stop: stop.clone(),
             run: self,
         };
-        // The ranks stop together: each step asks all of them whether any was stopped (see
-        // `MdJob::step`), so the driver's own flag is never set.
+        // The ranks stop together: every `STOP_CHECK_EVERY` steps they all ask whether any was
+        // stopped (see `MdJob::step`), so the driver's own flag is never set.
         let outcome = drive(
             &mut job,
             &StopFlag::new(),
@@ -471,10 +475,10 @@ impl Job for MdJob<'_, '_> {
 
     fn step(&mut self, progress: &ProgressBar) -> Result<()> {
         let run = &mut *self.run;
-        if run.ranks.any(self.stop.is_set()) {
+        let step = run.step();
+        if step.is_multiple_of(STOP_CHECK_EVERY) && run.ranks.any(self.stop.is_set()) {
             return Err(Error::Interrupted("md".to_owned()));
         }
-        let step = run.step();
         let seed = Stream::Step(step).seed(run.config.seed);
         let started = Instant::now();
         let target = TargetDensity(&run.system);
