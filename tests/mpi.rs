@@ -143,6 +143,19 @@ fn sampling_over_two_ranks_is_the_single_process_run() {
     for name in ["samples/x", "samples/log_q", "samples/u", "samples/log_w"] {
         assert_eq!(read_h5(&one, name), read_h5(&two, name), "{name}");
     }
+    // More numbers per rank than MPI's 32-bit counts: refused before anything is drawn.
+    let out = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+        .arg(env!("CARGO_BIN_EXE_boltzflow"))
+        .args(["sample", "--run", run, "-n", "5000000000", "--output"])
+        .arg(dir.path().join("huge.h5"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("2³¹ numbers per rank"),
+        "{stderr}"
+    );
     for estimate in ["log_z", "log_z_stderr", "ess", "ess_forward"] {
         assert_eq!(
             common::read_attr(&one, "estimates", estimate),

@@ -179,6 +179,16 @@ fn sample_run_until<B: AutodiffBackend>(
         ));
     }
     let dim = system.dim();
+    // MPI counts values in 32-bit integers: rank 0 gathers each rank's share in one message.
+    if ranks.size() > 1 && options.n.div_ceil(ranks.size()).saturating_mul(dim) > i32::MAX as usize
+    {
+        return Err(Error::InvalidArgument(format!(
+            "-n {} over {} MPI ranks is more than 2³¹ numbers per rank for MPI's gather; use more \
+             ranks, or several runs of `sample` with different seeds",
+            options.n,
+            ranks.size()
+        )));
+    }
     // x, positions, u, log q, log w; the flow's tensors take about as much again.
     check_memory(
         options.n.saturating_mul(2 * dim + 3).saturating_mul(8),
