@@ -318,7 +318,7 @@ fn drawn_on_ranks<B: AutodiffBackend>(
     progress.finish_and_clear();
     let mut counts = [n_nonfinite];
     ranks.all_sum(&mut counts);
-    let (x, log_q, u) = (ranks.gather(&x), ranks.gather(&log_q), ranks.gather(&u));
+    let (x, log_q, u) = (ranks.gather(x), ranks.gather(log_q), ranks.gather(u));
     if !ranks.is_root() {
         return Ok(None);
     }

@@ -289,7 +289,7 @@ impl<'r> MdRun<'r> {
                 u.push(state.md.u[local]);
             }
         }
-        let (x, u) = (self.ranks.gather(&x), self.ranks.gather(&u));
+        let (x, u) = (self.ranks.gather(x), self.ranks.gather(u));
         if self.ranks.is_root() {
             for (w, u) in u.iter().enumerate() {
                 self.frames.x[w].extend_from_slice(&x[w * dim..(w + 1) * dim]);
@@ -410,11 +410,14 @@ impl<'r> MdRun<'r> {
         let md = &self.state.md;
         let ranks = self.ranks;
         let (x, v, u) = (
-            ranks.gather(&md.x),
-            ranks.gather(&md.v),
-            ranks.gather(&md.u),
+            ranks.gather(md.x.clone()),
+            ranks.gather(md.v.clone()),
+            ranks.gather(md.u.clone()),
         );
-        let (grad, temperature) = (ranks.gather(&md.grad), ranks.gather(&md.temperature));
+        let (grad, temperature) = (
+            ranks.gather(md.grad.clone()),
+            ranks.gather(md.temperature.clone()),
+        );
         if !ranks.is_root() {
             return Ok(());
         }

@@ -30,8 +30,9 @@ pub trait Ranks {
     fn all_gather(&self, local: &[f64]) -> Vec<f64>;
 
     /// Like [`Ranks::all_gather`], but only rank 0 receives the result (the others get an empty
-    /// vector).
-    fn gather(&self, local: &[f64]) -> Vec<f64>;
+    /// vector). It takes `local` by value: one process hands it back without a copy (a sample
+    /// file's worth of points, say).
+    fn gather(&self, local: Vec<f64>) -> Vec<f64>;
 
     /// The element-wise sum over ranks of `values` (the same length on every rank), on every
     /// rank, in place.
@@ -100,8 +101,8 @@ impl Ranks for Single {
         local.to_vec()
     }
 
-    fn gather(&self, local: &[f64]) -> Vec<f64> {
-        local.to_vec()
+    fn gather(&self, local: Vec<f64>) -> Vec<f64> {
+        local
     }
 
     fn all_sum(&self, _values: &mut [f64]) {}
@@ -206,7 +207,7 @@ mod tests {
     fn a_single_process_gathers_its_own_values() {
         let one = Single;
         assert_eq!(one.all_gather(&[1.0, 2.0]), vec![1.0, 2.0]);
-        assert_eq!(one.gather(&[3.0]), vec![3.0]);
+        assert_eq!(one.gather(vec![3.0]), vec![3.0]);
         let mut v = [1.5];
         one.all_sum(&mut v);
         assert_eq!(v, [1.5]);
@@ -221,7 +222,7 @@ mod tests {
                 .map(|i| (10 * ranks.rank() + i) as f64)
                 .collect();
             let all = ranks.all_gather(&local);
-            let root = ranks.gather(&local);
+            let root = ranks.gather(local.clone());
             let mut sum = [ranks.rank() as f64, 1.0];
             ranks.all_sum(&mut sum);
             (all, root, sum, ranks.any(ranks.rank() == 2))

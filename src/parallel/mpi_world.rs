@@ -62,16 +62,16 @@ impl Ranks for MpiWorld {
         all
     }
 
-    fn gather(&self, local: &[f64]) -> Vec<f64> {
+    fn gather(&self, local: Vec<f64>) -> Vec<f64> {
         let (counts, offsets) = self.layout(local.len());
         let root = self.world.process_at_rank(0);
         if !self.is_root() {
-            root.gather_varcount_into(local);
+            root.gather_varcount_into(&local[..]);
             return Vec::new();
         }
         let mut all = vec![0.0; counts.iter().map(|&c| c as usize).sum()];
         let mut partition = PartitionMut::new(&mut all[..], counts, offsets);
-        root.gather_varcount_into_root(local, &mut partition);
+        root.gather_varcount_into_root(&local[..], &mut partition);
         all
     }
 

@@ -64,8 +64,8 @@ impl Ranks for ThreadRanks {
         self.exchange(local).concat()
     }
 
-    fn gather(&self, local: &[f64]) -> Vec<f64> {
-        let all = self.exchange(local);
+    fn gather(&self, local: Vec<f64>) -> Vec<f64> {
+        let all = self.exchange(&local);
         if self.is_root() {
             all.concat()
         } else {
