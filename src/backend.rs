@@ -18,7 +18,8 @@ pub enum DeviceKind {
     /// The CPU (burn's Flex backend), multithreaded.
     #[default]
     Cpu,
-    /// The first CUDA GPU (needs a build with `--features cuda` and an NVIDIA driver).
+    /// The first CUDA GPU (needs a build with `--features cuda` and an NVIDIA driver); under
+    /// `mpirun`, the GPU of the rank's local rank.
     Cuda,
 }
 
@@ -49,14 +50,17 @@ pub trait OnDevice {
 }
 
 /// Runs `work` on `kind`'s backend: burn's Flex on the CPU, or CUDA (checked first: a build
-/// without the feature, or a machine without a driver, is a clear error).
+/// without the feature, or a machine without a driver, is a clear error) on the GPU whose index
+/// is the process's local MPI rank (0 outside `mpirun`).
 pub fn run_on<W: OnDevice>(kind: DeviceKind, work: W) -> Result<W::Output> {
     match kind {
         DeviceKind::Cpu => work.run::<Autodiff<Cpu>>(Default::default()),
         DeviceKind::Cuda => {
             check_cuda()?;
             #[cfg(feature = "cuda")]
-            return work.run::<Autodiff<Cuda>>(Default::default());
+            return work.run::<Autodiff<Cuda>>(burn::backend::cuda::CudaDevice {
+                index: crate::parallel::local_rank(),
+            });
             #[cfg(not(feature = "cuda"))]
             unreachable!("check_cuda refuses builds without CUDA")
         }

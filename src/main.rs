@@ -49,12 +49,11 @@ fn main() -> ExitCode {
     // Under `mpirun`, only the commands written for several ranks run (and the plugin worker,
     // which a rank starts and which inherits the launcher's environment).
     let parallel = match &command {
-        Command::Md(_) | Command::Sample(_) | Command::PluginWorker => Ok(()),
+        Command::Md(_) | Command::Sample(_) | Command::Train(_) | Command::PluginWorker => Ok(()),
         Command::Plugins => boltzflow::parallel::single_process("plugins"),
         Command::Info(_) => boltzflow::parallel::single_process("info"),
         Command::Energy(_) => boltzflow::parallel::single_process("energy"),
         Command::SampleExact(_) => boltzflow::parallel::single_process("sample-exact"),
-        Command::Train(_) => boltzflow::parallel::single_process("train"),
         Command::FreeEnergy(_) => boltzflow::parallel::single_process("free-energy"),
         Command::Analyze(_) => boltzflow::parallel::single_process("analyze"),
     };

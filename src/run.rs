@@ -144,6 +144,15 @@ impl RunDir {
         })
     }
 
+    /// The run folder `dir` as seen by the ranks of a data-parallel run other than rank 0,
+    /// which holds the lock and writes: they read its checkpoint, nothing else.
+    pub fn of_root(dir: &Path) -> Self {
+        RunDir {
+            dir: absolute(dir),
+            _lock: None,
+        }
+    }
+
     /// The existing run folder `dir`, for reading.
     pub fn existing(dir: &Path) -> Result<Self> {
         if !dir.join(RUN_MANIFEST).is_file() {

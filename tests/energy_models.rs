@@ -81,7 +81,7 @@ fn energies(trainer: &Trainer<B>) -> Vec<f64> {
 }
 
 /// Trains `config` to its end in the folder `run` beside it: the run folder and the trainer.
-fn train_to_end(config: &Path) -> (PathBuf, Trainer<B>) {
+fn train_to_end(config: &Path) -> (PathBuf, Trainer<'static, B>) {
     let run = config.with_file_name("run");
     let mut trainer = Trainer::<B>::new(config, None, &run, Default::default()).unwrap();
     assert_eq!(

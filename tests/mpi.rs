@@ -1,6 +1,7 @@
 //! `boltzflow` under `mpirun` (a build with `--features mpi`): parallel tempering over 2 ranks
 //! writes the file of one process, bit for bit, and a checkpoint resumes on another number of
-//! ranks. CI runs these with Open MPI (`.ci/setup-mpi`):
+//! ranks; data-parallel training over 2 ranks follows one process's maximum likelihood, and
+//! FAB with its replay buffer split between the ranks resumes exactly. CI runs these with Open MPI (`.ci/setup-mpi`):
 //!
 //! ```sh
 //! cargo test --release --features mpi --test mpi
@@ -163,6 +164,80 @@ fn sampling_over_two_ranks_is_the_single_process_run() {
             "{estimate}"
         );
     }
+}
+
+/// A GMM-4 training configuration with `objectives`, `steps` steps at a constant learning rate
+/// (so that a run extended to more steps is the run resumed), a checkpoint every 5.
+fn train_config(dir: &Path, name: &str, precision: &str, objectives: &str, steps: usize) -> String {
+    let path = common::gmm4_train_config(
+        dir,
+        &format!(
+            "flow: RealNvp(layers: 4, hidden: [16], base_std: 8.0), seed: 5, steps: {steps},
+             precision: {precision}, batch_size: 64, objectives: {objectives},
+             optimizer: (lr: 3e-3), checkpoint_every: 5, eval_samples: 256"
+        ),
+    );
+    let named = dir.join(name);
+    std::fs::rename(path, &named).unwrap();
+    named.to_str().unwrap().to_owned()
+}
+
+/// `training/loss` of a run folder.
+fn losses(run: &Path) -> Vec<f64> {
+    read_h5(&run.join("run.h5"), "training/loss").0
+}
+
+/// Maximum likelihood over 2 ranks (each half of every batch, the gradients summed) follows
+/// the single process's run step by step, to rounding (f64): the same batch, split.
+#[test]
+fn maximum_likelihood_over_two_ranks_is_the_single_process_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = train_config(
+        dir.path(),
+        "ml.ron",
+        "F64",
+        "[ForwardKl(samples: Exact(n: 4000))]",
+        20,
+    );
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    common::boltzflow_ok(&["train", &config, "--out", one.to_str().unwrap()]);
+    mpirun(2, &["train", &config, "--out", two.to_str().unwrap()]);
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!(a.len(), 20);
+    assert!(
+        a.iter()
+            .zip(&b)
+            .all(|(x, y)| (x - y).abs() <= 1e-9 * x.abs().max(1.0)),
+        "{a:?} against {b:?}"
+    );
+    assert_eq!(
+        read_attr_as::<u64>(&two.join("run.h5"), "training", "steps_done"),
+        20
+    );
+}
+
+/// FAB over 2 ranks, each with its share of the AIS chains and of the replay buffer: stopped
+/// after 10 steps and resumed on 2 ranks, it ends with the losses of an uninterrupted run, bit
+/// for bit (the checkpoint holds both ranks' buffers).
+#[test]
+fn fab_over_two_ranks_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let fab = "[Fab(ais: (intermediate: 2, kernel: Hmc(step_size: 0.5, leapfrog_steps: 3)),
+        buffer: (capacity: 640, min_length: 128, updates_per_batch: 4))]";
+    let short = train_config(dir.path(), "fab10.ron", "F32", fab, 10);
+    let long = train_config(dir.path(), "fab20.ron", "F32", fab, 20);
+    let (whole, split) = (dir.path().join("whole"), dir.path().join("split"));
+    mpirun(2, &["train", &long, "--out", whole.to_str().unwrap()]);
+    mpirun(2, &["train", &short, "--out", split.to_str().unwrap()]);
+    let buffer = split.join("checkpoint/buffer_0.h5");
+    assert_eq!(
+        read_h5(&buffer, "rank_lengths").0.len(),
+        2,
+        "both ranks' buffers"
+    );
+    mpirun(2, &["train", &long, "--out", split.to_str().unwrap()]);
+    assert_eq!(losses(&whole), losses(&split));
+    assert_eq!(losses(&whole).len(), 20);
 }
 
 /// A command that does not run over ranks refuses a launch of several (every copy would write

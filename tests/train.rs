@@ -1,5 +1,6 @@
-//! Training flows through the library API: exact resumption from checkpoints, and a
-//! maximum-likelihood fit that reaches the exact test log-likelihood.
+//! Training flows through the library API: exact resumption from checkpoints, data-parallel
+//! training over ranks, and a maximum-likelihood fit that reaches the exact test
+//! log-likelihood.
 
 mod common;
 
@@ -130,13 +131,74 @@ fn an_interrupted_f64_run_resumes_exactly() {
     });
 }
 
+/// Data-parallel maximum likelihood: a checkpoint continued on 2 thread ranks (each computing
+/// half of every batch, the gradients summed) ends where one process ends, to rounding (f64),
+/// with the same parameters on both ranks, and with rank 0's run folder.
+#[test]
+fn two_ranks_train_as_one_process() {
+    in_own_process("two_ranks_train_as_one_process", || {
+        let _serial = one_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), 16, 8, "F64", ML);
+        let never = StopFlag::new();
+        // Both continue one checkpoint: burn's generator, which initialises the parameters, is
+        // shared by the thread ranks.
+        let one = dir.path().join("one");
+        let mut first = Trainer::<B>::new(&config, None, &one, Default::default()).unwrap();
+        assert_eq!(first.run_steps(8, &never, false).unwrap(), Outcome::Paused);
+        drop(first);
+        let two = dir.path().join("two");
+        std::fs::create_dir_all(two.join("checkpoint")).unwrap();
+        std::fs::copy(one.join("run.ron"), two.join("run.ron")).unwrap();
+        for file in std::fs::read_dir(one.join("checkpoint")).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(
+                &file,
+                two.join("checkpoint").join(file.file_name().unwrap()),
+            )
+            .unwrap();
+        }
+        let mut single = Trainer::<B>::new(&config, None, &one, Default::default()).unwrap();
+        assert_eq!(single.run(&never, false).unwrap(), Outcome::Finished);
+        let ranks = boltzflow::parallel::run_on_threads(2, |ranks| {
+            let mut trainer =
+                Trainer::<B>::on_ranks(&config, None, &two, Default::default(), ranks).unwrap();
+            assert_eq!(trainer.step(), 8);
+            assert_eq!(trainer.run(&never, false).unwrap(), Outcome::Finished);
+            let losses: Vec<f64> = trainer.state().history.iter().map(|r| r.loss).collect();
+            (log_q(&trainer), losses)
+        });
+        assert_eq!(ranks[0].0, ranks[1].0, "the ranks' parameters are alike");
+        let losses: Vec<f64> = single.state().history.iter().map(|r| r.loss).collect();
+        let close = |a: &[f64], b: &[f64]| {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| (x - y).abs() <= 1e-9 * x.abs().max(1.0))
+        };
+        assert!(
+            close(&ranks[0].1, &losses),
+            "{:?} against {losses:?}",
+            ranks[0].1
+        );
+        assert!(
+            close(&ranks[0].0, &log_q(&single)),
+            "{:?} against {:?}",
+            ranks[0].0,
+            log_q(&single)
+        );
+        // The summed gradients are not the one process's bit for bit: summation order.
+        assert!(two.join("run.h5").is_file() && two.join("checkpoint/model.h5").is_file());
+    });
+}
+
 /// A trainer in `run` of an f32 configuration with `steps` steps and a checkpoint every 2.
 fn trainer(
     dir: &Path,
     run: &Path,
     steps: usize,
     objectives: &str,
-) -> boltzflow::Result<Trainer<B>> {
+) -> boltzflow::Result<Trainer<'static, B>> {
     let config = write_config(dir, steps, 2, "F32", objectives);
     Trainer::<B>::new(&config, None, run, Default::default())
 }

@@ -8,6 +8,8 @@ use burn::tensor::backend::AutodiffBackend;
 use std::path::PathBuf;
 
 /// Train a flow; resumes from RUN_DIR's checkpoint if there is one. Ctrl-C saves a checkpoint.
+/// Under `mpirun -np R` (a build with `--features mpi`) the training is data-parallel: each
+/// rank computes its share of every batch, the gradients are summed, rank 0 writes the run.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The training configuration (RON).
@@ -18,7 +20,8 @@ pub struct Args {
     /// A system file to use instead of the configuration's.
     #[arg(long)]
     pub system: Option<PathBuf>,
-    /// Where the flow runs.
+    /// Where the flow runs (under `mpirun`, each rank on a machine takes the GPU of its local
+    /// rank).
     #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
     pub device: DeviceKind,
 }
@@ -32,9 +35,17 @@ pub fn run(args: Args) -> Result<()> {
 impl OnDevice for Args {
     type Output = ();
     fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
-        let mut trainer =
-            Trainer::<B>::new(&self.config, self.system.as_deref(), &self.out, device)?;
-        if trainer.step() > 0 {
+        let ranks = crate::parallel::world()?;
+        let ranks = ranks.as_ref();
+        let mut trainer = Trainer::<B>::on_ranks(
+            &self.config,
+            self.system.as_deref(),
+            &self.out,
+            device,
+            ranks,
+        )?;
+        let root = ranks.is_root();
+        if trainer.step() > 0 && root {
             eprintln!(
                 "resuming {} at step {} of {}",
                 self.out.display(),
@@ -45,6 +56,7 @@ impl OnDevice for Args {
         let outcome = trainer.run(&StopFlag::ctrl_c(), true)?;
         let state = trainer.state();
         match outcome {
+            Outcome::Finished if !root => Ok(()),
             Outcome::Finished => {
                 eprintln!(
                     "trained {} steps ({} skipped as non-finite); checkpoint and run.h5 in {}",

@@ -138,7 +138,7 @@ pub fn single_process(command: &str) -> Result<()> {
     match launched_size() {
         Some(n) if n > 1 => Err(crate::Error::InvalidArgument(format!(
             "`boltzflow {command}` runs as one process, but it was started as {n} MPI processes \
-             (`md` and `sample` run over MPI ranks; the others do not yet)"
+             (`md`, `sample` and `train` run over MPI ranks; the others do not yet)"
         ))),
         _ => Ok(()),
     }
@@ -163,6 +163,23 @@ fn start_mpi(n: usize) -> Result<Box<dyn Ranks>> {
 /// Environment variables with the number of ranks on this machine (Open MPI, MPICH's Hydra).
 #[cfg(feature = "mpi")]
 const LAUNCHER_LOCAL_SIZE_VARS: [&str; 2] = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"];
+
+/// Environment variables with this process's rank among the ranks on its machine (Open MPI,
+/// MPICH's Hydra, Slurm).
+const LAUNCHER_LOCAL_RANK_VARS: [&str; 3] = [
+    "OMPI_COMM_WORLD_LOCAL_RANK",
+    "MPI_LOCALRANKID",
+    "SLURM_LOCALID",
+];
+
+/// This process's rank among the MPI ranks on its machine (0 when not started by a launcher):
+/// the GPU it drives, so that R ranks on a machine with R GPUs use one each.
+pub fn local_rank() -> usize {
+    LAUNCHER_LOCAL_RANK_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(0)
+}
 
 /// Gives this rank's thread pool its share of the machine's cores (at least one), unless
 /// `RAYON_NUM_THREADS` is set.

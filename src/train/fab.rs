@@ -5,6 +5,13 @@
 //! loss = −Σ w̄_i log q(x_i), with w̄ the self-normalised AIS weights. With the prioritised
 //! replay buffer ([`ReplayBuffer`]), each AIS batch is stored and several gradient steps draw
 //! batches from the buffer by weight, correcting the weights for the flow's change.
+//!
+//! Over several MPI ranks each rank runs its share of the AIS chains from its own random
+//! streams, keeps its share of the buffer (capacity and minimum length split like the batch)
+//! and computes the loss of its share of the batch; the ranks share one set of adapted AIS step
+//! sizes (averaged after each step). Self-normalised weights are normalised within each
+//! rank's share. Checkpoints hold every rank's buffer, so a run resumes on the same number of
+//! ranks exactly (on another number, each rank takes its share of the saved points).
 
 use super::batch::Batch;
 use super::config::BufferConfig;
@@ -14,10 +21,11 @@ use crate::analysis::geometry::chirality_of;
 use crate::analysis::normalised_weights;
 use crate::densities::McmcSpace;
 use crate::flow::{from_f64, to_host};
-use crate::io::{OutputFile, read_array};
+use crate::io::{OutputFile, dataset_exists, read_array};
 use crate::job::StopFlag;
+use crate::parallel::{Ranks, share};
 use crate::sampling::{Ais, AisConfig};
-use crate::seed::Stream;
+use crate::seed::{Stream, derive};
 use crate::{Error, Result};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
@@ -36,8 +44,24 @@ pub struct Fab {
     stop: StopFlag,
     /// The run's seed: each AIS batch of the buffer fill draws from its own stream.
     seed: u64,
-    /// AIS batches of the buffer fill so far.
+    /// AIS batches of this rank's buffer fill so far.
     fill_batches: u64,
+    /// This process's rank and the number of ranks.
+    place: (usize, usize),
+    /// Over several ranks, what [`Objective::gather`] brought to rank 0 for the checkpoint.
+    gathered: Option<Gathered>,
+}
+
+/// Every rank's buffer and counters, on rank 0, for a checkpoint.
+struct Gathered {
+    /// The ranks' buffers, concatenated in rank order.
+    content: BufferContent,
+    /// Points of each rank's buffer.
+    lengths: Vec<f64>,
+    /// Each rank's buffer-fill batches.
+    fill_batches: Vec<f64>,
+    /// The counters summed over the ranks: dropped chains, accepted jumps, mirror images.
+    counts: [u64; 3],
 }
 
 /// What FAB's AIS runs have counted so far.
@@ -114,7 +138,9 @@ struct AisBatch {
 impl Fab {
     /// The objective with weight `weight` in the total loss, for a `dim`-dimensional target
     /// whose flow's MCMC runs in `mcmc_dim` dimensions; `filter_chirality` names the
-    /// `[N, CA, C, CB]` atoms whose D form is dropped; `seed` is the run's.
+    /// `[N, CA, C, CB]` atoms whose D form is dropped; `seed` is the run's; `place` is this
+    /// process's rank and the number of ranks ((0, 1) on one process).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         weight: f64,
         ais: &AisConfig,
@@ -123,7 +149,10 @@ impl Fab {
         dim: usize,
         mcmc_dim: usize,
         seed: u64,
+        place: (usize, usize),
     ) -> Result<Self> {
+        let (rank, ranks) = place;
+        let mine = |n: usize| share(n, ranks, rank).len();
         if let Some(atoms) = filter_chirality
             && atoms.iter().any(|&a| 3 * a + 3 > dim)
         {
@@ -136,9 +165,14 @@ impl Fab {
             chirality: filter_chirality.map(|atoms| ChiralityFilter { atoms, dropped: 0 }),
             weight,
             ais: Ais::new(ais.clone())?,
+            // Each rank holds its share of the buffer.
             buffer: buffer.cloned().map(|config| Buffered {
-                buffer: ReplayBuffer::new(mcmc_dim, config.capacity),
-                config,
+                buffer: ReplayBuffer::new(mcmc_dim, mine(config.capacity)),
+                config: BufferConfig {
+                    capacity: mine(config.capacity),
+                    min_length: mine(config.min_length),
+                    ..config
+                },
                 updates_since_refill: 0,
             }),
             counts: AisCounts::default(),
@@ -146,6 +180,8 @@ impl Fab {
             stop: StopFlag::new(),
             seed,
             fill_batches: 0,
+            place,
+            gathered: None,
         })
     }
 
@@ -156,7 +192,13 @@ impl Fab {
         step: &StepContext<'_, B>,
         rng: &mut rand_pcg::Pcg64,
     ) -> Result<Batch<B>> {
-        let (batch_size, device) = (step.batch_size, step.device);
+        let mut own = step.rank_rng(rng);
+        let rng = own.as_mut().unwrap_or(rng);
+        // This rank's share of the batch; its loss is a mean over the share, so it counts by
+        // its share of the whole.
+        let (batch_size, device) = (step.share(step.batch_size).len(), step.device);
+        let (rank, ranks) = self.place;
+        let share_weight = step.share_weight(step.batch_size);
         let space = McmcSpace::of(step.model.flow()?, step.system, device);
         let dim = space.dim();
         let mut draw = |n: usize, rng: &mut rand_pcg::Pcg64| {
@@ -179,7 +221,7 @@ impl Fab {
             let log_q = space.log_prob(from_f64(batch.x, [n, dim], device));
             let w = from_f64::<B, 1>(weights, [n], device);
             return Ok(Batch {
-                loss: (w * log_q).sum().mul_scalar(-self.weight),
+                loss: (w * log_q).sum().mul_scalar(-self.weight * share_weight),
                 points: batch_size,
                 n_nonfinite: batch_size - n,
                 model_evaluations: 0,
@@ -192,16 +234,20 @@ impl Fab {
             while buffered.buffer.len() < buffered.config.min_length {
                 self.stop
                     .check("the replay-buffer fill (the points so far are saved)")?;
-                let fill_seed = Stream::BufferFill(self.fill_batches).seed(self.seed);
+                let mut fill_seed = Stream::BufferFill(self.fill_batches).seed(self.seed);
+                if ranks > 1 {
+                    fill_seed = derive(fill_seed, rank as u64);
+                }
                 B::seed(device, fill_seed);
                 let batch = draw(batch_size, &mut rand_pcg::Pcg64::seed_from_u64(fill_seed))?;
                 self.fill_batches += 1;
                 buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
                 if let Some(bar) = &self.progress {
                     let line = format!(
-                        "filling the replay buffer: {} of {} points",
+                        "filling the replay buffer: {} of {} points{}",
                         buffered.buffer.len().min(buffered.config.min_length),
-                        buffered.config.min_length
+                        buffered.config.min_length,
+                        if ranks > 1 { " (rank 0's share)" } else { "" }
                     );
                     crate::progress::println(bar, &line);
                 }
@@ -240,21 +286,35 @@ impl Fab {
             loss: (w * log_q)
                 .sum()
                 .div_scalar(k as f64)
-                .mul_scalar(-self.weight),
+                .mul_scalar(-self.weight * share_weight),
             points: k,
             n_nonfinite: removed,
             model_evaluations: 0,
         })
     }
 
-    /// The small state, for a checkpoint.
+    /// This rank's counters: dropped chains, accepted jumps, mirror images.
+    fn local_counts(&self) -> [u64; 3] {
+        [
+            self.counts.dropped_chains,
+            self.counts.jumps_accepted,
+            self.chirality.as_ref().map_or(0, |c| c.dropped),
+        ]
+    }
+
+    /// The small state, for a checkpoint: over several ranks, the counters summed over them
+    /// (as gathered on rank 0).
     fn fab_state(&self) -> FabState {
+        let counts = self
+            .gathered
+            .as_ref()
+            .map_or(self.local_counts(), |g| g.counts);
         FabState {
             step_sizes: self.ais.step_sizes(),
             updates_since_refill: self.buffer.as_ref().map_or(0, |b| b.updates_since_refill),
-            dropped_chains: self.counts.dropped_chains,
-            mirror_images_dropped: self.chirality.as_ref().map_or(0, |c| c.dropped),
-            torsion_jumps_accepted: self.counts.jumps_accepted,
+            dropped_chains: counts[0],
+            mirror_images_dropped: counts[2],
+            torsion_jumps_accepted: counts[1],
             fill_batches: self.fill_batches,
         }
     }
@@ -270,22 +330,64 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
         self.step_loss(step, rng)
     }
 
+    fn over_ranks(&self) -> bool {
+        true
+    }
+
+    /// The ranks' AIS step sizes, averaged.
+    fn synchronise(&mut self, ranks: &dyn Ranks) {
+        let mut sizes = self.ais.step_sizes();
+        ranks.all_sum(&mut sizes);
+        let mean: Vec<f64> = sizes.iter().map(|s| s / ranks.size() as f64).collect();
+        self.ais
+            .set_step_sizes(&mean)
+            .expect("as many step sizes as before");
+    }
+
+    fn gather(&mut self, ranks: &dyn Ranks) {
+        let mut counts = self.local_counts().map(|c| c as f64);
+        ranks.all_sum(&mut counts);
+        let content = self.buffer.as_ref().map(|b| b.buffer.content());
+        let length = content.as_ref().map_or(0, |c| c.log_w.len()) as f64;
+        let lengths = ranks.gather(vec![length]);
+        let fill_batches = ranks.gather(vec![self.fill_batches as f64]);
+        let (x, log_w, log_q) = content.map_or_else(Default::default, |c| (c.x, c.log_w, c.log_q));
+        let content = BufferContent {
+            x: ranks.gather(x),
+            log_w: ranks.gather(log_w),
+            log_q: ranks.gather(log_q),
+        };
+        self.gathered = ranks.is_root().then(|| Gathered {
+            content,
+            lengths,
+            fill_batches,
+            counts: counts.map(|c| c as u64),
+        });
+    }
+
     fn state(&self) -> ObjectiveState {
         ObjectiveState::Fab(self.fab_state())
     }
 
-    /// Writes the replay buffer (`buffer_INDEX.h5`: `x`, `log_w`, `log_q`), when there is one.
+    /// Writes the replay buffer (`buffer_INDEX.h5`: `x`, `log_w`, `log_q`, and each rank's
+    /// number of points and fill batches, `rank_lengths` and `rank_fill_batches`), when there
+    /// is one.
     fn save_files(&self, dir: &Path, index: usize) -> Result<()> {
         let Some(buffered) = &self.buffer else {
             return Ok(());
         };
-        let content = buffered.buffer.content();
-        let out = OutputFile::create(&buffer_file(dir, index))?;
+        let gathered = self.gathered.as_ref();
+        let content = gathered.map_or_else(|| buffered.buffer.content(), |g| g.content.clone());
         let n = content.log_w.len();
+        let lengths = gathered.map_or(vec![n as f64], |g| g.lengths.clone());
+        let fills = gathered.map_or(vec![self.fill_batches as f64], |g| g.fill_batches.clone());
+        let out = OutputFile::create(&buffer_file(dir, index))?;
         let dim = content.x.len().checked_div(n).unwrap_or(0);
         out.write_array("x", &content.x, &[n, dim])?;
         out.write_array("log_w", &content.log_w, &[n])?;
         out.write_array("log_q", &content.log_q, &[n])?;
+        out.write_array("rank_lengths", &lengths, &[lengths.len()])?;
+        out.write_array("rank_fill_batches", &fills, &[fills.len()])?;
         out.commit()?;
         Ok(())
     }
@@ -299,20 +401,49 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
             )));
         };
         self.ais.set_step_sizes(&state.step_sizes)?;
+        // The counters are totals over the ranks: rank 0 carries them on.
+        let (rank, ranks) = self.place;
+        let total = |count: u64| if rank == 0 { count } else { 0 };
         self.counts = AisCounts {
-            dropped_chains: state.dropped_chains,
-            jumps_accepted: state.torsion_jumps_accepted,
+            dropped_chains: total(state.dropped_chains),
+            jumps_accepted: total(state.torsion_jumps_accepted),
         };
         self.fill_batches = state.fill_batches;
         if let Some(chirality) = self.chirality.as_mut() {
-            chirality.dropped = state.mirror_images_dropped;
+            chirality.dropped = total(state.mirror_images_dropped);
         }
         let path = buffer_file(dir, index);
         if let (Some(buffered), true) = (self.buffer.as_mut(), path.is_file()) {
-            buffered.buffer.restore(BufferContent {
+            let content = BufferContent {
                 x: read_array(&path, "x")?.0,
                 log_w: read_array(&path, "log_w")?.0,
                 log_q: read_array(&path, "log_q")?.0,
+            };
+            let per_rank = |name: &str| -> Result<Option<Vec<f64>>> {
+                Ok(if dataset_exists(&path, name)? {
+                    Some(read_array(&path, name)?.0).filter(|v| v.len() == ranks)
+                } else {
+                    None
+                })
+            };
+            // This rank's points: its own buffer when the checkpoint has as many ranks, else
+            // its share of them all.
+            let n = content.log_w.len();
+            let mine = match per_rank("rank_lengths")? {
+                Some(lengths) => {
+                    let start = lengths[..rank].iter().sum::<f64>() as usize;
+                    start..(start + lengths[rank] as usize).min(n)
+                }
+                None => share(n, ranks, rank),
+            };
+            if let Some(fills) = per_rank("rank_fill_batches")? {
+                self.fill_batches = fills[rank] as u64;
+            }
+            let dim = content.x.len().checked_div(n).unwrap_or(0);
+            buffered.buffer.restore(BufferContent {
+                x: content.x[mine.start * dim..mine.end * dim].to_vec(),
+                log_w: content.log_w[mine.clone()].to_vec(),
+                log_q: content.log_q[mine].to_vec(),
             })?;
             buffered.updates_since_refill = state.updates_since_refill;
         }
@@ -433,6 +564,7 @@ mod tests {
             66,
             60,
             0,
+            (0, 1),
         )
         .err()
         .expect("atom 22 of 22 atoms")

@@ -6,6 +6,7 @@ use crate::Result;
 use crate::flow::{Density, from_f64};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use std::ops::Range;
 
 /// Samples to fit by maximum likelihood, with the objective's weight.
 pub struct ForwardKl {
@@ -31,27 +32,46 @@ impl ForwardKl {
         self.data.is_empty()
     }
 
-    /// The weighted loss on a batch of `batch_size` samples drawn with replacement by `rng`.
+    /// The weighted loss on the rows `share` of a batch of `batch_size` samples drawn with
+    /// replacement by `rng`: −weight · Σ_share log q / `batch_size`. Every rank draws the whole
+    /// batch from the same stream and takes its share, so the ranks' losses add up to the loss
+    /// of the batch on one process.
     pub fn loss<B: Backend>(
         &self,
         flow: &impl Density<B>,
         batch_size: usize,
+        share: Range<usize>,
         rng: &mut impl rand::Rng,
         device: &B::Device,
     ) -> Tensor<B, 1> {
         let batch = draw_rows(&self.data, self.dim, batch_size, rng);
-        let x = from_f64(batch, [batch_size, self.dim], device);
-        flow.log_prob(x).mean().mul_scalar(-self.weight)
+        let rows = &batch[share.start * self.dim..share.end * self.dim];
+        let x = from_f64(rows.to_vec(), [share.len(), self.dim], device);
+        flow.log_prob(x)
+            .sum()
+            .mul_scalar(-self.weight / batch_size as f64)
     }
 }
 
 impl<B: AutodiffBackend> Objective<B> for ForwardKl {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
+        let share = step.share(step.batch_size);
         Ok(Batch {
-            loss: ForwardKl::loss(self, step.model.flow()?, step.batch_size, rng, step.device),
-            points: step.batch_size,
+            points: share.len(),
+            loss: ForwardKl::loss(
+                self,
+                step.model.flow()?,
+                step.batch_size,
+                share,
+                rng,
+                step.device,
+            ),
             n_nonfinite: 0,
             model_evaluations: 0,
         })
+    }
+
+    fn over_ranks(&self) -> bool {
+        true
     }
 }

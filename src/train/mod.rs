@@ -8,12 +8,14 @@
 //! model, minimises
 //! the weighted sum of its objectives with AdamW, skips non-finite steps, clips the global
 //! gradient norm, and writes a checkpoint every few steps and on Ctrl-C, from which the run
-//! resumes exactly.
+//! resumes exactly. Over several MPI ranks the training is data-parallel
+//! ([`Trainer::on_ranks`]; the gradients' sum and the parameters' checks in `data_parallel`).
 
 mod batch;
 mod checkpoint;
 mod clip;
 mod config;
+mod data_parallel;
 mod fab;
 mod forward_kl;
 mod model;

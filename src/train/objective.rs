@@ -12,11 +12,14 @@ use crate::ebm::{CdSettings, ContrastiveDivergence, Vapo, WassersteinFlow};
 use crate::energy::System;
 use crate::io::{OutputFile, dataset_exists, read_array, read_points};
 use crate::job::StopFlag;
-use crate::seed::Stream;
+use crate::parallel::Ranks;
+use crate::seed::{Stream, derive};
 use crate::{Error, Result};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use std::path::Path;
 
 /// What an objective carries from one step to the next, for checkpoints.
@@ -45,17 +48,60 @@ pub struct StepContext<'a, B: AutodiffBackend> {
     pub model: &'a Trainable<B>,
     /// The target.
     pub system: &'a System,
-    /// Points per gradient step.
+    /// Points per gradient step, over all ranks together.
     pub batch_size: usize,
     /// The device the flow lives on.
     pub device: &'a B::Device,
+    /// The processes sharing the step (one, on a single process). Each computes the loss of
+    /// its share of the points, weighted by [`StepContext::share_weight`], and the trainer sums
+    /// their gradients: the sum is the gradient of the whole batch's loss.
+    pub ranks: &'a dyn Ranks,
+}
+
+impl<B: AutodiffBackend> StepContext<'_, B> {
+    /// This rank's share of `n` points (all of them on one process).
+    pub fn share(&self, n: usize) -> Range<usize> {
+        self.ranks.share(n)
+    }
+
+    /// The factor that turns a mean over this rank's share of `n` points into its part of the
+    /// mean over all `n` (1 on one process).
+    pub fn share_weight(&self, n: usize) -> f64 {
+        self.share(n).len() as f64 / n as f64
+    }
+
+    /// This rank's own random stream for the step, seeded from the step's stream `rng`, which
+    /// every rank holds alike (each draws one number from it, so it stays alike); `None` on one
+    /// process, where `rng` itself serves.
+    pub fn rank_rng(&self, rng: &mut rand_pcg::Pcg64) -> Option<rand_pcg::Pcg64> {
+        let seed = rng.next_u64();
+        (self.ranks.size() > 1)
+            .then(|| rand_pcg::Pcg64::seed_from_u64(derive(seed, self.ranks.rank() as u64)))
+    }
 }
 
 /// One objective of a run.
 pub trait Objective<B: AutodiffBackend> {
-    /// The weighted loss of one gradient step. [`Error::Interrupted`] (the stop flag seen in a
-    /// long step) abandons the step.
+    /// The weighted loss of one gradient step (of this rank's share of it, over several
+    /// ranks). `rng` is the step's random stream, alike on every rank. [`Error::Interrupted`]
+    /// (the stop flag seen in a long step) abandons the step.
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>>;
+
+    /// Whether the objective can be trained over several ranks, each with its share of the
+    /// batch.
+    fn over_ranks(&self) -> bool {
+        false
+    }
+
+    /// After every step that succeeded on all ranks, on every rank: makes the state the ranks
+    /// adapt separately alike again (FAB's AIS step sizes). A collective operation; called only
+    /// over several ranks.
+    fn synchronise(&mut self, _ranks: &dyn Ranks) {}
+
+    /// Before a checkpoint, on every rank: brings the ranks' own state to rank 0, for
+    /// [`Objective::state`] and [`Objective::save_files`] there (FAB's buffers and counters).
+    /// A collective operation; called only over several ranks.
+    fn gather(&mut self, _ranks: &dyn Ranks) {}
 
     /// The state to checkpoint.
     fn state(&self) -> ObjectiveState {
@@ -88,16 +134,29 @@ pub trait Objective<B: AutodiffBackend> {
     }
 }
 
-/// Builds the objectives of a run; `base_dir` is the configuration's folder.
+/// Builds the objectives of a run; `base_dir` is the configuration's folder. Over several
+/// `ranks`, objectives that cannot be shared among them are refused by name.
 pub fn build_all<B: AutodiffBackend>(
     config: &TrainConfig,
     base_dir: &Path,
     system: &System,
+    ranks: &dyn Ranks,
 ) -> Result<Vec<Box<dyn Objective<B>>>> {
     config
         .objectives
         .iter()
-        .map(|objective| build(objective, config, base_dir, system))
+        .map(|objective| {
+            let built = build(objective, config, base_dir, system, ranks)?;
+            if ranks.size() > 1 && !built.over_ranks() {
+                return Err(Error::InvalidArgument(format!(
+                    "the objective {} cannot be trained over {} MPI ranks yet (ForwardKl, \
+                     ReverseKl, Fab and Pde can); run it as one process",
+                    objective.name(),
+                    ranks.size()
+                )));
+            }
+            Ok(built)
+        })
         .collect()
 }
 
@@ -107,6 +166,7 @@ fn build<B: AutodiffBackend>(
     config: &TrainConfig,
     base_dir: &Path,
     system: &System,
+    ranks: &dyn Ranks,
 ) -> Result<Box<dyn Objective<B>>> {
     Ok(match objective {
         ObjectiveConfig::ForwardKl { weight, samples } => {
@@ -130,6 +190,7 @@ fn build<B: AutodiffBackend>(
                 .as_ref()
                 .map_or(system.dim(), |flow| flow.mcmc_dim(system.dim())),
             config.seed,
+            (ranks.rank(), ranks.size()),
         )?),
         ObjectiveConfig::Pde { .. } => {
             let pde = objective.pde().expect("a Pde configuration");

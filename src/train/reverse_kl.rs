@@ -91,13 +91,17 @@ impl ReverseKl {
 }
 
 impl<B: AutodiffBackend> Objective<B> for ReverseKl {
+    /// This rank's share of the batch, drawn from its own stream of burn's generator.
     fn loss(&mut self, step: &StepContext<'_, B>, _: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
-        ReverseKl::loss(
-            self,
-            step.model.flow()?,
-            step.system,
-            step.batch_size,
-            step.device,
-        )
+        let n = step.share(step.batch_size).len();
+        let batch = ReverseKl::loss(self, step.model.flow()?, step.system, n, step.device)?;
+        Ok(Batch {
+            loss: batch.loss.mul_scalar(step.share_weight(step.batch_size)),
+            ..batch
+        })
+    }
+
+    fn over_ranks(&self) -> bool {
+        true
     }
 }

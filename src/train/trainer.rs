@@ -2,6 +2,7 @@
 
 use super::batch::Batch;
 use super::checkpoint::HistoryRow;
+use super::data_parallel::{check_same_parameters, from_root, sum_gradients};
 use super::model::{ModelConfig, Trainable};
 use super::objective::{Objective, StepContext, build_all};
 use super::{SampleSource, TrainConfig, TrainState, clip_global_norm, learning_rate};
@@ -12,8 +13,9 @@ use crate::energy::System;
 use crate::flow::{BuildContext, log_prob_on_host, sample_to_host, set_precision, to_host};
 use crate::io::{OutputFile, RunInfo, absolute};
 use crate::job::{Job, Outcome, StopFlag, drive};
+use crate::parallel::{Ranks, Single, agree};
 use crate::run::{RunDir, RunManifest, SystemIdentity};
-use crate::seed::Stream;
+use crate::seed::{Stream, derive};
 use crate::{Error, Result};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -93,7 +95,14 @@ impl TestSet {
 /// parameters are initialised lazily from it, at the first step), so two trainers running at
 /// the same time in one process perturb each other's random numbers: run them one after the
 /// other.
-pub struct Trainer<B: AutodiffBackend> {
+///
+/// Over several ranks (MPI processes; [`Trainer::on_ranks`]) the training is data-parallel:
+/// each rank computes the loss of its share of every objective's points and the gradients are
+/// summed over the ranks before the optimiser's step, which every rank takes alike. Rank 0's
+/// initial parameters are given to all; they are compared at every checkpoint (an error if
+/// they differ); rank 0 alone evaluates and writes the checkpoint and `run.h5`.
+pub struct Trainer<'r, B: AutodiffBackend> {
+    ranks: &'r dyn Ranks,
     config: TrainConfig,
     manifest: RunManifest,
     run: RunDir,
@@ -114,7 +123,7 @@ pub struct Trainer<B: AutodiffBackend> {
     consecutive_skips: usize,
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: AutodiffBackend> Trainer<'static, B> {
     /// Prepares the run in `run_dir` from the configuration file, resuming from its checkpoint
     /// if there is one. `system_override` replaces the configuration's system file.
     ///
@@ -127,6 +136,38 @@ impl<B: AutodiffBackend> Trainer<B> {
         system_override: Option<&Path>,
         run_dir: &Path,
         device: B::Device,
+    ) -> Result<Self> {
+        Trainer::on_ranks(config_path, system_override, run_dir, device, &Single)
+    }
+}
+
+impl<'r, B: AutodiffBackend> Trainer<'r, B> {
+    /// Like [`Trainer::new`], data-parallel over `ranks` (every rank calls it). Rank 0 locks
+    /// the run folder and writes the manifest; the others only read the checkpoint. A failure
+    /// on any rank fails them all.
+    pub fn on_ranks(
+        config_path: &Path,
+        system_override: Option<&Path>,
+        run_dir: &Path,
+        device: B::Device,
+        ranks: &'r dyn Ranks,
+    ) -> Result<Self> {
+        let trainer = Self::prepare(config_path, system_override, run_dir, device, ranks);
+        let mut trainer = agree(ranks, trainer)?;
+        if ranks.size() > 1 {
+            let model = trainer.model.take().expect("present between steps");
+            trainer.model = Some(from_root(model, ranks, &trainer.device));
+        }
+        Ok(trainer)
+    }
+
+    /// The work of [`Trainer::on_ranks`] on one rank.
+    fn prepare(
+        config_path: &Path,
+        system_override: Option<&Path>,
+        run_dir: &Path,
+        device: B::Device,
+        ranks: &'r dyn Ranks,
     ) -> Result<Self> {
         let (config, text): (TrainConfig, String) = read_ron_file(config_path)?;
         config.validate().map_err(|e| Error::Config {
@@ -142,12 +183,23 @@ impl<B: AutodiffBackend> Trainer<B> {
             config_path: absolute(config_path),
             system: SystemIdentity::of(&system_file, &system),
         };
-        let run = RunDir::lock(run_dir)?;
+        if config.batch_size < ranks.size() {
+            return Err(Error::InvalidArgument(format!(
+                "batch_size {} is smaller than the {} ranks that share it",
+                config.batch_size,
+                ranks.size()
+            )));
+        }
+        let run = if ranks.is_root() {
+            RunDir::lock(run_dir)?
+        } else {
+            RunDir::of_root(run_dir)
+        };
         let manifest_changed = check_manifest(&run, &manifest, &config)?;
         set_precision::<B>(&device, config.precision)?;
         let checkpoint = run.checkpoint();
         let resuming = checkpoint.exists();
-        let mut objectives = build_all::<B>(&config, base_dir, &system)?;
+        let mut objectives = build_all::<B>(&config, base_dir, &system, ranks)?;
         let training_data = objectives.iter().find_map(|o| o.training_data());
         // Dihedral samples make a potential flow's density periodic.
         let angles = config
@@ -209,6 +261,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         B::seed(&device, config.seed);
         let mut model = model_config.init_trainable::<B>(&device)?;
+        // Drawn now, from the run's seed (burn draws parameters when they are first used), so
+        // that every rank of a data-parallel run starts where one process does.
+        initialise_now(&model);
         let mut optimizer = new_optimizer(&config);
         if resuming {
             model = checkpoint.load_model(model, &device)?;
@@ -219,10 +274,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         }
         let test_set = TestSet::of(&config, &system)?;
-        if manifest_changed {
+        if manifest_changed && ranks.is_root() {
             run.write_manifest(&manifest)?;
         }
         Ok(Trainer {
+            ranks,
             config,
             manifest,
             run,
@@ -276,9 +332,21 @@ impl<B: AutodiffBackend> Trainer<B> {
         stop: &StopFlag,
         show_progress: bool,
     ) -> Result<Outcome> {
+        // Over several ranks, they stop together: before each step they all ask whether any was
+        // stopped (see `TrainJob::step`), so neither the driver nor a long objective sees the
+        // flag itself.
+        let (driver_stop, ranks_stop) = if self.ranks.size() > 1 {
+            (StopFlag::new(), Some(stop.clone()))
+        } else {
+            (stop.clone(), None)
+        };
+        let show_progress = show_progress && self.ranks.is_root();
         let outcome = drive(
-            &mut TrainJob { trainer: self },
-            stop,
+            &mut TrainJob {
+                trainer: self,
+                stop: ranks_stop,
+            },
+            &driver_stop,
             max_steps as u64,
             show_progress,
             PROGRESS_TEMPLATE,
@@ -297,37 +365,47 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn train_step(&mut self) -> Result<Option<HistoryRow>> {
         let step = self.state.step;
         let seed = seed_for_step(self.config.seed, step);
-        B::seed(&self.device, seed);
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        let evaluations_before = self.system.evaluations();
-        let model = self
-            .model
-            .as_ref()
-            .expect("the model is present between steps");
-        let context = StepContext {
-            model,
-            system: &self.system,
-            batch_size: self.config.batch_size,
-            device: &self.device,
+        // burn's generator (flow samples) runs a stream of each rank's own.
+        let ranks = self.ranks;
+        let own_seed = if ranks.size() > 1 {
+            derive(seed, ranks.rank() as u64)
+        } else {
+            seed
         };
-        let mut loss = Tensor::<B, 1>::zeros([1], &self.device);
-        let (mut points, mut nonfinite) = (0, 0);
-        for objective in &mut self.objectives {
-            let batch: Batch<B> = objective.loss(&context, &mut rng)?;
-            loss = loss + batch.loss;
-            points += batch.points;
-            nonfinite += batch.n_nonfinite;
-            self.state.model_evaluations += batch.model_evaluations;
+        B::seed(&self.device, own_seed);
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let local = self.local_loss(&mut rng);
+        let (loss, counts) = agree(ranks, local)?;
+        // The loss, the points and the evaluations of all ranks together.
+        let mut totals = [to_host(loss.clone())[0]]
+            .into_iter()
+            .chain(counts)
+            .collect::<Vec<_>>();
+        if ranks.size() > 1 {
+            ranks.all_sum(&mut totals);
+            for objective in &mut self.objectives {
+                objective.synchronise(ranks);
+            }
         }
-        self.state.target_evaluations += self.system.evaluations() - evaluations_before;
-        if points > 0 && nonfinite == points {
+        let [
+            loss_value,
+            points,
+            nonfinite,
+            target_evaluations,
+            model_evaluations,
+        ] = totals[..]
+        else {
+            unreachable!("five totals")
+        };
+        self.state.target_evaluations += target_evaluations as u64;
+        self.state.model_evaluations += model_evaluations as u64;
+        if points > 0.0 && nonfinite == points {
             return Err(Error::InvalidArgument(format!(
                 "step {step}: every one of the {points} points of the objectives had a NaN or \
                  infinite energy, gradient or density, so nothing can be learnt from the target; \
                  check the system (`boltzflow energy` on a few points) and the flow's scale"
             )));
         }
-        let loss_value = to_host(loss.clone())[0];
         self.state.step += 1;
         if !loss_value.is_finite() {
             self.state.skipped_steps += 1;
@@ -338,6 +416,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             .take()
             .expect("the model is present between steps");
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if ranks.size() > 1 {
+            sum_gradients(&model, &mut grads, ranks);
+        }
         let max_norm = self
             .config
             .optimizer
@@ -380,6 +461,40 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         self.state.history.push(row.clone());
         Ok(Some(row))
+    }
+
+    /// This rank's loss of the step, and its counts: points, non-finite points, target and
+    /// model evaluations.
+    fn local_loss(&mut self, rng: &mut rand_pcg::Pcg64) -> Result<(Tensor<B, 1>, [f64; 4])> {
+        let evaluations_before = self.system.evaluations();
+        let model = self
+            .model
+            .as_ref()
+            .expect("the model is present between steps");
+        let context = StepContext {
+            model,
+            system: &self.system,
+            batch_size: self.config.batch_size,
+            device: &self.device,
+            ranks: self.ranks,
+        };
+        let mut loss = Tensor::<B, 1>::zeros([1], &self.device);
+        let (mut points, mut nonfinite, mut model_evaluations) = (0, 0, 0);
+        for objective in &mut self.objectives {
+            let batch: Batch<B> = objective.loss(&context, rng)?;
+            loss = loss + batch.loss;
+            points += batch.points;
+            nonfinite += batch.n_nonfinite;
+            model_evaluations += batch.model_evaluations;
+        }
+        let target_evaluations = self.system.evaluations() - evaluations_before;
+        let counts = [
+            points,
+            nonfinite,
+            target_evaluations as usize,
+            model_evaluations as usize,
+        ];
+        Ok((loss, counts.map(|c| c as f64)))
     }
 
     /// Evaluates the model. A flow: mean log q of the exact test set (when there is one), and
@@ -432,8 +547,23 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    /// Writes the checkpoint and `run.h5`.
+    /// Writes the checkpoint and `run.h5` (rank 0; every rank calls it).
     fn save(&mut self) -> Result<()> {
+        if self.ranks.size() > 1 {
+            for objective in &mut self.objectives {
+                objective.gather(self.ranks);
+            }
+        }
+        let saved = if self.ranks.is_root() {
+            self.write_checkpoint()
+        } else {
+            Ok(())
+        };
+        agree(self.ranks, saved)
+    }
+
+    /// Writes the checkpoint and `run.h5`.
+    fn write_checkpoint(&mut self) -> Result<()> {
         self.state.objectives = self.objectives.iter().map(|o| o.state()).collect();
         let objectives = &self.objectives;
         self.run.checkpoint().save(
@@ -540,11 +670,13 @@ impl<B: AutodiffBackend> Trainer<B> {
 }
 
 /// A [`Trainer`] as a [`Job`] for the driver.
-struct TrainJob<'a, B: AutodiffBackend> {
-    trainer: &'a mut Trainer<B>,
+struct TrainJob<'a, 'r, B: AutodiffBackend> {
+    trainer: &'a mut Trainer<'r, B>,
+    /// Over several ranks, Ctrl-C, asked of all ranks before each step.
+    stop: Option<StopFlag>,
 }
 
-impl<B: AutodiffBackend> Job for TrainJob<'_, B> {
+impl<B: AutodiffBackend> Job for TrainJob<'_, '_, B> {
     fn done(&self) -> u64 {
         self.trainer.state.step as u64
     }
@@ -561,6 +693,11 @@ impl<B: AutodiffBackend> Job for TrainJob<'_, B> {
 
     fn step(&mut self, progress: &ProgressBar) -> Result<()> {
         let t = &mut *self.trainer;
+        if let Some(stop) = &self.stop
+            && t.ranks.any(stop.is_set())
+        {
+            return Err(Error::Interrupted("training".to_owned()));
+        }
         let Some(row) = t.train_step()? else {
             t.consecutive_skips += 1;
             if t.consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
@@ -589,9 +726,20 @@ impl<B: AutodiffBackend> Job for TrainJob<'_, B> {
 
     fn checkpoint(&mut self, progress: &ProgressBar) -> Result<()> {
         let t = &mut *self.trainer;
-        let evaluation = t.evaluate()?;
-        t.last_ess = evaluation.importance.map(|s| s.ess);
         let done = t.state.step;
+        if t.ranks.size() > 1 {
+            check_same_parameters(t.model(), t.ranks, done)?;
+        }
+        // Rank 0 evaluates; the others wait for it at the checkpoint.
+        let evaluation = if t.ranks.is_root() {
+            t.evaluate().map(Some)
+        } else {
+            Ok(None)
+        };
+        let Some(evaluation) = agree(t.ranks, evaluation)? else {
+            return t.save();
+        };
+        t.last_ess = evaluation.importance.map(|s| s.ess);
         if let Some(row) = t.state.history.last_mut() {
             row.test_log_likelihood = evaluation.test_log_likelihood;
             row.ess = evaluation.importance.map(|s| s.ess);
@@ -614,6 +762,17 @@ fn new_optimizer<B: AutodiffBackend>(
     AdamWConfig::new()
         .with_weight_decay(config.optimizer.weight_decay as f32)
         .init()
+}
+
+/// Draws every float parameter of `model` that burn has not drawn yet.
+fn initialise_now<B: Backend, M: Module<B>>(model: &M) {
+    struct Draw;
+    impl<B: Backend> ModuleVisitor<B> for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            param.val();
+        }
+    }
+    model.visit(&mut Draw);
 }
 
 /// Whether every float parameter of `model` is finite.

@@ -159,12 +159,21 @@ impl<B: AutodiffBackend> crate::train::objective::Objective<B> for PdeObjective 
             )
         })?;
         let target = |x: &[f64]| -> TargetEnergies { step.system.energy_and_gradient(x) };
-        let out = PdeObjective::loss(self, model, &target, step.device)?;
+        // This rank's share of the trajectories, drawn from its own stream of burn's generator.
+        let local = PdeObjective {
+            batch: step.share(self.batch).len(),
+            ..self.clone()
+        };
+        let out = PdeObjective::loss(&local, model, &target, step.device)?;
         Ok(crate::train::batch::Batch {
-            loss: out.loss,
-            points: self.batch * self.times,
+            loss: out.loss.mul_scalar(step.share_weight(self.batch)),
+            points: local.batch * self.times,
             n_nonfinite: out.masked_points as usize,
             model_evaluations: 0,
         })
+    }
+
+    fn over_ranks(&self) -> bool {
+        true
     }
 }
