@@ -9,6 +9,7 @@ use common::one_at_a_time;
 use boltzflow::backend::Cpu;
 use boltzflow::flow::{Density, from_f64, to_host};
 use boltzflow::job::{Outcome, StopFlag};
+use boltzflow::parallel::Ranks;
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
 use std::path::Path;
@@ -190,6 +191,53 @@ fn two_ranks_train_as_one_process() {
         // The summed gradients are not the one process's bit for bit: summation order.
         assert!(two.join("run.h5").is_file() && two.join("checkpoint/model.h5").is_file());
     });
+}
+
+/// A plugin that fails on one rank only (its `fail_at_call`): every rank stops at that step,
+/// rank 0 saves the steps before it, the failing rank reports the plugin's error and the other
+/// that a rank's plugin failed.
+#[test]
+fn a_plugin_failure_on_one_rank_stops_every_rank_with_the_checkpoint() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = common::write_system(dir.path(), "healthy.ron", "faulty", "(dim: 2)");
+    let failing = common::write_system(
+        dir.path(),
+        "failing.ron",
+        "faulty",
+        "(dim: 2, fail_at_call: 4)",
+    );
+    let config = dir.path().join("train.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "Train(system: {healthy:?}, flow: RealNvp(layers: 2, hidden: [8]), steps: 10, \
+             batch_size: 16, objectives: [ReverseKl()], checkpoint_every: 100, eval_samples: 0)"
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let errors = boltzflow::parallel::run_on_threads(2, |ranks| {
+        // One call of the energy per step: rank 1 fails in step 3 (counted from 0).
+        let system = (ranks.rank() == 1).then_some(failing.as_path());
+        let mut trainer =
+            Trainer::<B>::on_ranks(&config, system, &run, Default::default(), ranks).unwrap();
+        let error = trainer.run(&StopFlag::new(), false).unwrap_err();
+        (trainer.step(), error.to_string())
+    });
+    assert!(
+        errors[1].1.contains("asked to fail at call 4"),
+        "{:?}",
+        errors[1]
+    );
+    assert!(errors[0].1.contains("another MPI rank failed"), "{:?}", errors[0]);
+    assert_eq!(
+        (errors[0].0, errors[1].0),
+        (3, 3),
+        "the failed step is not counted"
+    );
+    let state = std::fs::read_to_string(run.join("checkpoint/state.ron")).unwrap();
+    assert!(state.contains("step: 3,"), "{state}");
 }
 
 /// A trainer in `run` of an f32 configuration with `steps` steps and a checkpoint every 2.

@@ -190,12 +190,14 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
                 ranks.size()
             )));
         }
-        let run = if ranks.is_root() {
-            RunDir::lock(run_dir)?
+        // Rank 0 checks the folder and writes the manifest; the others only read the checkpoint.
+        let (run, manifest_changed) = if ranks.is_root() {
+            let run = RunDir::lock(run_dir)?;
+            let changed = check_manifest(&run, &manifest, &config)?;
+            (run, changed)
         } else {
-            RunDir::of_root(run_dir)
+            (RunDir::of_root(run_dir), false)
         };
-        let manifest_changed = check_manifest(&run, &manifest, &config)?;
         set_precision::<B>(&device, config.precision)?;
         let checkpoint = run.checkpoint();
         let resuming = checkpoint.exists();
@@ -274,7 +276,7 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
             }
         }
         let test_set = TestSet::of(&config, &system)?;
-        if manifest_changed && ranks.is_root() {
+        if manifest_changed {
             run.write_manifest(&manifest)?;
         }
         Ok(Trainer {

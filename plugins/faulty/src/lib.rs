@@ -15,7 +15,8 @@
 //! `sampler: true` offers an exact sampler of the standard normal (faults or not).
 //! `segfault_at_call: k`, `abort_at_call: k` and `hang_at_call: k` make the k-th call of
 //! `energy` (counted from 1 per instance) crash the process with SIGSEGV, abort it (SIGABRT)
-//! or never return: what an isolated plugin's worker must survive.
+//! or never return: what an isolated plugin's worker must survive. `fail_at_call: k` makes the
+//! k-th call return an error (as `fail_in_energy` does for every call).
 
 use boltzflow_plugin::{Context, Energy, Metadata, PluginError, export_plugin, parse_config};
 use rand::{RngExt, SeedableRng};
@@ -44,6 +45,9 @@ struct Config {
     /// Offer an exact sampler (of the standard normal, whatever the faults).
     #[serde(default)]
     sampler: bool,
+    /// The `energy` call (from 1) that returns an error.
+    #[serde(default)]
+    fail_at_call: Option<usize>,
     /// The `energy` call (from 1) that writes to an invalid address.
     #[serde(default)]
     segfault_at_call: Option<usize>,
@@ -116,6 +120,9 @@ impl Energy for Faulty {
             return Err(PluginError::new("asked to fail in energy"));
         }
         let call = self.1.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.0.fail_at_call == Some(call) {
+            return Err(PluginError::new(format!("asked to fail at call {call}")));
+        }
         if self.0.segfault_at_call == Some(call) {
             // SAFETY: none; this is the fault asked for (address 16 is never mapped).
             unsafe { std::ptr::write_volatile(std::ptr::without_provenance_mut::<u8>(16), 1) };
