@@ -218,7 +218,8 @@ fn maximum_likelihood_over_two_ranks_is_the_single_process_run() {
 
 /// FAB over 2 ranks, each with its share of the AIS chains and of the replay buffer: stopped
 /// after 10 steps and resumed on 2 ranks, it ends with the losses of an uninterrupted run, bit
-/// for bit (the checkpoint holds both ranks' buffers).
+/// for bit (the checkpoint holds both ranks' buffers); a single process's checkpoint resumes
+/// on 2 ranks.
 #[test]
 fn fab_over_two_ranks_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -238,6 +239,20 @@ fn fab_over_two_ranks_resumes_exactly() {
     mpirun(2, &["train", &long, "--out", split.to_str().unwrap()]);
     assert_eq!(losses(&whole), losses(&split));
     assert_eq!(losses(&whole).len(), 20);
+    // A single process's checkpoint resumes on 2 ranks, each taking its share of the buffer.
+    let moved = dir.path().join("moved");
+    common::boltzflow_ok(&["train", &short, "--out", moved.to_str().unwrap()]);
+    let saved = read_h5(&moved.join("checkpoint/buffer_0.h5"), "log_w")
+        .0
+        .len();
+    mpirun(2, &["train", &long, "--out", moved.to_str().unwrap()]);
+    assert_eq!(losses(&moved).len(), 20);
+    let lengths = read_h5(&moved.join("checkpoint/buffer_0.h5"), "rank_lengths").0;
+    assert_eq!(lengths.len(), 2);
+    assert!(
+        lengths.iter().sum::<f64>() >= saved as f64,
+        "{lengths:?} from {saved}"
+    );
 }
 
 /// A command that does not run over ranks refuses a launch of several (every copy would write

@@ -230,7 +230,11 @@ fn a_plugin_failure_on_one_rank_stops_every_rank_with_the_checkpoint() {
         "{:?}",
         errors[1]
     );
-    assert!(errors[0].1.contains("another MPI rank failed"), "{:?}", errors[0]);
+    assert!(
+        errors[0].1.contains("another MPI rank failed"),
+        "{:?}",
+        errors[0]
+    );
     assert_eq!(
         (errors[0].0, errors[1].0),
         (3, 3),
