@@ -59,7 +59,7 @@ pub fn run_on<W: OnDevice>(kind: DeviceKind, work: W) -> Result<W::Output> {
             check_cuda()?;
             #[cfg(feature = "cuda")]
             return work.run::<Autodiff<Cuda>>(burn::backend::cuda::CudaDevice {
-                index: crate::parallel::local_rank(),
+                index: crate::parallel::gpu_index(),
             });
             #[cfg(not(feature = "cuda"))]
             unreachable!("check_cuda refuses builds without CUDA")

@@ -146,7 +146,7 @@ impl RunDir {
 
     /// The run folder `dir` as seen by the ranks of a data-parallel run other than rank 0,
     /// which holds the lock and writes: they read its checkpoint, nothing else.
-    pub fn of_root(dir: &Path) -> Self {
+    pub fn unlocked(dir: &Path) -> Self {
         RunDir {
             dir: absolute(dir),
             _lock: None,

@@ -57,23 +57,43 @@ pub trait Ranks {
     }
 }
 
-/// Every rank's outcome of a piece of local work: `result` where every rank succeeded; this
-/// rank's error where it failed; where only another rank failed, [`crate::Error::OtherRankFailed`]
-/// (saying whether that was its plugin, so that every rank takes the same path: saving a
-/// checkpoint after a plugin failure, say). The failing rank reports what went wrong. A
-/// collective operation: every rank calls it.
+/// Every rank's outcome of a piece of local work, the same kind of outcome on every rank, so
+/// that all take the same path afterwards (the driver saves a checkpoint after a plugin failure
+/// or an interruption, and not after other errors; saving is collective). A collective
+/// operation: every rank calls it. By precedence:
+///
+/// 1. a plugin failed on some rank: that rank's error, [`crate::Error::OtherRankFailed`] with
+///    `plugin: true` on the others (a rank's own other error is printed first);
+/// 2. another error on some rank: that rank's error, `OtherRankFailed` on the others;
+/// 3. an interruption (Ctrl-C seen inside the work) on some rank: an interruption on all;
+/// 4. else `result`.
 pub fn agree<T>(ranks: &dyn Ranks, result: Result<T>) -> Result<T> {
+    use crate::Error;
     let flag = |b: bool| f64::from(u8::from(b));
-    let mut failures = [
-        flag(result.is_err()),
-        flag(result.as_ref().is_err_and(crate::Error::is_plugin_failure)),
+    let (plugin, interrupted) = match &result {
+        Err(e) => (e.is_plugin_failure(), matches!(e, Error::Interrupted(_))),
+        Ok(_) => (false, false),
+    };
+    let mut outcomes = [
+        flag(plugin),
+        flag(result.is_err() && !plugin && !interrupted),
+        flag(interrupted),
     ];
-    ranks.all_sum(&mut failures);
+    ranks.all_sum(&mut outcomes);
+    let [any_plugin, any_other, any_interrupted] = outcomes.map(|v| v > 0.0);
     match result {
-        Ok(_) if failures[0] > 0.0 => Err(crate::Error::OtherRankFailed {
-            plugin: failures[1] > 0.0,
-        }),
-        other => other,
+        Err(e) if plugin => Err(e),
+        Err(e) if any_plugin => {
+            eprintln!("rank {}: {e}", ranks.rank());
+            Err(Error::OtherRankFailed { plugin: true })
+        }
+        Err(e) if !interrupted => Err(e),
+        _ if any_plugin || any_other => Err(Error::OtherRankFailed { plugin: any_plugin }),
+        Err(e) => Err(e),
+        Ok(_) if any_interrupted => Err(Error::Interrupted(
+            "another rank was interrupted".to_owned(),
+        )),
+        ok => ok,
     }
 }
 
@@ -172,13 +192,25 @@ const LAUNCHER_LOCAL_RANK_VARS: [&str; 3] = [
     "SLURM_LOCALID",
 ];
 
-/// This process's rank among the MPI ranks on its machine (0 when not started by a launcher):
-/// the GPU it drives, so that R ranks on a machine with R GPUs use one each.
+/// This process's rank among the MPI ranks on its machine (0 when not started by a launcher).
 pub fn local_rank() -> usize {
     LAUNCHER_LOCAL_RANK_VARS
         .iter()
         .find_map(|v| std::env::var(v).ok()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// The index of the GPU this process drives among those it sees: its local rank, modulo the
+/// devices that `CUDA_VISIBLE_DEVICES` lists when it is set (a scheduler that gives each rank
+/// one GPU lists one, which is then device 0). R ranks on a machine with R GPUs use one each.
+pub fn gpu_index() -> usize {
+    let visible = std::env::var("CUDA_VISIBLE_DEVICES")
+        .map(|v| v.split(',').filter(|d| !d.trim().is_empty()).count())
+        .unwrap_or(0);
+    match visible {
+        0 => local_rank(),
+        n => local_rank() % n,
+    }
 }
 
 /// Gives this rank's thread pool its share of the machine's cores (at least one), unless
@@ -230,6 +262,42 @@ mod tests {
         assert_eq!(v, [1.5]);
         assert!(one.any(true) && !one.any(false) && one.is_root());
         assert_eq!(one.share(7), 0..7);
+    }
+
+    /// Whatever mix of outcomes the ranks have, they all end on the same path: a plugin failure
+    /// before another error before an interruption before success.
+    #[test]
+    fn ranks_agree_on_one_kind_of_outcome() {
+        use crate::Error;
+        // Each rank's outcome by a letter: o(k), p(lugin failure), e(rror), i(nterrupted).
+        let outcome = |letter: u8| -> Result<()> {
+            match letter {
+                b'p' => Err(Error::PluginFailed {
+                    plugin: "p".into(),
+                    call: "energy",
+                    message: "m".into(),
+                }),
+                b'e' => Err(Error::InvalidArgument("bad".into())),
+                b'i' => Err(Error::Interrupted("ctrl-c".into())),
+                _ => Ok(()),
+            }
+        };
+        let kind = |r: Result<()>| match r {
+            Ok(()) => "ok",
+            Err(e) if e.is_plugin_failure() => "plugin",
+            Err(Error::Interrupted(_)) => "interrupted",
+            Err(_) => "error",
+        };
+        for (ranks, expected) in [
+            ("ooo", "ok"),
+            ("ioo", "interrupted"),
+            ("oei", "error"),
+            ("epi", "plugin"),
+            ("opo", "plugin"),
+        ] {
+            let agreed = run_on_threads(3, |r| kind(agree(r, outcome(ranks.as_bytes()[r.rank()]))));
+            assert_eq!(agreed, vec![expected; 3], "{ranks}");
+        }
     }
 
     #[test]

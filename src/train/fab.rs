@@ -60,6 +60,9 @@ struct Gathered {
     lengths: Vec<f64>,
     /// Each rank's buffer-fill batches.
     fill_batches: Vec<f64>,
+    /// Each rank's gradient steps since its last AIS batch (a rank refills early when entries
+    /// were removed from its buffer).
+    updates: Vec<f64>,
     /// The counters summed over the ranks: dropped chains, accepted jumps, mirror images.
     counts: [u64; 3],
 }
@@ -123,7 +126,8 @@ pub struct FabState {
     #[serde(default)]
     pub torsion_jumps_accepted: u64,
     /// AIS batches of the buffer fill so far (each is drawn from its own random stream, so a
-    /// fill interrupted by Ctrl-C resumes with the batches it would have drawn).
+    /// fill interrupted by Ctrl-C resumes with the batches it would have drawn); rank 0's over
+    /// several ranks (each rank's are in the buffer's file).
     #[serde(default)]
     pub fill_batches: u64,
 }
@@ -242,7 +246,7 @@ impl Fab {
                 let batch = draw(batch_size, &mut rand_pcg::Pcg64::seed_from_u64(fill_seed))?;
                 self.fill_batches += 1;
                 buffered.buffer.push(&batch.x, &batch.log_w, &batch.log_q);
-                if let Some(bar) = &self.progress {
+                if let Some(bar) = self.progress.as_ref().filter(|_| rank == 0) {
                     let line = format!(
                         "filling the replay buffer: {} of {} points{}",
                         buffered.buffer.len().min(buffered.config.min_length),
@@ -320,6 +324,10 @@ impl Fab {
     }
 }
 
+/// The per-rank datasets of a buffer file: each rank's points, fill batches and steps since its
+/// last AIS batch, in rank order.
+const PER_RANK: [&str; 3] = ["rank_lengths", "rank_fill_batches", "rank_updates"];
+
 /// File of objective `index`'s replay buffer in a checkpoint folder.
 fn buffer_file(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("buffer_{index}.h5"))
@@ -349,8 +357,9 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
         ranks.all_sum(&mut counts);
         let content = self.buffer.as_ref().map(|b| b.buffer.content());
         let length = content.as_ref().map_or(0, |c| c.log_w.len()) as f64;
-        let lengths = ranks.gather(vec![length]);
-        let fill_batches = ranks.gather(vec![self.fill_batches as f64]);
+        let updates = self.buffer.as_ref().map_or(0, |b| b.updates_since_refill) as f64;
+        let per_rank = ranks.gather(vec![length, self.fill_batches as f64, updates]);
+        let column = |j: usize| per_rank.iter().skip(j).step_by(3).copied().collect();
         let (x, log_w, log_q) = content.map_or_else(Default::default, |c| (c.x, c.log_w, c.log_q));
         let content = BufferContent {
             x: ranks.gather(x),
@@ -359,8 +368,9 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
         };
         self.gathered = ranks.is_root().then(|| Gathered {
             content,
-            lengths,
-            fill_batches,
+            lengths: column(0),
+            fill_batches: column(1),
+            updates: column(2),
             counts: counts.map(|c| c as u64),
         });
     }
@@ -370,24 +380,37 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
     }
 
     /// Writes the replay buffer (`buffer_INDEX.h5`: `x`, `log_w`, `log_q`, and each rank's
-    /// number of points and fill batches, `rank_lengths` and `rank_fill_batches`), when there
-    /// is one.
+    /// number of points, fill batches and steps since its last AIS batch, `rank_lengths`,
+    /// `rank_fill_batches` and `rank_updates`), when there is one.
     fn save_files(&self, dir: &Path, index: usize) -> Result<()> {
         let Some(buffered) = &self.buffer else {
             return Ok(());
         };
-        let gathered = self.gathered.as_ref();
-        let content = gathered.map_or_else(|| buffered.buffer.content(), |g| g.content.clone());
+        let local;
+        let (content, per_rank) = match &self.gathered {
+            Some(g) => (
+                &g.content,
+                [&g.lengths, &g.fill_batches, &g.updates].map(|v| v.clone()),
+            ),
+            None => {
+                local = buffered.buffer.content();
+                let counts = [
+                    local.log_w.len(),
+                    self.fill_batches as usize,
+                    buffered.updates_since_refill,
+                ];
+                (&local, counts.map(|c| vec![c as f64]))
+            }
+        };
         let n = content.log_w.len();
-        let lengths = gathered.map_or(vec![n as f64], |g| g.lengths.clone());
-        let fills = gathered.map_or(vec![self.fill_batches as f64], |g| g.fill_batches.clone());
         let out = OutputFile::create(&buffer_file(dir, index))?;
         let dim = content.x.len().checked_div(n).unwrap_or(0);
         out.write_array("x", &content.x, &[n, dim])?;
         out.write_array("log_w", &content.log_w, &[n])?;
         out.write_array("log_q", &content.log_q, &[n])?;
-        out.write_array("rank_lengths", &lengths, &[lengths.len()])?;
-        out.write_array("rank_fill_batches", &fills, &[fills.len()])?;
+        for (name, values) in PER_RANK.iter().zip(&per_rank) {
+            out.write_array(name, values, &[values.len()])?;
+        }
         out.commit()?;
         Ok(())
     }
@@ -429,23 +452,26 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
             // This rank's points: its own buffer when the checkpoint has as many ranks, else
             // its share of them all.
             let n = content.log_w.len();
-            let mine = match per_rank("rank_lengths")? {
+            let mine = match per_rank(PER_RANK[0])? {
                 Some(lengths) => {
                     let start = lengths[..rank].iter().sum::<f64>() as usize;
                     start..(start + lengths[rank] as usize).min(n)
                 }
                 None => share(n, ranks, rank),
             };
-            if let Some(fills) = per_rank("rank_fill_batches")? {
+            if let Some(fills) = per_rank(PER_RANK[1])? {
                 self.fill_batches = fills[rank] as u64;
             }
+            buffered.updates_since_refill = match per_rank(PER_RANK[2])? {
+                Some(updates) => updates[rank] as usize,
+                None => state.updates_since_refill,
+            };
             let dim = content.x.len().checked_div(n).unwrap_or(0);
             buffered.buffer.restore(BufferContent {
                 x: content.x[mine.start * dim..mine.end * dim].to_vec(),
                 log_w: content.log_w[mine.clone()].to_vec(),
                 log_q: content.log_q[mine].to_vec(),
             })?;
-            buffered.updates_since_refill = state.updates_since_refill;
         }
         Ok(())
     }

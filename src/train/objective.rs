@@ -54,7 +54,8 @@ pub struct StepContext<'a, B: AutodiffBackend> {
     pub device: &'a B::Device,
     /// The processes sharing the step (one, on a single process). Each computes the loss of
     /// its share of the points, weighted by [`StepContext::share_weight`], and the trainer sums
-    /// their gradients: the sum is the gradient of the whole batch's loss.
+    /// their gradients: the sum is the gradient of the whole batch's loss (where an objective
+    /// leaves non-finite points out, each rank averages over its own kept points).
     pub ranks: &'a dyn Ranks,
 }
 
@@ -74,9 +75,10 @@ impl<B: AutodiffBackend> StepContext<'_, B> {
     /// every rank holds alike (each draws one number from it, so it stays alike); `None` on one
     /// process, where `rng` itself serves.
     pub fn rank_rng(&self, rng: &mut rand_pcg::Pcg64) -> Option<rand_pcg::Pcg64> {
-        let seed = rng.next_u64();
-        (self.ranks.size() > 1)
-            .then(|| rand_pcg::Pcg64::seed_from_u64(derive(seed, self.ranks.rank() as u64)))
+        (self.ranks.size() > 1).then(|| {
+            let seed = derive(rng.next_u64(), self.ranks.rank() as u64);
+            rand_pcg::Pcg64::seed_from_u64(seed)
+        })
     }
 }
 

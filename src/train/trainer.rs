@@ -91,10 +91,10 @@ impl TestSet {
 
 /// A training run: the system, the flow being trained, its optimiser and progress.
 ///
-/// Runs are reproducible from their seed. burn's random generator is process-wide, though (and
-/// parameters are initialised lazily from it, at the first step), so two trainers running at
-/// the same time in one process perturb each other's random numbers: run them one after the
-/// other.
+/// Runs are reproducible from their seed: the parameters are drawn from it when the trainer is
+/// made, and every step reseeds from it. burn's random generator is process-wide, though, so two
+/// trainers running at the same time in one process perturb each other's random numbers: run
+/// them one after the other.
 ///
 /// Over several ranks (MPI processes; [`Trainer::on_ranks`]) the training is data-parallel:
 /// each rank computes the loss of its share of every objective's points and the gradients are
@@ -155,6 +155,15 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
         let trainer = Self::prepare(config_path, system_override, run_dir, device, ranks);
         let mut trainer = agree(ranks, trainer)?;
         if ranks.size() > 1 {
+            // Every rank must continue the same checkpoint: the ranks read it for themselves.
+            let steps = ranks.all_gather(&[trainer.state.step as f64]);
+            if steps.iter().any(|&s| s != steps[0]) {
+                return Err(Error::InvalidArgument(format!(
+                    "the ranks found different checkpoints in {} (steps done, by rank: {steps:?}); \
+                     the run folder must be on a file system that every rank sees",
+                    run_dir.display()
+                )));
+            }
             let model = trainer.model.take().expect("present between steps");
             trainer.model = Some(from_root(model, ranks, &trainer.device));
         }
@@ -196,7 +205,7 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
             let changed = check_manifest(&run, &manifest, &config)?;
             (run, changed)
         } else {
-            (RunDir::of_root(run_dir), false)
+            (RunDir::unlocked(run_dir), false)
         };
         set_precision::<B>(&device, config.precision)?;
         let checkpoint = run.checkpoint();
@@ -275,7 +284,11 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
                 objective.restore(&saved, checkpoint.dir(), index)?;
             }
         }
-        let test_set = TestSet::of(&config, &system)?;
+        // Rank 0 alone evaluates.
+        let test_set = match ranks.is_root() {
+            true => TestSet::of(&config, &system)?,
+            false => None,
+        };
         if manifest_changed {
             run.write_manifest(&manifest)?;
         }
@@ -335,8 +348,9 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
         show_progress: bool,
     ) -> Result<Outcome> {
         // Over several ranks, they stop together: before each step they all ask whether any was
-        // stopped (see `TrainJob::step`), so neither the driver nor a long objective sees the
-        // flag itself.
+        // stopped (see `TrainJob::step`), so the driver never sees the flag itself. A long
+        // objective (FAB's buffer fill) still does, and an interruption inside a step is agreed
+        // like an error (`agree`): all ranks save.
         let (driver_stop, ranks_stop) = if self.ranks.size() > 1 {
             (StopFlag::new(), Some(stop.clone()))
         } else {
@@ -688,6 +702,7 @@ impl<B: AutodiffBackend> Job for TrainJob<'_, '_, B> {
     }
 
     fn start(&mut self, progress: &ProgressBar, stop: &StopFlag) {
+        let stop = self.stop.as_ref().unwrap_or(stop);
         for objective in &mut self.trainer.objectives {
             objective.attach(progress, stop);
         }

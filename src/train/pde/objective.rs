@@ -164,6 +164,14 @@ impl<B: AutodiffBackend> crate::train::objective::Objective<B> for PdeObjective 
             batch: step.share(self.batch).len(),
             ..self.clone()
         };
+        if local.batch == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "the PDE objective's batch of {} trajectories is smaller than the {} ranks \
+                 that share it",
+                self.batch,
+                step.ranks.size()
+            )));
+        }
         let out = PdeObjective::loss(&local, model, &target, step.device)?;
         Ok(crate::train::batch::Batch {
             loss: out.loss.mul_scalar(step.share_weight(self.batch)),
