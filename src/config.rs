@@ -24,6 +24,9 @@
 //! System(learned: "../runs/energy_cd_2d")   // relative to this file's folder
 //! ```
 //!
+//! (a potential flow of one or two angles, `System(learned: "RUN_DIR", table: 128)`, is
+//! tabulated once on 128 points per axis and interpolated: see [`LearnedEnergy::open`]),
+//!
 //! or is a space of angles with no energy of its own, for runs that learn an energy over
 //! dihedral angles from samples:
 //!
@@ -85,6 +88,8 @@ enum SystemFileContents {
         #[serde(default)]
         learned: Option<PathBuf>,
         #[serde(default)]
+        table: Option<usize>,
+        #[serde(default)]
         isolate: bool,
         #[serde(default)]
         timeout_s: Option<f64>,
@@ -134,6 +139,9 @@ pub enum SystemSource {
     Learned {
         /// The run folder, resolved against the file's folder.
         run: PathBuf,
+        /// Points per axis of the table that replaces a potential flow of angles (see
+        /// [`LearnedEnergy::open`]); `None`: the model itself.
+        table: Option<usize>,
     },
     /// The λ-state between two system files.
     Lambda {
@@ -163,6 +171,7 @@ impl SystemFile {
                 plugin: Some(plugin),
                 config,
                 learned: None,
+                table: None,
                 isolate,
                 timeout_s,
             } => {
@@ -185,17 +194,20 @@ impl SystemFile {
                 plugin: None,
                 config: None,
                 learned: Some(run),
+                table,
                 isolate: false,
                 timeout_s: None,
             } => SystemSource::Learned {
                 run: folder.join(run),
+                table,
             },
             SystemFileContents::System { .. } => {
                 return Err(Error::Config {
                     path: path.to_owned(),
                     message: "a system names either a plugin, `System(plugin: \"name\", config: \
                               (...))` (with `isolate` and `timeout_s` if wanted), or a trained \
-                              energy model, `System(learned: \"RUN_DIR\")`"
+                              energy model, `System(learned: \"RUN_DIR\")` (with `table` if \
+                              wanted)"
                         .into(),
                 });
             }
@@ -246,8 +258,8 @@ impl SystemFile {
                 let library = Arc::new(PluginLibrary::open(&library_path)?);
                 System::plugin(library, config, Some(&self.path))
             }
-            SystemSource::Learned { run } => {
-                let energy = LearnedEnergy::open(run).map_err(|e| Error::Config {
+            SystemSource::Learned { run, table } => {
+                let energy = LearnedEnergy::open(run, *table).map_err(|e| Error::Config {
                     path: self.path.clone(),
                     message: e.to_string(),
                 })?;

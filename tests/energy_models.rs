@@ -498,3 +498,83 @@ fn a_learned_potential_is_a_system() {
         );
     }
 }
+
+/// A potential flow of two angles tabulated for dynamics (`System(learned: …, table: 64)`): the
+/// table's energy and gradient match the model's off the grid (its largest difference is in
+/// the system's description), and `md` runs on it.
+#[test]
+fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    // 2,000 angle pairs around two basins (a deterministic scatter).
+    let (mut phi, mut psi) = (Vec::new(), Vec::new());
+    for k in 0..2000 {
+        let (a, b) = ((k as f64 * 0.618_034).fract(), (k as f64 * 0.754_878).fract());
+        let basin = if k % 3 == 0 { (1.0, -0.8) } else { (-1.4, 2.5) };
+        phi.push(basin.0 + 0.6 * (a - 0.5));
+        psi.push(basin.1 + 0.6 * (b - 0.5));
+    }
+    let file = hdf5::File::create(path("angles.h5")).unwrap();
+    for (name, values) in [("dihedrals/phi", &phi), ("dihedrals/psi", &psi)] {
+        file.new_dataset_builder()
+            .with_data(values.as_slice())
+            .create(name)
+            .unwrap();
+    }
+    drop(file);
+    std::fs::write(
+        path("angles.ron"),
+        "Angles(names: [\"phi\", \"psi\"], temperature_kelvin: 300.0)",
+    )
+    .unwrap();
+    std::fs::write(
+        path("vapo.ron"),
+        "Train(system: \"angles.ron\", seed: 0, steps: 40, batch_size: 64, precision: F64,
+         potential: (hidden: [16, 16], sigma: 0.05, solver: Rk4((steps: 8))),
+         objectives: [Vapo(samples: Dihedrals(path: \"angles.h5\", names: [\"phi\", \"psi\"]))],
+         optimizer: (lr: 1e-3), checkpoint_every: 40, eval_samples: 0)",
+    )
+    .unwrap();
+    common::boltzflow_ok(&["train", &path("vapo.ron"), "--out", &path("run")]);
+    std::fs::write(path("model.ron"), "System(learned: \"run\")").unwrap();
+    std::fs::write(path("table.ron"), "System(learned: \"run\", table: 64)").unwrap();
+    let info = common::boltzflow_ok(&["info", "--system", &path("table.ron")]);
+    assert!(info.contains("tabulated on 64^2 points"), "{info}");
+    // Points off the grid, some outside [−π, π) (the table is periodic).
+    let points: Vec<f64> = (0..12)
+        .flat_map(|k| [-4.0 + 0.71 * k as f64, 3.5 - 0.63 * k as f64])
+        .collect();
+    common::write_h5(&dir.path().join("points.h5"), "x", &points, &[12, 2]);
+    let energies = |system: &str, out: &str| {
+        common::boltzflow_ok(&[
+            "energy",
+            "--system",
+            &path(system),
+            "--input",
+            &path("points.h5"),
+            "--output",
+            &path(out),
+        ]);
+        let file = dir.path().join(out);
+        (common::read_h5(&file, "u").0, common::read_h5(&file, "grad_u").0)
+    };
+    let (u_model, g_model) = energies("model.ron", "model.h5");
+    let (u_table, g_table) = energies("table.ron", "table.h5");
+    for (a, b) in u_model.iter().zip(&u_table) {
+        assert!((a - b).abs() < 1e-3, "u: model {a}, table {b}");
+    }
+    for (a, b) in g_model.iter().zip(&g_table) {
+        assert!((a - b).abs() < 1e-2 * (1.0 + a.abs()), "∇u: model {a}, table {b}");
+    }
+    std::fs::write(
+        path("md.ron"),
+        "Md(system: \"table.ron\", temperatures: [1.0], timestep_fs: 10.0, steps: 2000, \
+         equilibration_steps: 200, save_every: 20, exchange_every: 100, walkers: 2, seed: 3)",
+    )
+    .unwrap();
+    common::boltzflow_ok(&["md", &path("md.ron"), "--output", &path("md.h5")]);
+    let (x, shape) = common::read_h5(&dir.path().join("md.h5"), "samples/x");
+    assert_eq!(shape[1], 2);
+    assert!(x.iter().all(|v| v.is_finite()));
+}
