@@ -501,7 +501,8 @@ fn a_learned_potential_is_a_system() {
 
 /// A potential flow of two angles tabulated for dynamics (`System(learned: …, table: 64)`): the
 /// table's energy and gradient match the model's off the grid (its largest difference is in
-/// the system's description), and `md` runs on it.
+/// the system's description), a table on the grid of the surface in `run.h5` is read from
+/// there, and `md` runs on the table.
 #[test]
 fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
     let _serial = one_at_a_time();
@@ -540,7 +541,11 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
     std::fs::write(path("model.ron"), "System(learned: \"run\")").unwrap();
     std::fs::write(path("table.ron"), "System(learned: \"run\", table: 64)").unwrap();
     let info = common::boltzflow_ok(&["info", "--system", &path("table.ron")]);
-    assert!(info.contains("tabulated on 64^2 points"), "{info}");
+    assert!(info.contains("tabulated on 64^2 points of the torus from the model"), "{info}");
+    // On the grid of the surface that training wrote into run.h5, the table is read from it.
+    std::fs::write(path("stored.ron"), "System(learned: \"run\", table: 128)").unwrap();
+    let info = common::boltzflow_ok(&["info", "--system", &path("stored.ron")]);
+    assert!(info.contains("from the surface in run.h5"), "{info}");
     // Points off the grid, some outside [−π, π) (the table is periodic).
     let points: Vec<f64> = (0..12)
         .flat_map(|k| [-4.0 + 0.71 * k as f64, 3.5 - 0.63 * k as f64])

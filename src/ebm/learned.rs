@@ -5,6 +5,7 @@ use crate::backend::Cpu;
 use crate::energy::EnergySource;
 use crate::flow::Density;
 use crate::flow::{Precision, from_f64, set_precision, to_host};
+use crate::io::{dataset_exists, read_array};
 use crate::run::RunDir;
 use crate::train::{Checkpoint, ModelConfig};
 use crate::{Error, Result};
@@ -42,6 +43,26 @@ const TABLE_CHECKS: usize = 256;
 enum LearnedConfig {
     Energy(EnergyModelConfig),
     Potential(PotentialFlowConfig),
+}
+
+impl LearnedEnergy {
+    /// The model's energies at `nodes` as the run stored them: a potential flow's run writes
+    /// −log q on the torus's grid into `run.h5` when it ends, from the model of its last
+    /// checkpoint (`energy/energy` at `energy/grid`); `None` when that file holds no surface
+    /// at these points.
+    fn stored_surface(&self, nodes: &[f64]) -> Result<Option<Vec<f64>>> {
+        let curves = self.run.join("run.h5");
+        if !curves.is_file() || !dataset_exists(&curves, "energy/grid")? {
+            return Ok(None);
+        }
+        let (grid, _) = read_array(&curves, "energy/grid")?;
+        let same = grid.len() == nodes.len()
+            && grid.iter().zip(nodes).all(|(a, b)| (a - b).abs() < 1e-12);
+        Ok(match same {
+            true => Some(read_array(&curves, "energy/energy")?.0),
+            false => None,
+        })
+    }
 }
 
 /// The model built from a [`LearnedConfig`], or the table that replaces it.
@@ -137,7 +158,11 @@ impl LearnedEnergy {
             Ok(u)
         };
         let nodes = Grid::torus(dim, n)?.points();
-        let spline = PeriodicSpline::fit(&exact(&nodes)?, dim, n)?;
+        let (values, source) = match self.stored_surface(&nodes)? {
+            Some(values) => (values, "the surface in run.h5"),
+            None => (exact(&nodes)?, "the model"),
+        };
+        let spline = PeriodicSpline::fit(&values, dim, n)?;
         // Off the grid: a quasi-random (golden-ratio) sequence over the torus.
         let checks: Vec<f64> = (1..=TABLE_CHECKS)
             .flat_map(|k| {
@@ -153,8 +178,9 @@ impl LearnedEnergy {
             .map(|(x, u)| (spline.evaluate(x).0 - u).abs())
             .fold(0.0, f64::max);
         self.metadata.description += &format!(
-            "; tabulated on {n}^{dim} points of the torus (periodic cubic B-spline), largest \
-             difference from the model {error:.2e} at {TABLE_CHECKS} points off the grid"
+            "; tabulated on {n}^{dim} points of the torus from {source} (periodic cubic \
+             B-spline), largest difference from the model {error:.2e} at {TABLE_CHECKS} points \
+             off the grid"
         );
         *self
             .model
