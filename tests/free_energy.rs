@@ -312,6 +312,13 @@ fn density_ratio_estimator_on_gaussians_with_a_known_answer() {
         "transport cost {}, W2² 0.8446",
         cost[0]
     );
+    // A sample's straight displacement never exceeds its path's cost (Cauchy–Schwarz).
+    let map_cost = read_h5(&out, "transport/map_cost").0[0];
+    assert!(
+        map_cost <= cost[0] && map_cost / 0.8446 > 0.8,
+        "map cost {map_cost}, path cost {}",
+        cost[0]
+    );
     assert!(read_h5(&out, "transport/inversion_error").0[0] < 1e-6);
     let (log_ratio, shape) = read_h5(&out, "ratios/log_ratio");
     let (_, u_shape) = read_h5(&out, "free_energy/u_kn");

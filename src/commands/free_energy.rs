@@ -292,6 +292,16 @@ fn write_dre(out: &OutputFile, results: &[EstimatorResult], n: usize) -> Result<
         &[m],
     )?;
     out.write_array(
+        "transport/map_cost",
+        &per_pair(&|p| p.map_cost.mean),
+        &[m],
+    )?;
+    out.write_array(
+        "transport/map_cost_stderr",
+        &per_pair(&|p| p.map_cost.stderr),
+        &[m],
+    )?;
+    out.write_array(
         "transport/inversion_error",
         &per_pair(&|p| p.inversion_error),
         &[m],
@@ -391,7 +401,7 @@ fn print_summary(results: &[EstimatorResult], temperature: Option<f64>) {
         for (i, pair) in result.dre.iter().enumerate() {
             println!(
                 "    pair {i}: KL(P‖Q) {:.4} ± {:.4}, KL(Q‖P) {:.4} ± {:.4} (one classifier: {:.4}, \
-                 {:.4}); transport cost {:.4}, inversion error {:.2e}",
+                 {:.4}); transport cost {:.4} (path), {:.4} (map), inversion error {:.2e}",
                 pair.kl_pq.mean,
                 pair.kl_pq.stderr,
                 pair.kl_qp.mean,
@@ -399,6 +409,7 @@ fn print_summary(results: &[EstimatorResult], temperature: Option<f64>) {
                 pair.classifier_kl[0].mean,
                 pair.classifier_kl[1].mean,
                 pair.transport_cost.mean,
+                pair.map_cost.mean,
                 pair.inversion_error
             );
             if let Some(check) = result.ratio_checks.get(i) {

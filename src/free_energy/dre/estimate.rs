@@ -51,6 +51,9 @@ pub struct DreResult {
     /// Mean path cost Σ‖x(t_k) − x(t_{k−1})‖²/h of the held-out samples of P carried to t = 1
     /// (≥ W2²(P, T#P), equal for the optimal map).
     pub transport_cost: Mean,
+    /// Mean cost of the map, ‖T(x) − x‖², over the same samples: ≥ W2²(P, T#P) for any map
+    /// (and ≤ the path cost, equal for straight paths at constant speed).
+    pub map_cost: Mean,
     /// E‖T⁻¹(T(x)) − x‖² over the held-out samples of P: how well the discrete flow inverts.
     pub inversion_error: f64,
     /// Held-out samples carried through the flow, for the mapped BAR estimate (none when
@@ -198,8 +201,12 @@ pub fn estimate_ratio<B: AutodiffBackend>(
     let direct_at = |x: &[f64]| chunked(x, dim, &device, |t| logit(&model.direct_classifier, t));
     let (held_p_x, held_q_x) = (rows(pair.p, dim, &held_p), rows(pair.q, dim, &held_q));
     let negated = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<_>>();
+    let mut map_cost = Vec::new();
     let cost = chunked(&held_p_x, dim, &device, |t| {
-        path_cost(&trajectory(&model.field, t, k, true))
+        let path = trajectory(&model.field, t, k, true);
+        let shift = path.last().expect("nodes").clone() - path[0].clone();
+        map_cost.extend(to_host(shift.powi_scalar(2).sum_dim(1).squeeze_dim::<1>(1)));
+        path_cost(&path)
     });
     let round_trip = chunked(&held_p_x, dim, &device, |t| {
         let there = trajectory(&model.field, t.clone(), k, true)
@@ -243,6 +250,7 @@ pub fn estimate_ratio<B: AutodiffBackend>(
             mean_and_error(&direct_at(&held_q_x)),
         ],
         transport_cost: mean_and_error(&cost),
+        map_cost: mean_and_error(&map_cost),
         inversion_error: round_trip.iter().sum::<f64>() / round_trip.len() as f64,
         history: training.history().to_vec(),
         held_out: [held_p, held_q],
