@@ -511,7 +511,10 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
     // 2,000 angle pairs around two basins (a deterministic scatter).
     let (mut phi, mut psi) = (Vec::new(), Vec::new());
     for k in 0..2000 {
-        let (a, b) = ((k as f64 * 0.618_034).fract(), (k as f64 * 0.754_878).fract());
+        let (a, b) = (
+            (k as f64 * 0.618_034).fract(),
+            (k as f64 * 0.754_878).fract(),
+        );
         let basin = if k % 3 == 0 { (1.0, -0.8) } else { (-1.4, 2.5) };
         phi.push(basin.0 + 0.6 * (a - 0.5));
         psi.push(basin.1 + 0.6 * (b - 0.5));
@@ -541,7 +544,10 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
     std::fs::write(path("model.ron"), "System(learned: \"run\")").unwrap();
     std::fs::write(path("table.ron"), "System(learned: \"run\", table: 64)").unwrap();
     let info = common::boltzflow_ok(&["info", "--system", &path("table.ron")]);
-    assert!(info.contains("tabulated on 64^2 points of the torus from the model"), "{info}");
+    assert!(
+        info.contains("tabulated on 64^2 points of the torus from the model"),
+        "{info}"
+    );
     // On the grid of the surface that training wrote into run.h5, the table is read from it.
     std::fs::write(path("stored.ron"), "System(learned: \"run\", table: 128)").unwrap();
     let info = common::boltzflow_ok(&["info", "--system", &path("stored.ron")]);
@@ -562,7 +568,10 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
             &path(out),
         ]);
         let file = dir.path().join(out);
-        (common::read_h5(&file, "u").0, common::read_h5(&file, "grad_u").0)
+        (
+            common::read_h5(&file, "u").0,
+            common::read_h5(&file, "grad_u").0,
+        )
     };
     let (u_model, g_model) = energies("model.ron", "model.h5");
     let (u_table, g_table) = energies("table.ron", "table.h5");
@@ -570,7 +579,10 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
         assert!((a - b).abs() < 1e-3, "u: model {a}, table {b}");
     }
     for (a, b) in g_model.iter().zip(&g_table) {
-        assert!((a - b).abs() < 1e-2 * (1.0 + a.abs()), "∇u: model {a}, table {b}");
+        assert!(
+            (a - b).abs() < 1e-2 * (1.0 + a.abs()),
+            "∇u: model {a}, table {b}"
+        );
     }
     std::fs::write(
         path("md.ron"),

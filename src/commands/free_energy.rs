@@ -291,11 +291,7 @@ fn write_dre(out: &OutputFile, results: &[EstimatorResult], n: usize) -> Result<
         &per_pair(&|p| p.transport_cost.stderr),
         &[m],
     )?;
-    out.write_array(
-        "transport/map_cost",
-        &per_pair(&|p| p.map_cost.mean),
-        &[m],
-    )?;
+    out.write_array("transport/map_cost", &per_pair(&|p| p.map_cost.mean), &[m])?;
     out.write_array(
         "transport/map_cost_stderr",
         &per_pair(&|p| p.map_cost.stderr),

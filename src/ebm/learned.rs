@@ -1,6 +1,8 @@
 //! A trained energy model or potential flow as a system: `System(learned: "RUN_DIR")`.
 
-use super::{EnergyModel, EnergyModelConfig, Grid, PeriodicSpline, PotentialFlow, PotentialFlowConfig};
+use super::{
+    EnergyModel, EnergyModelConfig, Grid, PeriodicSpline, PotentialFlow, PotentialFlowConfig,
+};
 use crate::backend::Cpu;
 use crate::energy::EnergySource;
 use crate::flow::Density;
@@ -56,8 +58,8 @@ impl LearnedEnergy {
             return Ok(None);
         }
         let (grid, _) = read_array(&curves, "energy/grid")?;
-        let same = grid.len() == nodes.len()
-            && grid.iter().zip(nodes).all(|(a, b)| (a - b).abs() < 1e-12);
+        let same =
+            grid.len() == nodes.len() && grid.iter().zip(nodes).all(|(a, b)| (a - b).abs() < 1e-12);
         Ok(match same {
             true => Some(read_array(&curves, "energy/energy")?.0),
             false => None,
@@ -167,9 +169,7 @@ impl LearnedEnergy {
         let checks: Vec<f64> = (1..=TABLE_CHECKS)
             .flat_map(|k| {
                 let steps = [0.618_033_988_749_895, 0.754_877_666_246_693];
-                (0..dim).map(move |j| {
-                    std::f64::consts::TAU * ((k as f64 * steps[j]).fract() - 0.5)
-                })
+                (0..dim).map(move |j| std::f64::consts::TAU * ((k as f64 * steps[j]).fract() - 0.5))
             })
             .collect();
         let error = checks
@@ -182,11 +182,9 @@ impl LearnedEnergy {
              B-spline), largest difference from the model {error:.2e} at {TABLE_CHECKS} points \
              off the grid"
         );
-        *self
-            .model
-            .get_mut()
-            .map_err(|_| Error::InvalidArgument("a learned energy's model was poisoned".into()))? =
-            Some(LearnedModel::Table(spline));
+        *self.model.get_mut().map_err(|_| {
+            Error::InvalidArgument("a learned energy's model was poisoned".into())
+        })? = Some(LearnedModel::Table(spline));
         Ok(())
     }
 
@@ -273,8 +271,8 @@ impl EnergySource for LearnedEnergy {
             LearnedModel::Table(spline) => {
                 let (u, g): (Vec<f64>, Vec<[f64; 2]>) =
                     x.chunks(dim).map(|p| spline.evaluate(p)).unzip();
-                let gradient = with_gradient
-                    .then(|| g.iter().flat_map(|g| g[..dim].to_vec()).collect());
+                let gradient =
+                    with_gradient.then(|| g.iter().flat_map(|g| g[..dim].to_vec()).collect());
                 Ok((u, gradient))
             }
         })??;
