@@ -25,7 +25,8 @@
 //! ```
 //!
 //! (a potential flow of one or two angles, `System(learned: "RUN_DIR", table: 128)`, is
-//! tabulated once on 128 points per axis and interpolated: see [`LearnedEnergy::open`]),
+//! tabulated on 128 points per axis when the file is loaded and interpolated: see
+//! [`LearnedEnergy::open`]),
 //!
 //! or is a space of angles with no energy of its own, for runs that learn an energy over
 //! dihedral angles from samples:

@@ -575,8 +575,10 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
     };
     let (u_model, g_model) = energies("model.ron", "model.h5");
     let (u_table, g_table) = energies("table.ron", "table.h5");
-    for (a, b) in u_model.iter().zip(&u_table) {
+    let (u_stored, _) = energies("stored.ron", "stored.h5");
+    for ((a, b), c) in u_model.iter().zip(&u_table).zip(&u_stored) {
         assert!((a - b).abs() < 1e-3, "u: model {a}, table {b}");
+        assert!((a - c).abs() < 1e-3, "u: model {a}, table from run.h5 {c}");
     }
     for (a, b) in g_model.iter().zip(&g_table) {
         assert!(

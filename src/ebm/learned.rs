@@ -7,7 +7,7 @@ use crate::backend::Cpu;
 use crate::energy::EnergySource;
 use crate::flow::Density;
 use crate::flow::{Precision, from_f64, set_precision, to_host};
-use crate::io::{dataset_exists, read_array};
+use crate::io::{dataset_exists, read_array, read_u64_attr};
 use crate::run::RunDir;
 use crate::train::{Checkpoint, ModelConfig};
 use crate::{Error, Result};
@@ -40,6 +40,12 @@ const TABLE_POINTS: std::ops::RangeInclusive<usize> = 8..=1024;
 /// Points at which a table is compared with the model it replaces.
 const TABLE_CHECKS: usize = 256;
 
+/// The largest difference from the model (k_BT) a table may have at those points.
+const TABLE_TOLERANCE: f64 = 0.01;
+
+/// Points per call of the model while tabulating.
+const TABLE_CHUNK: usize = 4096;
+
 /// What a run learned, as its checkpoint describes it.
 #[derive(Debug)]
 enum LearnedConfig {
@@ -49,12 +55,16 @@ enum LearnedConfig {
 
 impl LearnedEnergy {
     /// The model's energies at `nodes` as the run stored them: a potential flow's run writes
-    /// −log q on the torus's grid into `run.h5` when it ends, from the model of its last
-    /// checkpoint (`energy/energy` at `energy/grid`); `None` when that file holds no surface
-    /// at these points.
+    /// −log q on the torus's grid into `run.h5` when it ends, after its last checkpoint
+    /// (`energy/energy` at `energy/grid`); `None` when that file holds no surface at these
+    /// points, or one written at another step than the checkpoint's.
     fn stored_surface(&self, nodes: &[f64]) -> Result<Option<Vec<f64>>> {
         let curves = self.run.join("run.h5");
         if !curves.is_file() || !dataset_exists(&curves, "energy/grid")? {
+            return Ok(None);
+        }
+        let step = Checkpoint::of_run(&self.run).state()?.step as u64;
+        if read_u64_attr(&curves, "training", "steps_done")? != Some(step) {
             return Ok(None);
         }
         let (grid, _) = read_array(&curves, "energy/grid")?;
@@ -80,12 +90,14 @@ impl LearnedEnergy {
     /// for `sample`); an error when it trained a flow.
     ///
     /// With `table: Some(n)`, a potential flow of one or two angles is tabulated now: −log q at
-    /// the n^dim points of the torus's grid, then a periodic cubic B-spline through them
-    /// ([`PeriodicSpline`]) is the energy, with its gradient in closed form. Each evaluation
-    /// then costs nanoseconds instead of an ODE solve per point and per periodic image (tens
-    /// of milliseconds with the gradient), which is what `md` and FAB on a learned (φ, ψ)
-    /// surface need. The table is compared with the model at 256 points off the grid; the
-    /// largest difference is in the system's description.
+    /// the n^dim points of the torus's grid (read from the surface the run wrote into `run.h5`
+    /// when it is on that grid, n = 128, and from the checkpoint's step; else computed), then
+    /// a periodic cubic B-spline through them ([`PeriodicSpline`]) is the energy, with its
+    /// gradient in closed form. Each evaluation then costs nanoseconds instead of an ODE solve
+    /// per point and per periodic image (tens of milliseconds with the gradient), which is what
+    /// `md` and FAB on a learned (φ, ψ) surface need. The table is compared with the model at
+    /// 256 points off the grid: the largest difference is in the system's description, and a
+    /// table that differs by more than 0.01 k_BT is refused.
     pub fn open(run_dir: &Path, table: Option<usize>) -> Result<Self> {
         let opened = RunDir::open(run_dir)?;
         let checkpoint = opened.run.checkpoint();
@@ -156,7 +168,9 @@ impl LearnedEnergy {
         }
         let exact = |x: &[f64]| -> Result<Vec<f64>> {
             let mut u = vec![0.0; x.len() / dim];
-            self.energy_raw(x, &mut u, None)?;
+            for (points, u) in x.chunks(TABLE_CHUNK * dim).zip(u.chunks_mut(TABLE_CHUNK)) {
+                self.energy_raw(points, u, None)?;
+            }
             Ok(u)
         };
         let nodes = Grid::torus(dim, n)?.points();
@@ -176,7 +190,15 @@ impl LearnedEnergy {
             .chunks(dim)
             .zip(exact(&checks)?)
             .map(|(x, u)| (spline.evaluate(x).0 - u).abs())
-            .fold(0.0, f64::max);
+            // The largest, or NaN if any is.
+            .fold(0.0, |m: f64, e| if e > m || e.is_nan() { e } else { m });
+        if error.is_nan() || error > TABLE_TOLERANCE {
+            return Err(Error::InvalidArgument(format!(
+                "the table of {n}^{dim} points differs from the model by up to {error:.3e} k_BT \
+                 at {TABLE_CHECKS} points off the grid (at most {TABLE_TOLERANCE} allowed); use \
+                 more points per axis, or no `table`"
+            )));
+        }
         self.metadata.description += &format!(
             "; tabulated on {n}^{dim} points of the torus from {source} (periodic cubic \
              B-spline), largest difference from the model {error:.2e} at {TABLE_CHECKS} points \

@@ -123,6 +123,11 @@ fn read_attr<T: hdf5::H5Type>(path: &Path, group: &str, name: &str) -> Result<Op
         ))
 }
 
+/// The integer attribute `name` of the group `group` ("" for the root), if it exists.
+pub fn read_u64_attr(path: &Path, group: &str, name: &str) -> Result<Option<u64>> {
+    read_attr::<u64>(path, group, name)
+}
+
 /// The string attribute `name` of the group `group` ("" for the root), if it exists.
 pub fn read_str_attr(path: &Path, group: &str, name: &str) -> Result<Option<String>> {
     Ok(read_attr::<hdf5::types::VarLenUnicode>(path, group, name)?.map(|s| s.as_str().to_owned()))

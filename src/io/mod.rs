@@ -14,6 +14,7 @@ mod structure;
 pub use destination::{RUN_MANIFEST, absolute, check_output, folder_of, remove_stale_temporaries};
 pub use input::{
     InputFile, Points, dataset_exists, read_array, read_f64_attr, read_points, read_str_attr,
+    read_u64_attr,
 };
 pub use lock::FileLock;
 pub use output::{OutputFile, RunInfo};
