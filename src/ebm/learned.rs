@@ -293,8 +293,8 @@ impl EnergySource for LearnedEnergy {
             LearnedModel::Table(spline) => {
                 let (u, g): (Vec<f64>, Vec<[f64; 2]>) =
                     x.chunks(dim).map(|p| spline.evaluate(p)).unzip();
-                let gradient =
-                    with_gradient.then(|| g.iter().flat_map(|g| g[..dim].to_vec()).collect());
+                let gradient = with_gradient
+                    .then(|| g.iter().flat_map(|g| g[..dim].iter().copied()).collect());
                 Ok((u, gradient))
             }
         })??;
