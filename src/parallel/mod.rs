@@ -55,6 +55,21 @@ pub trait Ranks {
     fn share(&self, n: usize) -> Range<usize> {
         share(n, self.size(), self.rank())
     }
+
+    /// This rank's own seed for a stream seeded `seed` (see [`own_seed`]).
+    fn own_seed(&self, seed: u64) -> u64 {
+        own_seed(seed, self.rank(), self.size())
+    }
+}
+
+/// The seed of rank `rank`'s own stream of a stream seeded `seed`, among `size` ranks: `seed`
+/// itself on one process (so that a single process draws what it always drew), a derived seed
+/// for each rank otherwise (so that the ranks draw different numbers).
+pub fn own_seed(seed: u64, rank: usize, size: usize) -> u64 {
+    match size {
+        1 => seed,
+        _ => crate::seed::derive(seed, rank as u64),
+    }
 }
 
 /// Every rank's outcome of a piece of local work, the same kind of outcome on every rank, so

@@ -23,9 +23,9 @@ use crate::densities::McmcSpace;
 use crate::flow::{from_f64, to_host};
 use crate::io::{OutputFile, dataset_exists, read_array};
 use crate::job::StopFlag;
-use crate::parallel::{Ranks, share};
+use crate::parallel::{Ranks, own_seed, share};
 use crate::sampling::{Ais, AisConfig};
-use crate::seed::{Stream, derive};
+use crate::seed::Stream;
 use crate::{Error, Result};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
@@ -238,10 +238,11 @@ impl Fab {
             while buffered.buffer.len() < buffered.config.min_length {
                 self.stop
                     .check("the replay-buffer fill (the points so far are saved)")?;
-                let mut fill_seed = Stream::BufferFill(self.fill_batches).seed(self.seed);
-                if ranks > 1 {
-                    fill_seed = derive(fill_seed, rank as u64);
-                }
+                let fill_seed = own_seed(
+                    Stream::BufferFill(self.fill_batches).seed(self.seed),
+                    rank,
+                    ranks,
+                );
                 B::seed(device, fill_seed);
                 let batch = draw(batch_size, &mut rand_pcg::Pcg64::seed_from_u64(fill_seed))?;
                 self.fill_batches += 1;

@@ -13,7 +13,7 @@ use crate::energy::System;
 use crate::io::{OutputFile, dataset_exists, read_array, read_points};
 use crate::job::StopFlag;
 use crate::parallel::Ranks;
-use crate::seed::{Stream, derive};
+use crate::seed::Stream;
 use crate::{Error, Result};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
@@ -75,10 +75,8 @@ impl<B: AutodiffBackend> StepContext<'_, B> {
     /// every rank holds alike (each draws one number from it, so it stays alike); `None` on one
     /// process, where `rng` itself serves.
     pub fn rank_rng(&self, rng: &mut rand_pcg::Pcg64) -> Option<rand_pcg::Pcg64> {
-        (self.ranks.size() > 1).then(|| {
-            let seed = derive(rng.next_u64(), self.ranks.rank() as u64);
-            rand_pcg::Pcg64::seed_from_u64(seed)
-        })
+        (self.ranks.size() > 1)
+            .then(|| rand_pcg::Pcg64::seed_from_u64(self.ranks.own_seed(rng.next_u64())))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::io::{OutputFile, RunInfo, absolute};
 use crate::job::{Job, Outcome, StopFlag, drive};
 use crate::parallel::{Ranks, Single, agree};
 use crate::run::{RunDir, RunManifest, SystemIdentity};
-use crate::seed::{Stream, derive};
+use crate::seed::Stream;
 use crate::{Error, Result};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -383,12 +383,7 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
         let seed = seed_for_step(self.config.seed, step);
         // burn's generator (flow samples) runs a stream of each rank's own.
         let ranks = self.ranks;
-        let own_seed = if ranks.size() > 1 {
-            derive(seed, ranks.rank() as u64)
-        } else {
-            seed
-        };
-        B::seed(&self.device, own_seed);
+        B::seed(&self.device, ranks.own_seed(seed));
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
         let local = self.local_loss(&mut rng);
         let (loss, counts) = agree(ranks, local)?;
