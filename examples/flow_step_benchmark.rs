@@ -14,13 +14,13 @@
 //! circular dihedrals, linear tails at ±5 elsewhere) with residual 256-unit conditioners and
 //! random masks, a random periodic shift every 2 layers, then the internal → Cartesian layer.
 
+use boltzflow::backend::AutodiffFlowBackend;
 use boltzflow::backend::{DeviceKind, OnDevice, run_on};
 use boltzflow::flow::{
     BuildContext, BuiltFlow, Density, FlowConfig, FlowSpec, InternalSpec, Precision, set_precision,
 };
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
 use std::time::Instant;
 
@@ -59,7 +59,7 @@ struct Benchmark {
 impl OnDevice for Benchmark {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> boltzflow::Result<()> {
+    fn run<B: AutodiffFlowBackend>(self, device: B::Device) -> boltzflow::Result<()> {
         set_precision::<B>(&device, self.precision)?;
         B::seed(&device, 0);
         let flow = fab_alanine_flow()?.init::<B>(&device)?;

@@ -2,8 +2,9 @@
 
 use crate::{Error, Result};
 use burn::backend::Autodiff;
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
+
+pub use crate::flow::{AutodiffFlowBackend, FlowBackend};
 
 /// The CPU backend.
 pub type Cpu = burn::backend::Flex;
@@ -46,7 +47,7 @@ pub trait OnDevice {
     /// What the work returns.
     type Output;
     /// Does the work on backend `B`'s default device.
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<Self::Output>;
+    fn run<B: AutodiffFlowBackend>(self, device: B::Device) -> Result<Self::Output>;
 }
 
 /// Runs `work` on `kind`'s backend: burn's Flex on the CPU, or CUDA (checked first: a build

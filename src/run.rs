@@ -16,13 +16,13 @@
 //! (or be sampled) when the system file has changed, moved or gives another dimension, before
 //! any tensor is built.
 
+use crate::backend::AutodiffFlowBackend;
 use crate::config::{SystemFile, read_ron_file, ron_options, write_ron_file};
 use crate::energy::System;
 use crate::flow::set_precision;
 use crate::io::{FileLock, RUN_MANIFEST, absolute};
 use crate::train::{Checkpoint, Model, ModelConfig, TrainConfig};
 use crate::{Error, Result};
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -259,7 +259,7 @@ pub struct OpenRun {
 
 impl OpenRun {
     /// The trained model, in the run's precision, on `device`.
-    pub fn load_model<B: AutodiffBackend>(&self, device: &B::Device) -> Result<Model<B>> {
+    pub fn load_model<B: AutodiffFlowBackend>(&self, device: &B::Device) -> Result<Model<B>> {
         set_precision::<B>(device, self.config.precision)?;
         let checkpoint = self.run.checkpoint();
         let model_config: ModelConfig = checkpoint.model_config()?;

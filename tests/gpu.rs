@@ -15,11 +15,11 @@
 
 mod common;
 
+use boltzflow::backend::AutodiffFlowBackend;
 use boltzflow::flow::{Density, from_f64, to_host};
 use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
-use burn::tensor::backend::AutodiffBackend;
 use std::path::Path;
 
 type Cpu = Autodiff<boltzflow::backend::Cpu>;
@@ -48,7 +48,7 @@ fn write_config(dir: &Path, system: &str, flow: &str, steps: usize) -> std::path
 }
 
 /// log q of row-major `points` under a trainer's flow, on the trainer's device.
-fn log_q<B: AutodiffBackend>(trainer: &Trainer<B>, points: &[f64], dim: usize) -> Vec<f64> {
+fn log_q<B: AutodiffFlowBackend>(trainer: &Trainer<B>, points: &[f64], dim: usize) -> Vec<f64> {
     let x = from_f64(
         points.to_vec(),
         [points.len() / dim, dim],
@@ -83,7 +83,7 @@ fn round_trip(system: &str, flow: &str) {
 
 /// Trains 3 steps on the CPU, compares log q on both devices from that checkpoint, trains 3
 /// more on the other device `G`, and compares again after loading its checkpoint on the CPU.
-fn round_trip_on<G: AutodiffBackend>(system: &str, flow: &str) {
+fn round_trip_on<G: AutodiffFlowBackend>(system: &str, flow: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), system, flow, 6);
     let run = dir.path().join("run");

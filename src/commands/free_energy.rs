@@ -2,6 +2,7 @@
 //! of them (exponential averaging, BAR, MBAR, and density ratios through a transport flow).
 
 use super::{check_memory, progress_bar};
+use crate::backend::AutodiffFlowBackend;
 use crate::backend::{DeviceKind, OnDevice, run_on};
 use crate::config::read_ron_file;
 use crate::energy::BOLTZMANN;
@@ -13,7 +14,6 @@ use crate::free_energy::{
 use crate::io::{OutputFile, check_output, folder_of};
 use crate::job::StopFlag;
 use crate::{Error, Result};
-use burn::tensor::backend::AutodiffBackend;
 use std::path::{Path, PathBuf};
 
 /// Free-energy differences between thermodynamic states, from samples of them.
@@ -44,12 +44,12 @@ pub fn run(args: Args) -> Result<()> {
 impl OnDevice for Args {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+    fn run<B: AutodiffFlowBackend>(self, device: B::Device) -> Result<()> {
         estimate::<B>(self, device)
     }
 }
 
-fn estimate<B: AutodiffBackend>(args: Args, device: B::Device) -> Result<()> {
+fn estimate<B: AutodiffFlowBackend>(args: Args, device: B::Device) -> Result<()> {
     let (config, text): (FreeEnergyConfig, String) = read_ron_file(&args.config)?;
     config.validate()?;
     let folder = folder_of(&args.config);

@@ -7,6 +7,7 @@
 
 use super::{check_memory, report_nonfinite};
 use crate::analysis::ForwardSummary;
+use crate::backend::AutodiffFlowBackend;
 use crate::backend::{DeviceKind, OnDevice, run_on};
 use crate::densities::{FlowDensity, McmcSpace};
 use crate::energy::System;
@@ -19,7 +20,6 @@ use crate::seed::Stream;
 use crate::train::{ObjectiveConfig, TargetEnergies, rate_integrals};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
@@ -124,7 +124,7 @@ struct Sampling<'a> {
 
 impl OnDevice for Sampling<'_> {
     type Output = PathBuf;
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<PathBuf> {
+    fn run<B: AutodiffFlowBackend>(self, device: B::Device) -> Result<PathBuf> {
         let Sampling {
             run,
             options,
@@ -138,7 +138,7 @@ impl OnDevice for Sampling<'_> {
 
 /// Samples the flow of the run in `run_dir` and writes the reweighted samples to `output`.
 /// With AIS, the AIS step sizes of the run's FAB objective are used as adapted in training.
-pub fn sample_run<B: AutodiffBackend>(
+pub fn sample_run<B: AutodiffFlowBackend>(
     run_dir: &Path,
     options: &SampleOptions,
     output: &Path,
@@ -149,7 +149,7 @@ pub fn sample_run<B: AutodiffBackend>(
 
 /// [`sample_run`] over `ranks` (rank 0 writes), abandoned (nothing written) when `stop` is set
 /// on any rank.
-fn sample_run_until<B: AutodiffBackend>(
+fn sample_run_until<B: AutodiffFlowBackend>(
     run_dir: &Path,
     options: &SampleOptions,
     output: &Path,
@@ -271,7 +271,7 @@ struct Drawn {
 /// `options.n` flow samples with u, block by block ([`BLOCK`], each from its own seed), each
 /// rank its share of the blocks; gathered on rank 0 (`None` on the others). Reports non-finite
 /// energies.
-fn drawn_on_ranks<B: AutodiffBackend>(
+fn drawn_on_ranks<B: AutodiffFlowBackend>(
     q: &FlowDensity<B, crate::train::Model<B>>,
     system: &System,
     options: &SampleOptions,
@@ -338,7 +338,7 @@ fn trained_by_pde(opened: &crate::run::OpenRun) -> bool {
 /// `options.n` chains of AIS from q toward p in `space`, after `options.ais_warmup` warm-up
 /// rounds that adapt the step sizes to this path. Training adapted them on the path to p²/q;
 /// the final run keeps them fixed, so its weights stay unbiased.
-fn annealed<B: AutodiffBackend>(
+fn annealed<B: AutodiffFlowBackend>(
     ais: &mut Ais,
     space: &McmcSpace<'_, B>,
     options: &SampleOptions,

@@ -1,10 +1,10 @@
 //! `boltzflow train`: trains a flow into a run folder, resuming from its checkpoint.
 
+use crate::backend::AutodiffFlowBackend;
 use crate::backend::{DeviceKind, OnDevice, run_on};
 use crate::job::{Outcome, StopFlag};
 use crate::train::Trainer;
 use crate::{Error, Result};
-use burn::tensor::backend::AutodiffBackend;
 use std::path::PathBuf;
 
 /// Train a flow; resumes from RUN_DIR's checkpoint if there is one. Ctrl-C saves a checkpoint.
@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<()> {
 
 impl OnDevice for Args {
     type Output = ();
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<()> {
+    fn run<B: AutodiffFlowBackend>(self, device: B::Device) -> Result<()> {
         let ranks = crate::parallel::world()?;
         let ranks = ranks.as_ref();
         let mut trainer = Trainer::<B>::on_ranks(

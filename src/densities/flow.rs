@@ -2,16 +2,16 @@
 
 use super::GRADIENT_CHUNK;
 use crate::Result;
+use crate::backend::AutodiffFlowBackend;
 use crate::flow::{
     Density, from_f64, log_prob_on_host, sample_points_to_host, sample_to_host, to_host,
 };
 use crate::sampling::LogDensity;
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
 
 /// A flow's log q and, by burn's autodiff with respect to the inputs, ∇ log q. It holds a
 /// copy of the flow's parameters taken at construction, with parameter gradients off.
-pub struct FlowDensity<B: AutodiffBackend, M: AutodiffModule<B>> {
+pub struct FlowDensity<B: AutodiffFlowBackend, M: AutodiffModule<B>> {
     model: M,
     inner: M::InnerModule,
     device: B::Device,
@@ -19,7 +19,7 @@ pub struct FlowDensity<B: AutodiffBackend, M: AutodiffModule<B>> {
 
 impl<B, M> FlowDensity<B, M>
 where
-    B: AutodiffBackend,
+    B: AutodiffFlowBackend,
     M: AutodiffModule<B> + Density<B>,
     M::InnerModule: Density<B::InnerBackend>,
 {
@@ -45,7 +45,7 @@ where
 
 impl<B, M> LogDensity for FlowDensity<B, M>
 where
-    B: AutodiffBackend,
+    B: AutodiffFlowBackend,
     M: AutodiffModule<B> + Density<B>,
     M::InnerModule: Density<B::InnerBackend>,
 {

@@ -2,25 +2,25 @@
 
 use super::GRADIENT_CHUNK;
 use crate::Result;
+use crate::backend::AutodiffFlowBackend;
 use crate::energy::System;
 use crate::flow::{Bijection, InternalCoordinates, from_f64, to_host};
 use crate::sampling::LogDensity;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 /// The target on a molecular flow's normalised internal coordinates z:
 /// log p(z) = −u(x(z)) + log|det ∂x/∂z|, with x(z) the internal-coordinate layer (FAB's target
 /// for alanine dipeptide). Importance weights p/q are the same in either space; MCMC in z moves
 /// torsions by radians where a step in Cartesian nm is limited by the stiffest bond.
-pub struct InternalTarget<'a, B: AutodiffBackend> {
+pub struct InternalTarget<'a, B: AutodiffFlowBackend> {
     system: &'a System,
     layer: InternalCoordinates<B>,
     inner: InternalCoordinates<B::InnerBackend>,
     device: B::Device,
 }
 
-impl<'a, B: AutodiffBackend> InternalTarget<'a, B> {
+impl<'a, B: AutodiffFlowBackend> InternalTarget<'a, B> {
     /// The target of `system` seen through `layer`.
     pub fn new(system: &'a System, layer: &InternalCoordinates<B>, device: &B::Device) -> Self {
         InternalTarget {
@@ -39,7 +39,7 @@ impl<'a, B: AutodiffBackend> InternalTarget<'a, B> {
     }
 }
 
-impl<B: AutodiffBackend> LogDensity for InternalTarget<'_, B> {
+impl<B: AutodiffFlowBackend> LogDensity for InternalTarget<'_, B> {
     fn dim(&self) -> usize {
         self.layer.circular_outputs().len()
     }

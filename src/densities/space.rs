@@ -1,19 +1,19 @@
 //! The space a flow's MCMC runs in, chosen in one place.
 
 use super::{FlowDensity, InternalTarget, OnTorus, TargetDensity};
+use crate::backend::AutodiffFlowBackend;
 use crate::energy::System;
 use crate::flow::{Density, Flow};
 use crate::sampling::LogDensity;
 use crate::train::Model;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 /// Where MCMC and AIS between a flow q and the target p run: the flow's own output space
 /// (Cartesian), or, for a molecular flow, its normalised internal coordinates z, as FAB does
 /// for alanine dipeptide (torsions move by radians there, where a step in nm is limited by the
 /// stiffest bond; the angles are wrapped onto the torus). Importance weights p/q are the same
 /// in either space.
-pub enum McmcSpace<'a, B: AutodiffBackend> {
+pub enum McmcSpace<'a, B: AutodiffFlowBackend> {
     /// The flow's output space.
     Cartesian {
         /// The flow's density.
@@ -34,7 +34,7 @@ pub enum McmcSpace<'a, B: AutodiffBackend> {
     },
 }
 
-impl<'a, B: AutodiffBackend> McmcSpace<'a, B> {
+impl<'a, B: AutodiffFlowBackend> McmcSpace<'a, B> {
     /// The space of `model`'s MCMC toward `system`: internal coordinates for a molecular flow,
     /// the flow's output space otherwise.
     pub fn of(model: &'a Model<B>, system: &'a System, device: &B::Device) -> Self {

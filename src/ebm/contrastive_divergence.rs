@@ -10,10 +10,9 @@
 use super::LangevinConfig;
 use super::particles::{load_particles, save_particles};
 use crate::Result;
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::train::{Batch, Objective, ObjectiveState, StepContext, draw_rows};
 use burn::module::AutodiffModule;
-use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::RngExt;
 use std::path::Path;
 
@@ -64,7 +63,7 @@ impl ContrastiveDivergence {
 
     /// The negatives of one step: `n` chains (drawn from the persistent ones, some restarted at
     /// data points) moved by the Langevin steps on the model as it is now.
-    fn negatives<B: Backend>(
+    fn negatives<B: FlowBackend>(
         &mut self,
         model: &super::EnergyModel<B>,
         n: usize,
@@ -96,7 +95,7 @@ impl ContrastiveDivergence {
     }
 }
 
-impl<B: AutodiffBackend> Objective<B> for ContrastiveDivergence {
+impl<B: AutodiffFlowBackend> Objective<B> for ContrastiveDivergence {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         let model = step.model.energy()?;
         let (n, dim) = (step.batch_size, self.dim);

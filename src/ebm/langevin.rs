@@ -1,9 +1,9 @@
 //! Short-run Langevin dynamics on a model energy: the negatives of contrastive divergence.
 
 use super::EnergyModel;
+use crate::backend::FlowBackend;
 use crate::flow::{from_f64, to_host};
 use crate::{Error, Result};
-use burn::prelude::*;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,7 @@ impl LangevinConfig {
     /// Runs the steps from `x` (`n × dim`, row-major), with noise from `rng`; returns the end
     /// points. A point whose energy gradient stops being finite is left where it was before
     /// that step.
-    pub fn run<B: Backend>(
+    pub fn run<B: FlowBackend>(
         &self,
         model: &EnergyModel<B>,
         x: Vec<f64>,

@@ -1,6 +1,7 @@
 //! The energy model E_θ(x) = MLP(z) + κ‖z‖²/2 on standardised coordinates z = (x − mean)/sd.
 
 use super::scales::{column_scales, standardise};
+use crate::backend::FlowBackend;
 use crate::flow::{Activation, Mlp, MlpConfig, from_f64};
 use crate::{Error, Result};
 use burn::prelude::*;
@@ -91,7 +92,7 @@ pub struct EnergyModelConfig {
 impl EnergyModelConfig {
     /// Builds the model on `device`. Its MLP's output layer starts at zero, so the model starts
     /// as the Gaussian exp(−κ‖z‖²/2).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<EnergyModel<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> Result<EnergyModel<B>> {
         self.spec.validate()?;
         let dim = self.mean.len();
         let mlp = MlpConfig::new(dim, self.spec.hidden.clone(), 1)
@@ -108,14 +109,14 @@ impl EnergyModelConfig {
 
 /// E_θ(x) = MLP(z) + κ‖z‖²/2 with z = (x − mean)/sd: the model density is exp(−E_θ)/Z_θ.
 #[derive(Module, Debug)]
-pub struct EnergyModel<B: Backend> {
+pub struct EnergyModel<B: FlowBackend> {
     mlp: Mlp<B>,
     mean: Vec<f64>,
     sd: Vec<f64>,
     confinement: f64,
 }
 
-impl<B: Backend> EnergyModel<B> {
+impl<B: FlowBackend> EnergyModel<B> {
     /// Number of coordinates.
     pub fn dim(&self) -> usize {
         self.mean.len()

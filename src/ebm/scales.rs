@@ -1,6 +1,7 @@
 //! The data's per-coordinate mean and standard deviation, which set a learned model's units:
 //! every model of this module works on standardised coordinates z = (x − mean)/sd.
 
+use crate::backend::FlowBackend;
 use crate::flow::from_f64;
 use crate::{Error, Result};
 use burn::prelude::*;
@@ -38,18 +39,18 @@ pub fn column_scales(x: &[f64], dim: usize, what: &str) -> Result<(Vec<f64>, Vec
 }
 
 /// (x − mean)/sd of each row of `x` (`[n, dim]`).
-pub fn standardise<B: Backend>(x: Tensor<B, 2>, mean: &[f64], sd: &[f64]) -> Tensor<B, 2> {
+pub fn standardise<B: FlowBackend>(x: Tensor<B, 2>, mean: &[f64], sd: &[f64]) -> Tensor<B, 2> {
     let device = x.device();
     (x - row(mean, &device)) / row(sd, &device)
 }
 
 /// mean + sd · z of each row of `z` (`[n, dim]`).
-pub fn unstandardise<B: Backend>(z: Tensor<B, 2>, mean: &[f64], sd: &[f64]) -> Tensor<B, 2> {
+pub fn unstandardise<B: FlowBackend>(z: Tensor<B, 2>, mean: &[f64], sd: &[f64]) -> Tensor<B, 2> {
     let device = z.device();
     z * row(sd, &device) + row(mean, &device)
 }
 
 /// `values` as one `[1, len]` row.
-fn row<B: Backend>(values: &[f64], device: &B::Device) -> Tensor<B, 2> {
+fn row<B: FlowBackend>(values: &[f64], device: &B::Device) -> Tensor<B, 2> {
     from_f64::<B, 2>(values.to_vec(), [1, values.len()], device)
 }

@@ -7,10 +7,10 @@ use super::{EnergyModel, GRID_POINTS, Grid, kl_divergence};
 use crate::Result;
 use crate::analysis::histogram::{density, free_energy};
 use crate::analysis::plots::{SurfaceAxes, surface_panels};
+use crate::backend::FlowBackend;
 use crate::energy::{BOLTZMANN, System};
 use crate::flow::{from_f64, to_host};
 use crate::io::OutputFile;
-use burn::prelude::*;
 use std::f64::consts::PI;
 use std::path::Path;
 
@@ -37,7 +37,7 @@ pub struct EnergySurface {
 pub type EnergyFn<'a> = &'a dyn Fn(&[f64]) -> Vec<f64>;
 
 /// E_θ of an energy model as an [`EnergyFn`] on `device`.
-pub fn model_energy<'a, B: Backend>(
+pub fn model_energy<'a, B: FlowBackend>(
     model: &'a EnergyModel<B>,
     device: &'a B::Device,
 ) -> impl Fn(&[f64]) -> Vec<f64> + 'a {

@@ -28,12 +28,11 @@
 use super::EnergyModel;
 use super::particles::{load_particles, save_particles};
 use crate::analysis::{normalised_weights, systematic_resample};
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::{from_f64, to_host};
 use crate::train::{Batch, Objective, ObjectiveState, StepContext, draw_rows};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
-use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -132,7 +131,7 @@ impl WassersteinFlow {
 
     /// Moves and reweights the particles on the model as it is now; returns the energy
     /// evaluations made.
-    fn advance<B: Backend>(
+    fn advance<B: FlowBackend>(
         &mut self,
         model: &EnergyModel<B>,
         rng: &mut rand_pcg::Pcg64,
@@ -195,7 +194,7 @@ impl WassersteinFlow {
 
     /// E_θ and ∇_z E_θ = sd ⊙ ∇ₓE_θ at standardised points `z` (the model's own shift is
     /// irrelevant to both: z is mapped back by the scale alone).
-    fn energy_and_gradient_z<B: Backend>(
+    fn energy_and_gradient_z<B: FlowBackend>(
         &self,
         model: &EnergyModel<B>,
         z: &[f64],
@@ -251,7 +250,7 @@ fn kernel_terms(z: &[f64], w: &[f64], dim: usize, bandwidth: f64) -> (Vec<f64>, 
     (gradient, rho.iter().map(|r| r.ln()).collect())
 }
 
-impl<B: AutodiffBackend> Objective<B> for WassersteinFlow {
+impl<B: AutodiffFlowBackend> Objective<B> for WassersteinFlow {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         let model = step.model.energy()?;
         let (n, dim, m) = (step.batch_size, self.dim, self.config.particles);

@@ -1,6 +1,7 @@
 //! Per-coordinate affine normalisation (Kingma & Dhariwal 2018, "Glow").
 
 use super::{Bijection, from_f64};
+use crate::backend::FlowBackend;
 use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ pub struct ActNormConfig {
 
 impl ActNormConfig {
     /// Builds the layer; it starts as the identity.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<ActNorm<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<ActNorm<B>> {
         if self.dim == 0 {
             return Err(crate::Error::InvalidArgument(
                 "an ActNorm layer needs at least one coordinate".into(),
@@ -29,12 +30,12 @@ impl ActNormConfig {
 
 /// x = z · exp(log_scale) + shift, per coordinate; log|det| = Σ log_scale.
 #[derive(Module, Debug)]
-pub struct ActNorm<B: Backend> {
+pub struct ActNorm<B: FlowBackend> {
     log_scale: Param<Tensor<B, 1>>,
     shift: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> ActNorm<B> {
+impl<B: FlowBackend> ActNorm<B> {
     /// Data-dependent initialisation: sets the parameters from a batch `x` of points on this
     /// layer's target side so that `inverse(x)` has mean 0 and standard deviation 1 in every
     /// coordinate. Fails if a coordinate has fewer than two points or no spread.
@@ -76,7 +77,7 @@ impl<B: Backend> ActNorm<B> {
     }
 }
 
-impl<B: Backend> Bijection<B> for ActNorm<B> {
+impl<B: FlowBackend> Bijection<B> for ActNorm<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let n = z.dims()[0];
         let log_scale = self.log_scale.val();

@@ -2,6 +2,7 @@
 
 use super::positive::positive_from_raw;
 use super::{Activation, Bijection, Mask, Mlp, MlpConfig, from_f64};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ pub struct AffineCouplingConfig {
 
 impl AffineCouplingConfig {
     /// Builds the layer; it starts as the identity.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<AffineCoupling<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<AffineCoupling<B>> {
         self.mask.validate()?;
         let dim = self.mask.dim();
         let conditioner = MlpConfig::new(dim, self.hidden.clone(), 2 * dim)
@@ -43,14 +44,14 @@ impl AffineCouplingConfig {
 /// ones C, with s = softplus(a + c) + 0.01 ≥ 0.01 and c such that a zero conditioner is the
 /// identity.
 #[derive(Module, Debug)]
-pub struct AffineCoupling<B: Backend> {
+pub struct AffineCoupling<B: FlowBackend> {
     conditioner: Mlp<B>,
     /// `[1, dim]`, 1 where transformed.
     mask: Tensor<B, 2>,
     dim: usize,
 }
 
-impl<B: Backend> AffineCoupling<B> {
+impl<B: FlowBackend> AffineCoupling<B> {
     /// Shift and log-scale for the transformed coordinates, from the conditioning ones.
     fn shift_and_log_scale(&self, input: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let keep = self.mask.clone().neg().add_scalar(1.0);
@@ -64,7 +65,7 @@ impl<B: Backend> AffineCoupling<B> {
     }
 }
 
-impl<B: Backend> Bijection<B> for AffineCoupling<B> {
+impl<B: FlowBackend> Bijection<B> for AffineCoupling<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let (shift, log_scale) = self.shift_and_log_scale(&z);
         let x = z * log_scale.clone().exp() + shift;

@@ -7,6 +7,7 @@
 use super::{
     CircularGaussian, CircularGaussianConfig, GeneralizedGaussian, GeneralizedGaussianConfig,
 };
+use crate::backend::FlowBackend;
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -25,7 +26,7 @@ pub enum BaseConfig {
 
 impl BaseConfig {
     /// Builds the distribution on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Base<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<Base<B>> {
         Ok(match self {
             BaseConfig::DiagGaussian(c) => Base::DiagGaussian(c.init(device)),
             BaseConfig::GeneralizedGaussian(c) => Base::GeneralizedGaussian(c.init(device)?),
@@ -36,7 +37,7 @@ impl BaseConfig {
 
 /// A base distribution: exact samples and log density.
 #[derive(Module, Debug)]
-pub enum Base<B: Backend> {
+pub enum Base<B: FlowBackend> {
     /// Diagonal Gaussian, trainable or fixed.
     DiagGaussian(DiagGaussian<B>),
     /// Generalised Gaussian exp(−Σ|xᵢ/σ|ᵖ)/Z, fixed.
@@ -45,7 +46,7 @@ pub enum Base<B: Backend> {
     CircularGaussian(CircularGaussian<B>),
 }
 
-impl<B: Backend> Base<B> {
+impl<B: FlowBackend> Base<B> {
     /// Dimension of the samples.
     pub fn dim(&self) -> usize {
         match self {
@@ -119,7 +120,7 @@ impl DiagGaussianConfig {
     }
 
     /// Builds the distribution.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> DiagGaussian<B> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> DiagGaussian<B> {
         let loc =
             Param::from_tensor(Tensor::zeros([self.dim], device)).set_require_grad(self.trainable);
         let log_scale = Param::from_tensor(Tensor::full([self.dim], self.std.ln(), device))
@@ -130,12 +131,12 @@ impl DiagGaussianConfig {
 
 /// N(loc, diag(exp(log_scale))²).
 #[derive(Module, Debug)]
-pub struct DiagGaussian<B: Backend> {
+pub struct DiagGaussian<B: FlowBackend> {
     loc: Param<Tensor<B, 1>>,
     log_scale: Param<Tensor<B, 1>>,
 }
 
-impl<B: Backend> DiagGaussian<B> {
+impl<B: FlowBackend> DiagGaussian<B> {
     /// Dimension.
     pub fn dim(&self) -> usize {
         self.loc.dims()[0]

@@ -3,6 +3,7 @@
 
 use super::columns::{index_tensor, inverse_permutation};
 use super::{DiagGaussian, DiagGaussianConfig};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ pub struct CircularGaussianConfig {
 
 impl CircularGaussianConfig {
     /// Builds the distribution.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<CircularGaussian<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<CircularGaussian<B>> {
         let dim = self.circular.len();
         let columns = |angle: bool| -> Vec<usize> {
             (0..dim).filter(|&i| self.circular[i] == angle).collect()
@@ -56,7 +57,7 @@ impl CircularGaussianConfig {
 /// The density of an angle is 1/(2π) wherever it lies: angles are points of a circle, so a
 /// value outside [−π, π) is the same point as its wrapped value.
 #[derive(Module, Debug)]
-pub struct CircularGaussian<B: Backend> {
+pub struct CircularGaussian<B: FlowBackend> {
     /// The Gaussian of the ordinary coordinates and their columns; `None` if all are angles.
     gaussian: Option<(DiagGaussian<B>, Tensor<B, 1, Int>)>,
     /// Puts the columns `[ordinary, angles]` back in their original order.
@@ -65,7 +66,7 @@ pub struct CircularGaussian<B: Backend> {
     angles: usize,
 }
 
-impl<B: Backend> CircularGaussian<B> {
+impl<B: FlowBackend> CircularGaussian<B> {
     /// Dimension.
     pub fn dim(&self) -> usize {
         self.unsort.dims()[0]

@@ -1,11 +1,15 @@
 //! Selecting and reordering the columns (coordinates) of batches `[n, dim]`.
 
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::seq::SliceRandom;
 
 /// An index tensor for `Tensor::select` from column numbers.
-pub(crate) fn index_tensor<B: Backend>(columns: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+pub(crate) fn index_tensor<B: FlowBackend>(
+    columns: &[usize],
+    device: &B::Device,
+) -> Tensor<B, 1, Int> {
     let values: Vec<i64> = columns.iter().map(|&c| c as i64).collect();
     Tensor::from_data(TensorData::new(values, [columns.len()]), device)
 }

@@ -1,6 +1,7 @@
 //! A base distribution pushed through a chain of layers.
 
 use super::{Base, BaseConfig, Bijection, InternalCoordinates, Layer, LayerConfig};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ pub struct FlowConfig {
 
 impl FlowConfig {
     /// Builds the flow on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Flow<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<Flow<B>> {
         let layers = self
             .layers
             .iter()
@@ -31,7 +32,7 @@ impl FlowConfig {
 
 /// What a trainer needs from a flow: samples with their log density, and the log density of
 /// given points. Implemented by discrete and continuous flows alike.
-pub trait Density<B: Backend> {
+pub trait Density<B: FlowBackend> {
     /// Dimension of the samples.
     fn dim(&self) -> usize;
 
@@ -50,14 +51,14 @@ pub trait Density<B: Backend> {
 
 /// A flow: x = f_K ∘ … ∘ f_1(z), z ~ base.
 #[derive(Module, Debug)]
-pub struct Flow<B: Backend> {
+pub struct Flow<B: FlowBackend> {
     /// The base distribution.
     pub base: Base<B>,
     /// The layers, applied in order from the base side.
     pub layers: Vec<Layer<B>>,
 }
 
-impl<B: Backend> Flow<B> {
+impl<B: FlowBackend> Flow<B> {
     /// Pushes base points through the layers: `(x, Σ log|det|)`.
     pub fn push_forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let n = z.dims()[0];
@@ -101,7 +102,7 @@ impl<B: Backend> Flow<B> {
     }
 }
 
-impl<B: Backend> Density<B> for Flow<B> {
+impl<B: FlowBackend> Density<B> for Flow<B> {
     /// The base's dimension, or the Cartesian one after an internal-coordinate layer.
     fn dim(&self) -> usize {
         self.layers

@@ -2,6 +2,7 @@
 //! PDE flows (p = 4 for their double well), with its exact normaliser and an exact sampler.
 
 use super::from_f64;
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use rand::{RngExt, SeedableRng};
@@ -31,7 +32,10 @@ impl GeneralizedGaussianConfig {
     }
 
     /// Builds the distribution.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<GeneralizedGaussian<B>> {
+    pub fn init<B: FlowBackend>(
+        &self,
+        device: &B::Device,
+    ) -> crate::Result<GeneralizedGaussian<B>> {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if self.dim == 0 || !positive(self.power) || !positive(self.scale) {
             return Err(crate::Error::InvalidArgument(format!(
@@ -54,7 +58,7 @@ impl GeneralizedGaussianConfig {
 
 /// exp(−Σᵢ |xᵢ/σ|ᵖ) / (2σ Γ(1 + 1/p))^d; fixed (not trained).
 #[derive(Module, Debug)]
-pub struct GeneralizedGaussian<B: Backend> {
+pub struct GeneralizedGaussian<B: FlowBackend> {
     /// ln Z `[1]` (also where the distribution lives: its device).
     log_normalizer: Tensor<B, 1>,
     dim: usize,
@@ -62,7 +66,7 @@ pub struct GeneralizedGaussian<B: Backend> {
     scale: f64,
 }
 
-impl<B: Backend> GeneralizedGaussian<B> {
+impl<B: FlowBackend> GeneralizedGaussian<B> {
     /// Dimension.
     pub fn dim(&self) -> usize {
         self.dim

@@ -1,13 +1,14 @@
 //! Moving flow samples and densities between burn tensors and host `Vec<f64>`s, in chunks.
 
 use super::{Density, from_f64};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 
 /// Points per chunk when a large sample set is processed on the device.
 const CHUNK: usize = 8192;
 
 /// `n` samples of `flow` and their log q, on the host (row-major `n × dim`, and `n`).
-pub fn sample_to_host<B: Backend>(flow: &impl Density<B>, n: usize) -> (Vec<f64>, Vec<f64>) {
+pub fn sample_to_host<B: FlowBackend>(flow: &impl Density<B>, n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut x = Vec::with_capacity(n * flow.dim());
     let mut log_q = Vec::with_capacity(n);
     let mut remaining = n;
@@ -22,7 +23,7 @@ pub fn sample_to_host<B: Backend>(flow: &impl Density<B>, n: usize) -> (Vec<f64>
 }
 
 /// `n` samples of `flow` without their log q, on the host (row-major `n × dim`).
-pub fn sample_points_to_host<B: Backend>(flow: &impl Density<B>, n: usize) -> Vec<f64> {
+pub fn sample_points_to_host<B: FlowBackend>(flow: &impl Density<B>, n: usize) -> Vec<f64> {
     let mut x = Vec::with_capacity(n * flow.dim());
     for start in (0..n).step_by(CHUNK) {
         x.extend(to_host(flow.sample_points(CHUNK.min(n - start))));
@@ -31,7 +32,7 @@ pub fn sample_points_to_host<B: Backend>(flow: &impl Density<B>, n: usize) -> Ve
 }
 
 /// log q of each point of `x` (row-major `n × dim`), on the host.
-pub fn log_prob_on_host<B: Backend>(
+pub fn log_prob_on_host<B: FlowBackend>(
     flow: &impl Density<B>,
     x: &[f64],
     device: &B::Device,
@@ -45,7 +46,7 @@ pub fn log_prob_on_host<B: Backend>(
 }
 
 /// A tensor's values as f64, row-major.
-pub fn to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+pub fn to_host<B: FlowBackend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data()
         .convert::<f64>()
         .to_vec()

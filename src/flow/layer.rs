@@ -5,6 +5,7 @@ use super::{
     InternalCoordinatesConfig, LuLinear, LuLinearConfig, PeriodicShift, PeriodicShiftConfig,
     Permutation, PermutationConfig, SplineCoupling, SplineCouplingConfig,
 };
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +30,7 @@ pub enum LayerConfig {
 
 impl LayerConfig {
     /// Builds the layer on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Layer<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<Layer<B>> {
         Ok(match self {
             LayerConfig::Affine(c) => Layer::Affine(c.init(device)?),
             LayerConfig::Internal(c) => Layer::Internal(c.init(device)?),
@@ -44,7 +45,7 @@ impl LayerConfig {
 
 /// One layer of a flow.
 #[derive(Module, Debug)]
-pub enum Layer<B: Backend> {
+pub enum Layer<B: FlowBackend> {
     /// Affine coupling (RealNVP).
     Affine(AffineCoupling<B>),
     /// Molecular internal coordinates → Cartesian positions.
@@ -61,7 +62,7 @@ pub enum Layer<B: Backend> {
     ActNorm(ActNorm<B>),
 }
 
-impl<B: Backend> Bijection<B> for Layer<B> {
+impl<B: FlowBackend> Bijection<B> for Layer<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         match self {
             Layer::Affine(l) => l.forward(z),

@@ -2,6 +2,7 @@
 
 use super::Bijection;
 use super::columns::{check_permutation, index_tensor, inverse_permutation, random_permutation};
+use crate::backend::FlowBackend;
 use burn::module::Param;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ impl LuLinearConfig {
     }
 
     /// Builds the layer; it starts as the identity.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<LuLinear<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<LuLinear<B>> {
         check_permutation(&self.order, "the order of an LU linear layer")?;
         let dim = self.order.len();
         if dim == 0 {
@@ -56,7 +57,7 @@ impl LuLinearConfig {
 /// The inverse is exact and differentiable: W⁻¹ = P U⁻¹ L⁻¹ Pᵀ, the triangular inverses from a
 /// finite product of matrix products (no solver needed).
 #[derive(Module, Debug)]
-pub struct LuLinear<B: Backend> {
+pub struct LuLinear<B: FlowBackend> {
     lower: Param<Tensor<B, 2>>,
     upper: Param<Tensor<B, 2>>,
     log_diagonal: Param<Tensor<B, 1>>,
@@ -66,7 +67,7 @@ pub struct LuLinear<B: Backend> {
 
 /// (I + N)⁻¹ for a strictly triangular (so nilpotent) `[d, d]` matrix N:
 /// Σ_{j<d} (−N)ʲ = (I − N)(I + N²)(I + N⁴)⋯, with ⌈log₂ d⌉ factors.
-fn unipotent_inverse<B: Backend>(nilpotent: Tensor<B, 2>) -> Tensor<B, 2> {
+fn unipotent_inverse<B: FlowBackend>(nilpotent: Tensor<B, 2>) -> Tensor<B, 2> {
     let d = nilpotent.dims()[0];
     let identity = Tensor::<B, 2>::eye(d, &nilpotent.device());
     let mut inverse = identity.clone() - nilpotent.clone();
@@ -80,7 +81,7 @@ fn unipotent_inverse<B: Backend>(nilpotent: Tensor<B, 2>) -> Tensor<B, 2> {
     inverse
 }
 
-impl<B: Backend> LuLinear<B> {
+impl<B: FlowBackend> LuLinear<B> {
     /// Applies the matrix `m` in the permuted frame: `(P m Pᵀ v)` for each row v of `input`.
     fn apply(&self, input: Tensor<B, 2>, m: Tensor<B, 2>) -> Tensor<B, 2> {
         input
@@ -95,7 +96,7 @@ impl<B: Backend> LuLinear<B> {
     }
 }
 
-impl<B: Backend> Bijection<B> for LuLinear<B> {
+impl<B: FlowBackend> Bijection<B> for LuLinear<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let n = z.dims()[0];
         let identity = Tensor::eye(self.log_diagonal.dims()[0], &z.device());

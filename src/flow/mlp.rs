@@ -1,5 +1,6 @@
 //! Multilayer perceptrons: the conditioners of coupling layers.
 
+use crate::backend::FlowBackend;
 use burn::module::Initializer;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -20,7 +21,7 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the activation elementwise.
-    pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
+    pub fn apply<B: FlowBackend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
             Activation::Relu => activation::relu(x),
             Activation::Silu => activation::silu(x),
@@ -77,7 +78,7 @@ impl MlpConfig {
     }
 
     /// Builds the MLP on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Mlp<B> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> Mlp<B> {
         let mut widths = vec![self.d_input];
         widths.extend(&self.hidden);
         let hidden = widths
@@ -100,7 +101,7 @@ impl MlpConfig {
 
 /// A multilayer perceptron.
 #[derive(Module, Debug)]
-pub struct Mlp<B: Backend> {
+pub struct Mlp<B: FlowBackend> {
     /// Hidden layers.
     pub hidden: Vec<Linear<B>>,
     /// Output layer.
@@ -111,7 +112,7 @@ pub struct Mlp<B: Backend> {
     pub residual: bool,
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: FlowBackend> Mlp<B> {
     /// Applies the MLP to a batch `[n, d_input]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let mut h = x;

@@ -66,4 +66,5 @@ pub use periodic_shift::{PeriodicShift, PeriodicShiftConfig};
 pub use permutation::{Permutation, PermutationConfig};
 pub use precision::{Precision, from_f64, set_precision};
 pub use spec::{BuildContext, BuiltFlow, ContinuousBase, FlowSpec, InternalSpec};
+pub use spline::{AutodiffFlowBackend, FlowBackend};
 pub use spline_coupling::{SplineCoupling, SplineCouplingConfig};

@@ -2,6 +2,7 @@
 //! two coupling layers so that the circular splines' fixed point at ±π moves around.
 
 use super::{Bijection, from_f64};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -26,7 +27,7 @@ impl PeriodicShiftConfig {
     }
 
     /// Builds the layer.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<PeriodicShift<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<PeriodicShift<B>> {
         if self.offsets.iter().all(Option::is_none) {
             return Err(crate::Error::InvalidArgument(
                 "a periodic shift needs at least one angle (an offset that is not `None`)".into(),
@@ -50,14 +51,14 @@ impl PeriodicShiftConfig {
 /// x = wrap(z + offset) on the angles, where wrap maps to [−π, π); identity elsewhere.
 /// A rotation of the circle: log|det| = 0.
 #[derive(Module, Debug)]
-pub struct PeriodicShift<B: Backend> {
+pub struct PeriodicShift<B: FlowBackend> {
     /// `[1, dim]`, 0 where not an angle.
     offset: Tensor<B, 2>,
     /// `[1, dim]`, true for the angles.
     angles: Tensor<B, 2, Bool>,
 }
 
-impl<B: Backend> PeriodicShift<B> {
+impl<B: FlowBackend> PeriodicShift<B> {
     /// Adds `sign · offset` and wraps the angles.
     fn shift(&self, input: Tensor<B, 2>, sign: f64) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let [n, dim] = input.dims();
@@ -71,7 +72,7 @@ impl<B: Backend> PeriodicShift<B> {
     }
 }
 
-impl<B: Backend> Bijection<B> for PeriodicShift<B> {
+impl<B: FlowBackend> Bijection<B> for PeriodicShift<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         self.shift(z, 1.0)
     }

@@ -2,6 +2,7 @@
 
 use super::Bijection;
 use super::columns::{check_permutation, index_tensor, inverse_permutation, random_permutation};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +29,7 @@ impl PermutationConfig {
     }
 
     /// Builds the layer.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<Permutation<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<Permutation<B>> {
         check_permutation(&self.order, "the order of a permutation layer")?;
         Ok(Permutation {
             order: index_tensor(&self.order, device),
@@ -39,12 +40,12 @@ impl PermutationConfig {
 
 /// `x[i] = z[order[i]]`; log|det| = 0.
 #[derive(Module, Debug)]
-pub struct Permutation<B: Backend> {
+pub struct Permutation<B: FlowBackend> {
     order: Tensor<B, 1, Int>,
     inverse_order: Tensor<B, 1, Int>,
 }
 
-impl<B: Backend> Bijection<B> for Permutation<B> {
+impl<B: FlowBackend> Bijection<B> for Permutation<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let n = z.dims()[0];
         let device = z.device();

@@ -10,16 +10,22 @@ pub fn positive_from_raw<B: Backend, const D: usize>(
     raw: Tensor<B, D>,
     floor: f64,
 ) -> Tensor<B, D> {
-    let offset = (1.0 - floor).exp_m1().ln();
-    softplus(raw.add_scalar(offset)).add_scalar(floor)
+    softplus(raw.add_scalar(positive_offset(floor))).add_scalar(floor)
 }
+
+/// The c of [`positive_from_raw`]: floor + softplus(c) = 1.
+pub fn positive_offset(floor: f64) -> f64 {
+    (1.0 - floor).exp_m1().ln()
+}
+
+/// Above this, [`softplus`] is linear: ln(1 + e³⁰) − 30 ≈ 9e-14.
+pub const SOFTPLUS_LINEAR_ABOVE: f64 = 30.0;
 
 /// ln(1 + eˣ), linear above a threshold so that it never overflows (burn's `softplus` does, in
 /// f32 beyond x ≈ 88 and in f64 beyond x ≈ 709).
 pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    // ln(1 + e³⁰) − 30 ≈ 9e-14.
-    const LINEAR_ABOVE: f64 = 30.0;
-    x.clone().clamp_max(LINEAR_ABOVE).exp().log1p() + relu(x.sub_scalar(LINEAR_ABOVE))
+    x.clone().clamp_max(SOFTPLUS_LINEAR_ABOVE).exp().log1p()
+        + relu(x.sub_scalar(SOFTPLUS_LINEAR_ABOVE))
 }
 
 #[cfg(test)]

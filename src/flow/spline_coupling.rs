@@ -3,7 +3,7 @@
 //! "Normalizing flows on tori and spheres"), in one layer.
 
 use super::columns::{check_flags, index_tensor, inverse_permutation};
-use super::spline::{MIN_BIN_SIZE, RationalQuadratic};
+use super::spline::{FlowBackend, MIN_BIN_SIZE, rational_quadratic};
 use super::{Activation, Bijection, Mask, Mlp, MlpConfig, from_f64};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,7 @@ impl SplineCouplingConfig {
     }
 
     /// Builds the layer; it starts as the identity.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<SplineCoupling<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<SplineCoupling<B>> {
         self.mask.validate()?;
         let dim = self.mask.dim();
         let circular = if self.circular.is_empty() {
@@ -169,7 +169,7 @@ impl SplineCouplingConfig {
 /// The conditioner output holds, per transformed coordinate, K raw widths, K raw heights and
 /// K − 1 raw interior derivatives, then one raw end derivative per transformed angle.
 #[derive(Module, Debug)]
-pub struct SplineCoupling<B: Backend> {
+pub struct SplineCoupling<B: FlowBackend> {
     conditioner: Mlp<B>,
     /// Lower end of each transformed coordinate's interval `[1, T]`.
     lower: Tensor<B, 2>,
@@ -190,7 +190,7 @@ pub struct SplineCoupling<B: Backend> {
     bins: usize,
 }
 
-impl<B: Backend> SplineCoupling<B> {
+impl<B: FlowBackend> SplineCoupling<B> {
     /// The conditioner's input: ordinary conditioning coordinates as they are, angles as their
     /// cosines and sines.
     fn features(&self, kept: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -207,8 +207,9 @@ impl<B: Backend> SplineCoupling<B> {
         Tensor::cat(parts, 1)
     }
 
-    /// The splines of the transformed coordinates, on [0, 1], given the conditioning ones.
-    fn splines(&self, kept: Tensor<B, 2>) -> RationalQuadratic<B> {
+    /// The packed parameters `[n, T, 3K]` of the splines of the transformed coordinates, on
+    /// [0, 1], given the conditioning ones (see [`rational_quadratic`]).
+    fn splines(&self, kept: Tensor<B, 2>) -> Tensor<B, 3> {
         let out = self.conditioner.forward(self.features(kept));
         let n = out.dims()[0];
         let (t, k) = (self.linear + self.angles, self.bins);
@@ -225,11 +226,9 @@ impl<B: Backend> SplineCoupling<B> {
         if self.angles > 0 {
             ends.push(out.slice_dim(1, t * (3 * k - 1)..t * (3 * k - 1) + self.angles));
         }
-        RationalQuadratic::new(
-            per_coordinate.clone().slice_dim(2, 0..k),
-            per_coordinate.clone().slice_dim(2, k..2 * k),
-            per_coordinate.slice_dim(2, 2 * k..3 * k - 1),
-            Tensor::cat(ends, 1),
+        Tensor::cat(
+            vec![per_coordinate, Tensor::cat(ends, 1).unsqueeze_dim::<3>(2)],
+            2,
         )
     }
 
@@ -245,11 +244,7 @@ impl<B: Backend> SplineCoupling<B> {
             .bool_and(moved.clone().lower_equal(upper));
         // Clamped so that points outside stay finite (and their masked gradients zero).
         let unit = ((moved.clone() - self.lower.clone()) / self.width.clone()).clamp(0.0, 1.0);
-        let (image, log_derivative) = if inverse {
-            splines.inverse(unit)
-        } else {
-            splines.forward(unit)
-        };
+        let (image, log_derivative) = rational_quadratic(splines, unit, inverse);
         let image = image * self.width.clone() + self.lower.clone();
         let moved = moved.mask_where(inside.clone(), image);
         let log_det = log_derivative
@@ -261,7 +256,7 @@ impl<B: Backend> SplineCoupling<B> {
     }
 }
 
-impl<B: Backend> Bijection<B> for SplineCoupling<B> {
+impl<B: FlowBackend> Bijection<B> for SplineCoupling<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         self.transform(z, false)
     }

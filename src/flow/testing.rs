@@ -2,6 +2,7 @@
 //! Jacobian, in f64 on the CPU backend.
 
 use super::{Bijection, Precision, set_precision};
+use crate::backend::FlowBackend;
 use burn::backend::Flex;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -143,7 +144,7 @@ pub fn assert_log_det_matches_jacobian(
 /// Replaces every float parameter of a module by small random values (still trainable where it
 /// was), so that layers built as the identity become generic maps for testing. The values are
 /// N(0, scale²) from a fixed seed, so tests are reproducible.
-pub fn randomized<B: Backend, M: Module<B>>(module: M, scale: f64) -> M {
+pub fn randomized<B: FlowBackend, M: Module<B>>(module: M, scale: f64) -> M {
     use rand::SeedableRng;
     module.map(&mut Refill {
         scale,
@@ -156,7 +157,7 @@ pub fn randomized<B: Backend, M: Module<B>>(module: M, scale: f64) -> M {
 /// Like [`randomized`], but reproducible: the values (uniform, of standard deviation `scale`)
 /// depend only on `seed` and on the order of the parameters, not on burn's generator, so that
 /// a test's thresholds hold for every run.
-pub fn seeded<B: Backend, M: Module<B>>(module: M, scale: f64, seed: u64) -> M {
+pub fn seeded<B: FlowBackend, M: Module<B>>(module: M, scale: f64, seed: u64) -> M {
     use rand::SeedableRng;
     module.map(&mut Refill {
         scale,
@@ -175,7 +176,7 @@ struct Refill {
     count: u64,
 }
 
-impl<B: Backend> ModuleMapper<B> for Refill {
+impl<B: FlowBackend> ModuleMapper<B> for Refill {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         let require_grad = tensor.is_require_grad();

@@ -3,9 +3,9 @@
 use super::config::EstimatorConfig;
 use super::dre::{DreConfig, DreResult, SamplePair, estimate_ratio};
 use super::{Estimate, Evaluated, Mbar, ReducedEnergies, State, bar, exponential_averaging};
+use crate::backend::AutodiffFlowBackend;
 use crate::job::StopFlag;
 use crate::{Error, Result};
-use burn::tensor::backend::AutodiffBackend;
 use rand::{RngExt, SeedableRng};
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub struct EstimatorResult {
 }
 
 /// What the density-ratio estimator needs beyond the energies.
-pub struct DreContext<B: AutodiffBackend> {
+pub struct DreContext<B: AutodiffFlowBackend> {
     /// Where each pair's training run lives (`pair_I` inside); rerunning resumes it.
     pub runs: PathBuf,
     /// Seed of the holdout split, batches and initial weights.
@@ -46,7 +46,7 @@ pub struct DreContext<B: AutodiffBackend> {
 /// Runs `estimator` on the evaluated samples. The two-state estimators chain consecutive
 /// states: their Δf add, and so do their variances (the pairs use disjoint samples only for BAR
 /// between two states; a chain's error is then the usual approximation).
-pub fn run_estimator<B: AutodiffBackend>(
+pub fn run_estimator<B: AutodiffFlowBackend>(
     estimator: &EstimatorConfig,
     states: &[State],
     evaluated: &Evaluated,
@@ -162,7 +162,7 @@ fn columns(energies: &ReducedEnergies, i: usize) -> std::ops::Range<usize> {
 
 /// Trains (or resumes) the density-ratio estimator between states `i` and `i + 1` and
 /// evaluates log q/p at every sample of every state.
-fn dre_pair<B: AutodiffBackend>(
+fn dre_pair<B: AutodiffFlowBackend>(
     config: &DreConfig,
     evaluated: &Evaluated,
     i: usize,

@@ -1,13 +1,14 @@
 //! What one objective contributes to a gradient step, and the training points objectives draw
 //! their batches from.
 
+use crate::backend::FlowBackend;
 use crate::sampling::ChainState;
 use crate::{Error, Result};
 use burn::prelude::*;
 use rand::RngExt;
 
 /// One objective's contribution to a gradient step.
-pub struct Batch<B: Backend> {
+pub struct Batch<B: FlowBackend> {
     /// The weighted loss, differentiable with respect to the model's parameters.
     pub loss: Tensor<B, 1>,
     /// Points the loss was meant to use (flow samples, AIS chains, collocation points).

@@ -20,6 +20,7 @@
 //! and `time`, datasets `moment_1`, `moment_2`, and `max_moment_2` when AMSGrad keeps one.
 
 use super::objective::ObjectiveState;
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::io::{InputFile, OutputFile};
 use crate::{Error, Result};
 use burn::module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId};
@@ -27,7 +28,6 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
 use burn::optim::{AdamW, AdamWState, AdaptiveMomentumState, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, TensorCreationOptions, TensorData};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,7 @@ impl Checkpoint {
     /// Writes the checkpoint: into a temporary folder, then swapped in, so an interruption
     /// never leaves a half-written checkpoint. `extra` may write more files into the temporary
     /// folder it is given; they are swapped in with the rest.
-    pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, C: Serialize>(
+    pub fn save<B: AutodiffFlowBackend, M: AutodiffModule<B>, C: Serialize>(
         &self,
         model_config: &C,
         model: &M,
@@ -166,7 +166,11 @@ impl Checkpoint {
     /// Loads the parameters into `model` (built from [`Checkpoint::model_config`]), in the
     /// device's float precision, with their saved ids (which the optimiser state refers to).
     /// Fails if the model's float parameters differ in number or shape from the saved ones.
-    pub fn load_model<B: Backend, M: Module<B>>(&self, model: M, device: &B::Device) -> Result<M> {
+    pub fn load_model<B: FlowBackend, M: Module<B>>(
+        &self,
+        model: M,
+        device: &B::Device,
+    ) -> Result<M> {
         let path = self.dir.join(PARAMETERS);
         let saved = read_parameters(&path)?;
         let count = saved.len();
@@ -194,7 +198,7 @@ impl Checkpoint {
     }
 
     /// Loads the optimiser state into `optimizer`, with moments in the device's float precision.
-    pub fn load_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+    pub fn load_optimizer<B: AutodiffFlowBackend, M: AutodiffModule<B>>(
         &self,
         optimizer: OptimizerAdaptor<AdamW, M, B>,
         device: &B::Device,
@@ -218,7 +222,7 @@ impl Saved {
         Ok(Saved { shape, values })
     }
 
-    fn of<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Self {
+    fn of<B: FlowBackend, const D: usize>(tensor: Tensor<B, D>) -> Self {
         Saved {
             shape: tensor.dims().to_vec(),
             values: crate::flow::to_host(tensor),
@@ -226,7 +230,7 @@ impl Saved {
     }
 
     /// The tensor on `device`, of type `dtype` (the device's float type when `None`).
-    fn tensor<B: Backend, const D: usize>(
+    fn tensor<B: FlowBackend, const D: usize>(
         self,
         device: &B::Device,
         dtype: Option<DType>,
@@ -245,7 +249,7 @@ struct Collector {
     others: usize,
 }
 
-impl<B: Backend> ModuleVisitor<B> for Collector {
+impl<B: FlowBackend> ModuleVisitor<B> for Collector {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         self.parameters.push((param.id, Saved::of(param.val())));
     }
@@ -260,7 +264,7 @@ impl<B: Backend> ModuleVisitor<B> for Collector {
 }
 
 /// Replaces every float parameter, in visiting order, by the next saved one.
-struct Loader<B: Backend> {
+struct Loader<B: FlowBackend> {
     saved: std::vec::IntoIter<(ParamId, Saved)>,
     index: usize,
     device: B::Device,
@@ -268,7 +272,7 @@ struct Loader<B: Backend> {
     error: Option<String>,
 }
 
-impl<B: Backend> ModuleMapper<B> for Loader<B> {
+impl<B: FlowBackend> ModuleMapper<B> for Loader<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let index = self.index;
         self.index += 1;
@@ -294,7 +298,7 @@ impl<B: Backend> ModuleMapper<B> for Loader<B> {
     }
 }
 
-fn write_parameters<B: Backend, M: Module<B>>(path: &Path, model: &M) -> Result<()> {
+fn write_parameters<B: FlowBackend, M: Module<B>>(path: &Path, model: &M) -> Result<()> {
     let mut collector = Collector {
         parameters: Vec::new(),
         others: 0,
@@ -330,7 +334,7 @@ fn read_parameters(path: &Path) -> Result<Vec<(ParamId, Saved)>> {
         .collect()
 }
 
-fn write_optimizer<B: AutodiffBackend, M: AutodiffModule<B>>(
+fn write_optimizer<B: AutodiffFlowBackend, M: AutodiffModule<B>>(
     path: &Path,
     optimizer: &OptimizerAdaptor<AdamW, M, B>,
 ) -> Result<()> {
@@ -377,7 +381,7 @@ struct SavedMomentum {
 }
 
 impl SavedMomentum {
-    fn of<B: Backend, const D: usize>(state: AdamWState<B, D>) -> Self {
+    fn of<B: FlowBackend, const D: usize>(state: AdamWState<B, D>) -> Self {
         let m = state.momentum;
         SavedMomentum {
             time: m.time,
@@ -387,7 +391,7 @@ impl SavedMomentum {
         }
     }
 
-    fn state<B: Backend, const D: usize>(self, device: &B::Device) -> AdamWState<B, D> {
+    fn state<B: FlowBackend, const D: usize>(self, device: &B::Device) -> AdamWState<B, D> {
         AdamWState {
             momentum: AdaptiveMomentumState {
                 time: self.time,
@@ -399,7 +403,7 @@ impl SavedMomentum {
     }
 }
 
-fn read_optimizer<B: AutodiffBackend>(
+fn read_optimizer<B: AutodiffFlowBackend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<Vec<(ParamId, AdaptorRecord<AdamW, B>)>> {
@@ -479,7 +483,7 @@ mod tests {
     /// Id, shape, type and values of every float parameter.
     struct Everything(Vec<(ParamId, Vec<usize>, DType, Vec<f64>)>);
 
-    impl<B: Backend> ModuleVisitor<B> for Everything {
+    impl<B: FlowBackend> ModuleVisitor<B> for Everything {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let value = param.val();
             self.0.push((
@@ -491,11 +495,11 @@ mod tests {
         }
     }
 
-    fn values_of<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    fn values_of<B: FlowBackend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
         crate::flow::to_host(t)
     }
 
-    fn parameters<B: Backend, M: Module<B>>(
+    fn parameters<B: FlowBackend, M: Module<B>>(
         model: &M,
     ) -> Vec<(ParamId, Vec<usize>, DType, Vec<f64>)> {
         let mut everything = Everything(Vec::new());
@@ -504,10 +508,10 @@ mod tests {
     }
 
     /// Step count, type and both moments of one parameter's AdamW state.
-    fn moments<B: Backend>(
+    fn moments<B: FlowBackend>(
         record: AdaptorRecordV1<AdamW, B>,
     ) -> (usize, DType, Vec<f64>, Vec<f64>) {
-        fn of<B: Backend, const D: usize>(
+        fn of<B: FlowBackend, const D: usize>(
             s: AdamWState<B, D>,
         ) -> (usize, DType, Vec<f64>, Vec<f64>) {
             let m = s.momentum;

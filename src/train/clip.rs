@@ -1,17 +1,17 @@
 //! Clipping the global gradient norm (over all parameters together, as FAB does; burn's own
 //! clipping acts on each parameter tensor separately).
 
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::to_host;
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 /// Scales all gradients so that their joint L2 norm is at most `max_norm`, and returns the norm
 /// before clipping (NaN or ∞ if some gradient is not finite). The norm is computed on gradients
 /// scaled by their total magnitude, so that huge but finite gradients (AIS finds points where
 /// q is tiny) are clipped rather than overflowing the sum of squares.
-pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn clip_global_norm<B: AutodiffFlowBackend, M: AutodiffModule<B>>(
     module: &M,
     grads: &mut GradientsParams,
     max_norm: f64,
@@ -46,19 +46,19 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// The value of a one-element tensor, in f64 (`into_scalar` would go through the backend's
 /// default element type, f32 on the CPU, whatever the tensor's own precision).
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+fn scalar<B: FlowBackend>(t: Tensor<B, 1>) -> f64 {
     to_host(t)[0]
 }
 
 /// Σ |g| over all gradients (NaN if any is NaN): between the largest magnitude and n times it,
 /// so g / Σ|g| can be squared and summed without overflow.
-struct AbsoluteSum<'a, B: AutodiffBackend> {
+struct AbsoluteSum<'a, B: AutodiffFlowBackend> {
     grads: &'a GradientsParams,
     total: f64,
     _b: std::marker::PhantomData<B>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for AbsoluteSum<'_, B> {
+impl<B: AutodiffFlowBackend> ModuleVisitor<B> for AbsoluteSum<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
             self.total += scalar(g.abs().sum());
@@ -67,14 +67,14 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for AbsoluteSum<'_, B> {
 }
 
 /// Σ (scale · g)² over all gradients.
-struct SumOfSquares<'a, B: AutodiffBackend> {
+struct SumOfSquares<'a, B: AutodiffFlowBackend> {
     grads: &'a GradientsParams,
     scale: f64,
     total: f64,
     _b: std::marker::PhantomData<B>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for SumOfSquares<'_, B> {
+impl<B: AutodiffFlowBackend> ModuleVisitor<B> for SumOfSquares<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
             self.total += scalar(g.mul_scalar(self.scale).powi_scalar(2).sum());
@@ -82,13 +82,13 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SumOfSquares<'_, B> {
     }
 }
 
-struct Scale<'a, B: AutodiffBackend> {
+struct Scale<'a, B: AutodiffFlowBackend> {
     grads: &'a mut GradientsParams,
     factor: f64,
     _b: std::marker::PhantomData<B>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
+impl<B: AutodiffFlowBackend> ModuleVisitor<B> for Scale<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
             self.grads

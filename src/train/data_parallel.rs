@@ -4,16 +4,16 @@
 //! all at the start, the gradients' sum before every step, and a comparison of the parameters
 //! at every checkpoint.
 
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::{from_f64, to_host};
 use crate::parallel::Ranks;
 use crate::{Error, Result};
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 /// `model` with rank 0's parameters on every rank (a collective operation).
-pub fn from_root<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn from_root<B: AutodiffFlowBackend, M: AutodiffModule<B>>(
     model: M,
     ranks: &dyn Ranks,
     device: &B::Device,
@@ -35,7 +35,7 @@ pub fn from_root<B: AutodiffBackend, M: AutodiffModule<B>>(
 /// gradient on this rank counts as zeros, so that every rank sends the same layout; one
 /// without a gradient on every rank is left without one (the optimiser then leaves it alone,
 /// as on one process).
-pub fn sum_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+pub fn sum_gradients<B: AutodiffFlowBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &mut GradientsParams,
     ranks: &dyn Ranks,
@@ -54,7 +54,7 @@ pub fn sum_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Fails unless every rank holds the same parameters, bit for bit, after `step` steps (a
 /// collective operation).
-pub fn check_same_parameters<B: Backend, M: Module<B>>(
+pub fn check_same_parameters<B: FlowBackend, M: Module<B>>(
     model: &M,
     ranks: &dyn Ranks,
     step: usize,
@@ -81,9 +81,9 @@ pub fn check_same_parameters<B: Backend, M: Module<B>>(
 }
 
 /// Every float parameter of `model`, flattened in the module's order.
-fn parameters<B: Backend, M: Module<B>>(model: &M) -> Vec<f64> {
+fn parameters<B: FlowBackend, M: Module<B>>(model: &M) -> Vec<f64> {
     struct Collect(Vec<f64>);
-    impl<B: Backend> ModuleVisitor<B> for Collect {
+    impl<B: FlowBackend> ModuleVisitor<B> for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             self.0.extend(to_host(param.val()));
         }
@@ -95,13 +95,13 @@ fn parameters<B: Backend, M: Module<B>>(model: &M) -> Vec<f64> {
 
 /// Replaces every float parameter by the next values of `values`, keeping its identity and
 /// whether it is trained.
-struct Replace<'a, B: Backend> {
+struct Replace<'a, B: FlowBackend> {
     values: &'a [f64],
     at: usize,
     device: &'a B::Device,
 }
 
-impl<B: Backend> ModuleMapper<B> for Replace<'_, B> {
+impl<B: FlowBackend> ModuleMapper<B> for Replace<'_, B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         let shape: [usize; D] = tensor.dims();
@@ -117,14 +117,14 @@ impl<B: Backend> ModuleMapper<B> for Replace<'_, B> {
 /// The gradients as one flat vector (`at` = `None`: collecting), then written back from it
 /// (`at` = `Some(position)`). Each parameter's values are preceded by 1 if it has a gradient
 /// here, else 0 (the values are then zeros).
-struct FlatGradients<'a, B: AutodiffBackend> {
+struct FlatGradients<'a, B: AutodiffFlowBackend> {
     grads: &'a mut GradientsParams,
     values: Vec<f64>,
     at: Option<usize>,
     _b: std::marker::PhantomData<B>,
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for FlatGradients<'_, B> {
+impl<B: AutodiffFlowBackend> ModuleVisitor<B> for FlatGradients<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let shape: [usize; D] = param.val().dims();
         let n = shape.iter().product::<usize>();
@@ -156,6 +156,7 @@ mod tests {
     use crate::flow::testing::{TestAutodiff, device};
     use crate::parallel::run_on_threads;
     use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::backend::AutodiffBackend;
 
     /// A layer whose parameters are drawn now (burn draws them lazily, at their first use).
     fn layer(seed: u64) -> Linear<TestAutodiff> {

@@ -19,6 +19,7 @@ use super::objective::{Objective, ObjectiveState, StepContext};
 use super::replay_buffer::{BufferContent, FAB_ALPHA, ReplayBuffer};
 use crate::analysis::geometry::chirality_of;
 use crate::analysis::normalised_weights;
+use crate::backend::AutodiffFlowBackend;
 use crate::densities::McmcSpace;
 use crate::flow::{from_f64, to_host};
 use crate::io::{OutputFile, dataset_exists, read_array};
@@ -27,7 +28,6 @@ use crate::parallel::{Ranks, own_seed, share};
 use crate::sampling::{Ais, AisConfig};
 use crate::seed::Stream;
 use crate::{Error, Result};
-use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -191,7 +191,7 @@ impl Fab {
 
     /// The weighted loss of one gradient step with `batch_size` points. For a molecular flow
     /// AIS and the buffer work on the internal coordinates, as in FAB (see [`McmcSpace`]).
-    fn step_loss<B: AutodiffBackend>(
+    fn step_loss<B: AutodiffFlowBackend>(
         &mut self,
         step: &StepContext<'_, B>,
         rng: &mut rand_pcg::Pcg64,
@@ -334,7 +334,7 @@ fn buffer_file(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("buffer_{index}.h5"))
 }
 
-impl<B: AutodiffBackend> Objective<B> for Fab {
+impl<B: AutodiffFlowBackend> Objective<B> for Fab {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         self.step_loss(step, rng)
     }
@@ -503,7 +503,7 @@ impl<B: AutodiffBackend> Objective<B> for Fab {
 
 /// Draws `n` flow samples and carries them by AIS toward p²/q; counts dropped chains and
 /// accepted torsion jumps, and drops (and counts) mirror images when a chirality filter is given.
-fn ais_batch<B: AutodiffBackend>(
+fn ais_batch<B: AutodiffFlowBackend>(
     ais: &mut Ais,
     space: &McmcSpace<'_, B>,
     n: usize,

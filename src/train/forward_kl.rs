@@ -3,9 +3,9 @@
 use super::batch::{Batch, check_training_points, draw_rows};
 use super::objective::{Objective, StepContext};
 use crate::Result;
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::{Density, from_f64};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use std::ops::Range;
 
 /// Samples to fit by maximum likelihood, with the objective's weight.
@@ -36,7 +36,7 @@ impl ForwardKl {
     /// replacement by `rng`: −weight · Σ_share log q / `batch_size`. Every rank draws the whole
     /// batch from the same stream and takes its share, so the ranks' losses add up to the loss
     /// of the batch on one process.
-    pub fn loss<B: Backend>(
+    pub fn loss<B: FlowBackend>(
         &self,
         flow: &impl Density<B>,
         batch_size: usize,
@@ -53,7 +53,7 @@ impl ForwardKl {
     }
 }
 
-impl<B: AutodiffBackend> Objective<B> for ForwardKl {
+impl<B: AutodiffFlowBackend> Objective<B> for ForwardKl {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         let share = step.share(step.batch_size);
         Ok(Batch {

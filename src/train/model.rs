@@ -3,6 +3,7 @@
 
 use super::ObjectiveConfig;
 use super::pde::{Interpolation, PdeModel, PdeModelConfig, default_rate_hidden};
+use crate::backend::FlowBackend;
 use crate::ebm::{EnergyModel, EnergyModelConfig, PotentialFlow, PotentialFlowConfig};
 use crate::flow::{
     BuildContext, BuiltFlow, Density, Flow, FlowConfig, FlowSpec, InternalCoordinates,
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 // One model lives per run, so the size difference of the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Model<B: Backend> {
+pub enum Model<B: FlowBackend> {
     /// A base and a chain of layers.
     Coupling(Flow<B>),
     /// A continuous flow, with the interpolation and rate networks of the PDE objective.
@@ -69,7 +70,7 @@ impl ModelConfig {
     }
 
     /// Builds the flow on `device`; an error for an energy model, which is not a flow.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Model<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> Result<Model<B>> {
         Ok(match self {
             ModelConfig::Coupling(c) => Model::Coupling(c.init(device)?),
             ModelConfig::Continuous(c) => Model::Continuous(c.init(device)?),
@@ -79,7 +80,7 @@ impl ModelConfig {
     }
 
     /// Builds whatever the run trains on `device`.
-    pub fn init_trainable<B: Backend>(&self, device: &B::Device) -> Result<Trainable<B>> {
+    pub fn init_trainable<B: FlowBackend>(&self, device: &B::Device) -> Result<Trainable<B>> {
         Ok(match self {
             ModelConfig::Energy(c) => Trainable::Energy(c.init(device)?),
             _ => Trainable::Flow(self.init(device)?),
@@ -103,14 +104,14 @@ fn not_a_flow() -> Error {
 // One model lives per run, so the size difference of the variants costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Trainable<B: Backend> {
+pub enum Trainable<B: FlowBackend> {
     /// A flow.
     Flow(Model<B>),
     /// An energy model p_θ ∝ exp(−E_θ).
     Energy(EnergyModel<B>),
 }
 
-impl<B: Backend> Trainable<B> {
+impl<B: FlowBackend> Trainable<B> {
     /// The flow, or an error for an energy model.
     pub fn flow(&self) -> Result<&Model<B>> {
         match self {
@@ -132,7 +133,7 @@ impl<B: Backend> Trainable<B> {
     }
 }
 
-impl<B: Backend> Model<B> {
+impl<B: FlowBackend> Model<B> {
     /// A molecular flow split into its flow on internal coordinates and its internal-coordinate
     /// layer (see [`Flow::split_internal`]); `None` for any other model.
     pub fn split_internal(&self) -> Option<(Flow<B>, InternalCoordinates<B>)> {
@@ -163,7 +164,7 @@ impl<B: Backend> Model<B> {
     }
 }
 
-impl<B: Backend> Density<B> for Model<B> {
+impl<B: FlowBackend> Density<B> for Model<B> {
     fn dim(&self) -> usize {
         match self {
             Model::Coupling(m) => m.dim(),

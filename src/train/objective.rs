@@ -8,6 +8,7 @@ use super::batch::Batch;
 use super::fab::{Fab, FabState};
 use super::model::Trainable;
 use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
+use crate::backend::AutodiffFlowBackend;
 use crate::ebm::{CdSettings, ContrastiveDivergence, Vapo, WassersteinFlow};
 use crate::energy::System;
 use crate::io::{OutputFile, dataset_exists, read_array, read_points};
@@ -15,7 +16,6 @@ use crate::job::StopFlag;
 use crate::parallel::Ranks;
 use crate::seed::Stream;
 use crate::{Error, Result};
-use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,7 @@ impl ObjectiveState {
 }
 
 /// Where a step's objectives get their context.
-pub struct StepContext<'a, B: AutodiffBackend> {
+pub struct StepContext<'a, B: AutodiffFlowBackend> {
     /// The model being trained.
     pub model: &'a Trainable<B>,
     /// The target.
@@ -59,7 +59,7 @@ pub struct StepContext<'a, B: AutodiffBackend> {
     pub ranks: &'a dyn Ranks,
 }
 
-impl<B: AutodiffBackend> StepContext<'_, B> {
+impl<B: AutodiffFlowBackend> StepContext<'_, B> {
     /// This rank's share of `n` points (all of them on one process).
     pub fn share(&self, n: usize) -> Range<usize> {
         self.ranks.share(n)
@@ -81,7 +81,7 @@ impl<B: AutodiffBackend> StepContext<'_, B> {
 }
 
 /// One objective of a run.
-pub trait Objective<B: AutodiffBackend> {
+pub trait Objective<B: AutodiffFlowBackend> {
     /// The weighted loss of one gradient step (of this rank's share of it, over several
     /// ranks). `rng` is the step's random stream, alike on every rank. [`Error::Interrupted`]
     /// (the stop flag seen in a long step) abandons the step.
@@ -136,7 +136,7 @@ pub trait Objective<B: AutodiffBackend> {
 
 /// Builds the objectives of a run; `base_dir` is the configuration's folder. Over several
 /// `ranks`, objectives that cannot be shared among them are refused by name.
-pub fn build_all<B: AutodiffBackend>(
+pub fn build_all<B: AutodiffFlowBackend>(
     config: &TrainConfig,
     base_dir: &Path,
     system: &System,
@@ -161,7 +161,7 @@ pub fn build_all<B: AutodiffBackend>(
 }
 
 /// Builds one objective: the registry of objective kinds.
-fn build<B: AutodiffBackend>(
+fn build<B: AutodiffFlowBackend>(
     objective: &ObjectiveConfig,
     config: &TrainConfig,
     base_dir: &Path,

@@ -7,9 +7,9 @@
 use super::batch::Batch;
 use super::objective::{Objective, StepContext};
 use crate::Result;
+use crate::backend::AutodiffFlowBackend;
 use crate::energy::System;
 use crate::flow::{Density, from_f64, to_host};
-use burn::tensor::backend::AutodiffBackend;
 
 /// The reverse-KL objective with its weight.
 pub struct ReverseKl {
@@ -24,7 +24,7 @@ impl ReverseKl {
 
     /// The weighted loss on `batch_size` fresh flow samples. Samples whose energy or gradient
     /// is not finite are left out of the mean (and counted in the batch).
-    pub fn loss<B: AutodiffBackend>(
+    pub fn loss<B: AutodiffFlowBackend>(
         &self,
         model: &impl Density<B>,
         system: &System,
@@ -90,7 +90,7 @@ impl ReverseKl {
     }
 }
 
-impl<B: AutodiffBackend> Objective<B> for ReverseKl {
+impl<B: AutodiffFlowBackend> Objective<B> for ReverseKl {
     /// This rank's share of the batch, drawn from its own stream of burn's generator.
     fn loss(&mut self, step: &StepContext<'_, B>, _: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         let n = step.share(step.batch_size).len();

@@ -7,6 +7,7 @@ use super::model::{ModelConfig, Trainable};
 use super::objective::{Objective, StepContext, build_all};
 use super::{SampleSource, TrainConfig, TrainState, clip_global_norm, learning_rate};
 use crate::analysis::ImportanceSummary;
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::config::{SystemFile, load_system, read_ron_file};
 use crate::ebm::{EnergyModel, EnergySurface, model_energy};
 use crate::energy::System;
@@ -21,7 +22,6 @@ use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
 use rand::SeedableRng;
 use std::path::Path;
@@ -101,7 +101,7 @@ impl TestSet {
 /// summed over the ranks before the optimiser's step, which every rank takes alike. Rank 0's
 /// initial parameters are given to all; they are compared at every checkpoint (an error if
 /// they differ); rank 0 alone evaluates and writes the checkpoint and `run.h5`.
-pub struct Trainer<'r, B: AutodiffBackend> {
+pub struct Trainer<'r, B: AutodiffFlowBackend> {
     ranks: &'r dyn Ranks,
     config: TrainConfig,
     manifest: RunManifest,
@@ -123,7 +123,7 @@ pub struct Trainer<'r, B: AutodiffBackend> {
     consecutive_skips: usize,
 }
 
-impl<B: AutodiffBackend> Trainer<'static, B> {
+impl<B: AutodiffFlowBackend> Trainer<'static, B> {
     /// Prepares the run in `run_dir` from the configuration file, resuming from its checkpoint
     /// if there is one. `system_override` replaces the configuration's system file.
     ///
@@ -141,7 +141,7 @@ impl<B: AutodiffBackend> Trainer<'static, B> {
     }
 }
 
-impl<'r, B: AutodiffBackend> Trainer<'r, B> {
+impl<'r, B: AutodiffFlowBackend> Trainer<'r, B> {
     /// Like [`Trainer::new`], data-parallel over `ranks` (every rank calls it). Rank 0 locks
     /// the run folder and writes the manifest; the others only read the checkpoint. A failure
     /// on any rank fails them all.
@@ -681,13 +681,13 @@ impl<'r, B: AutodiffBackend> Trainer<'r, B> {
 }
 
 /// A [`Trainer`] as a [`Job`] for the driver.
-struct TrainJob<'a, 'r, B: AutodiffBackend> {
+struct TrainJob<'a, 'r, B: AutodiffFlowBackend> {
     trainer: &'a mut Trainer<'r, B>,
     /// Over several ranks, Ctrl-C, asked of all ranks before each step.
     stop: Option<StopFlag>,
 }
 
-impl<B: AutodiffBackend> Job for TrainJob<'_, '_, B> {
+impl<B: AutodiffFlowBackend> Job for TrainJob<'_, '_, B> {
     fn done(&self) -> u64 {
         self.trainer.state.step as u64
     }
@@ -768,7 +768,7 @@ impl<B: AutodiffBackend> Job for TrainJob<'_, '_, B> {
 }
 
 /// AdamW with the run's weight decay.
-fn new_optimizer<B: AutodiffBackend>(
+fn new_optimizer<B: AutodiffFlowBackend>(
     config: &TrainConfig,
 ) -> OptimizerAdaptor<AdamW, Trainable<B>, B> {
     AdamWConfig::new()
@@ -777,9 +777,9 @@ fn new_optimizer<B: AutodiffBackend>(
 }
 
 /// Draws every float parameter of `model` that burn has not drawn yet.
-fn initialise_now<B: Backend, M: Module<B>>(model: &M) {
+fn initialise_now<B: FlowBackend, M: Module<B>>(model: &M) {
     struct Draw;
-    impl<B: Backend> ModuleVisitor<B> for Draw {
+    impl<B: FlowBackend> ModuleVisitor<B> for Draw {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             param.val();
         }
@@ -788,10 +788,10 @@ fn initialise_now<B: Backend, M: Module<B>>(model: &M) {
 }
 
 /// Whether every float parameter of `model` is finite.
-fn all_finite<B: Backend, M: Module<B>>(model: &M) -> bool {
+fn all_finite<B: FlowBackend, M: Module<B>>(model: &M) -> bool {
     /// One "all finite" flag per parameter, read back together: one device sync per step.
-    struct Finite<B: Backend>(Vec<Tensor<B, 1, Bool>>);
-    impl<B: Backend> ModuleVisitor<B> for Finite<B> {
+    struct Finite<B: FlowBackend>(Vec<Tensor<B, 1, Bool>>);
+    impl<B: FlowBackend> ModuleVisitor<B> for Finite<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             self.0.push(param.val().is_finite().all());
         }

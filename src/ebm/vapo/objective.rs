@@ -26,10 +26,10 @@
 
 use super::{GaussianPath, PotentialFlow};
 use crate::Result;
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::from_f64;
 use crate::train::{Batch, Objective, StepContext, draw_rows};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -99,7 +99,7 @@ impl PathDraws {
 
 impl VapoLoss {
     /// The loss of each draw (`[n]`), differentiable with respect to the parameters.
-    fn per_point<B: Backend>(
+    fn per_point<B: FlowBackend>(
         self,
         model: &PotentialFlow<B>,
         draws: PathDraws,
@@ -122,7 +122,7 @@ impl VapoLoss {
     }
 }
 
-impl<B: AutodiffBackend> Objective<B> for Vapo {
+impl<B: AutodiffFlowBackend> Objective<B> for Vapo {
     fn loss(&mut self, step: &StepContext<'_, B>, rng: &mut rand_pcg::Pcg64) -> Result<Batch<B>> {
         let model = step.model.flow()?.potential()?;
         let (n, dim) = (step.batch_size, self.dim);

@@ -2,6 +2,7 @@
 //! carries the prior N(0, I) to the data along ż = ∇Φ, on standardised coordinates.
 
 use super::GaussianPath;
+use crate::backend::FlowBackend;
 use crate::ebm::scales::{column_scales, standardise, unstandardise};
 use crate::flow::{
     Activation, Density, Rk4Config, SolverConfig, TimeDependent, TimeMlp, TimeMlpConfig, from_f64,
@@ -109,7 +110,7 @@ pub struct PotentialFlowConfig {
 
 impl PotentialFlowConfig {
     /// Builds the model on `device`. Φ starts at zero, so the model starts as the prior.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<PotentialFlow<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> Result<PotentialFlow<B>> {
         self.spec.validate()?;
         let net = TimeMlpConfig::new(self.mean.len(), self.spec.hidden.clone(), 1)
             .with_activation(self.spec.activation)
@@ -133,7 +134,7 @@ impl PotentialFlowConfig {
 /// [mean − π, mean + π) (the data, and so q, lie within one period of their mean), and samples are
 /// wrapped into [−π, π).
 #[derive(Module, Debug)]
-pub struct PotentialFlow<B: Backend> {
+pub struct PotentialFlow<B: FlowBackend> {
     net: TimeMlp<B>,
     mean: Vec<f64>,
     sd: Vec<f64>,
@@ -142,7 +143,7 @@ pub struct PotentialFlow<B: Backend> {
     periodic: bool,
 }
 
-impl<B: Backend> PotentialFlow<B> {
+impl<B: FlowBackend> PotentialFlow<B> {
     /// The conditional path the potential is trained along.
     pub fn path(&self) -> Result<GaussianPath> {
         GaussianPath::new(self.sigma)
@@ -207,7 +208,7 @@ fn solved<T>(result: Result<T>) -> T {
     result.unwrap_or_else(|e| panic!("potential flow: {e}"))
 }
 
-impl<B: Backend> Density<B> for PotentialFlow<B> {
+impl<B: FlowBackend> Density<B> for PotentialFlow<B> {
     fn dim(&self) -> usize {
         self.mean.len()
     }
@@ -262,7 +263,7 @@ impl<B: Backend> Density<B> for PotentialFlow<B> {
     }
 }
 
-impl<B: Backend> PotentialFlow<B> {
+impl<B: FlowBackend> PotentialFlow<B> {
     /// log q(x) of the unwrapped model: one backward solve.
     fn log_prob_on_the_plane(&self, x: Tensor<B, 2>) -> Tensor<B, 1> {
         // Backwards, the integral ∫₁⁰ ΔΦ dt is minus the forward one.
@@ -272,7 +273,7 @@ impl<B: Backend> PotentialFlow<B> {
 }
 
 /// Each coordinate of `x` (`[n, d]`) reduced into [centre_j − π, centre_j + π).
-fn wrap<B: Backend>(x: Tensor<B, 2>, centre: &[f64]) -> Tensor<B, 2> {
+fn wrap<B: FlowBackend>(x: Tensor<B, 2>, centre: &[f64]) -> Tensor<B, 2> {
     use std::f64::consts::PI;
     let device = x.device();
     let low: Vec<f64> = centre.iter().map(|c| c - PI).collect();

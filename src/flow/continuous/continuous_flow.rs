@@ -1,6 +1,7 @@
 //! A continuous normalizing flow: base samples carried by dx/dt = V_t(x) from t = 0 to t = 1.
 
 use super::{DivergenceMethod, GatedField, GatedFieldConfig, SolverConfig, rerooted};
+use crate::backend::FlowBackend;
 use crate::flow::{Base, BaseConfig, Bijection, Density};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ pub struct ContinuousFlowConfig {
 
 impl ContinuousFlowConfig {
     /// Builds the flow on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<ContinuousFlow<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<ContinuousFlow<B>> {
         self.solver.validate()?;
         self.divergence.validate()?;
         let base = self.base.init(device)?;
@@ -44,7 +45,7 @@ impl ContinuousFlowConfig {
 /// x = φ_1(z), z ~ base, where φ_t is the flow of dx/dt = V_t(x); the log-determinant
 /// log|det ∂x/∂z| = ∫₀¹ ∇·V_t dt is integrated with x as an augmented state.
 #[derive(Module, Debug)]
-pub struct ContinuousFlow<B: Backend> {
+pub struct ContinuousFlow<B: FlowBackend> {
     /// The base distribution.
     pub base: Base<B>,
     /// The vector field.
@@ -53,7 +54,7 @@ pub struct ContinuousFlow<B: Backend> {
     divergence: DivergenceMethod,
 }
 
-impl<B: Backend> ContinuousFlow<B> {
+impl<B: FlowBackend> ContinuousFlow<B> {
     /// Carries points from time `t0` to `t1`: `(x(t1), ∫ ∇·V dt from t0 to t1)`, the second being
     /// the log|det| of the map applied. RK4 keeps the step length of its `steps` over [0, 1]
     /// (⌈steps·|t1 − t0|⌉ steps); Dopri5 adapts. Fails when the adaptive solver exceeds its step
@@ -71,7 +72,7 @@ impl<B: Backend> ContinuousFlow<B> {
 /// Carries points `x` by the flow of `field` from time `t0` to `t1` with `solver`:
 /// `(x(t1), ∫ ∇·V dt from t0 to t1)`, the second being the log|det| of the map applied, with
 /// the divergence computed by `divergence`. See [`ContinuousFlow::transport`].
-pub fn carry<B: Backend>(
+pub fn carry<B: FlowBackend>(
     field: &GatedField<B>,
     solver: &SolverConfig,
     divergence: DivergenceMethod,
@@ -95,7 +96,7 @@ fn solved<T>(result: crate::Result<T>) -> T {
     result.unwrap_or_else(|e| panic!("continuous flow: {e}"))
 }
 
-impl<B: Backend> Bijection<B> for ContinuousFlow<B> {
+impl<B: FlowBackend> Bijection<B> for ContinuousFlow<B> {
     /// Integrates t: 0 → 1. Panics where [`ContinuousFlow::transport`] fails.
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         solved(self.transport(z, 0.0, 1.0))
@@ -107,7 +108,7 @@ impl<B: Backend> Bijection<B> for ContinuousFlow<B> {
     }
 }
 
-impl<B: Backend> Density<B> for ContinuousFlow<B> {
+impl<B: FlowBackend> Density<B> for ContinuousFlow<B> {
     fn dim(&self) -> usize {
         self.base.dim()
     }
@@ -152,7 +153,7 @@ mod tests {
     }
 
     /// A flow with a random-weight field (the base stays as configured).
-    fn flow<B: Backend<Device = FlexDevice>>(
+    fn flow<B: FlowBackend<Device = FlexDevice>>(
         solver: SolverConfig,
         divergence: DivergenceMethod,
     ) -> ContinuousFlow<B> {

@@ -2,6 +2,7 @@
 //! once per solve.
 
 use super::TimeDependent;
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ pub enum Probe {
 impl Probe {
     /// `m` probes for each of `n` points in `d` dimensions: `[m, n, d]`, from burn's seeded
     /// generator.
-    pub fn draw<B: Backend>(
+    pub fn draw<B: FlowBackend>(
         self,
         m: usize,
         n: usize,
@@ -66,7 +67,7 @@ impl DivergenceMethod {
     }
 
     /// The estimator for one solve of `n` points in `d` dimensions (its probes drawn now).
-    pub(super) fn estimator<B: Backend>(
+    pub(super) fn estimator<B: FlowBackend>(
         &self,
         n: usize,
         d: usize,
@@ -82,14 +83,14 @@ impl DivergenceMethod {
 }
 
 /// A [`DivergenceMethod`] ready for one solve.
-pub(super) enum DivergenceEstimator<B: Backend> {
+pub(super) enum DivergenceEstimator<B: FlowBackend> {
     /// The exact trace.
     Exact,
     /// Hutchinson's estimate with these probes (`[m, n, d]`).
     Hutchinson(Tensor<B, 3>),
 }
 
-impl<B: Backend> DivergenceEstimator<B> {
+impl<B: FlowBackend> DivergenceEstimator<B> {
     /// The vector field and its divergence at `(x, t)`.
     pub(super) fn value_and_divergence(
         &self,

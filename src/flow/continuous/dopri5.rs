@@ -3,6 +3,7 @@
 //! estimate, first-same-as-last.
 
 use super::solver::{Dynamics, State};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +102,7 @@ impl Dopri5Config {
 
     /// Integrates `y` from `t0` to `t1`. Every coordinate of every point (log-determinant
     /// included) keeps its local error below atol + rtol·|y| at each step.
-    pub(super) fn solve<B: Backend>(
+    pub(super) fn solve<B: FlowBackend>(
         &self,
         f: &impl Dynamics<B>,
         mut y: State<B>,
@@ -168,7 +169,7 @@ impl Dopri5Config {
     }
 
     /// |error| / (atol + rtol · max(|y|, |y_new|)) for every component.
-    fn scaled<B: Backend>(
+    fn scaled<B: FlowBackend>(
         &self,
         error: Tensor<B, 2>,
         y: &Tensor<B, 2>,
@@ -184,14 +185,14 @@ impl Dopri5Config {
     }
 
     /// The largest component of [`scaled`](Self::scaled) for `y_new = y`.
-    fn norm<B: Backend>(&self, v: Tensor<B, 2>, y: &Tensor<B, 2>) -> f64 {
+    fn norm<B: FlowBackend>(&self, v: Tensor<B, 2>, y: &Tensor<B, 2>) -> f64 {
         let [largest] = read(self.scaled(v, y, y).max());
         largest
     }
 
     /// The starting step size (magnitude) of Hairer, Nørsett & Wanner (§II.4), from the rates
     /// `k1` at the start and one trial Euler step.
-    fn initial_step<B: Backend>(
+    fn initial_step<B: FlowBackend>(
         &self,
         f: &impl Dynamics<B>,
         y: &State<B>,
@@ -221,7 +222,7 @@ impl Dopri5Config {
 }
 
 /// The values of a `K`-element tensor.
-fn read<B: Backend, const K: usize>(t: Tensor<B, 1>) -> [f64; K] {
+fn read<B: FlowBackend, const K: usize>(t: Tensor<B, 1>) -> [f64; K] {
     let values: Vec<f64> = t.into_data().iter::<f64>().collect();
     values.try_into().expect("a tensor of K elements")
 }

@@ -3,6 +3,7 @@
 
 use super::tangent::scale_tangents;
 use super::{TimeDependent, TimeMlp, TimeMlpConfig};
+use crate::backend::FlowBackend;
 use crate::flow::Activation;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -51,7 +52,7 @@ impl GatedFieldConfig {
     }
 
     /// Builds the field on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<GatedField<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<GatedField<B>> {
         if self.gates == 0 {
             return Err(crate::Error::InvalidArgument(
                 "a gated vector field needs at least one gate; set `gates` ≥ 1 (4 published)"
@@ -88,13 +89,13 @@ impl GatedFieldConfig {
 
 /// V_t(x) = Σ_k w_k(t) MLP_k([x, t]) with Gaussian time gates w_k(t) = exp(−s (t − c_k)²).
 #[derive(Module, Debug)]
-pub struct GatedField<B: Backend> {
+pub struct GatedField<B: FlowBackend> {
     nets: Vec<TimeMlp<B>>,
     centers: Vec<f64>,
     sharpness: f64,
 }
 
-impl<B: Backend> GatedField<B> {
+impl<B: FlowBackend> GatedField<B> {
     /// Gate k and its time derivative at each time `t` (`[n]`), as `[n, 1]` columns.
     fn gate(&self, k: usize, t: &Tensor<B, 1>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let offset = t.clone().sub_scalar(self.centers[k]).unsqueeze_dim(1);
@@ -108,7 +109,7 @@ impl<B: Backend> GatedField<B> {
     }
 }
 
-impl<B: Backend> TimeDependent<B> for GatedField<B> {
+impl<B: FlowBackend> TimeDependent<B> for GatedField<B> {
     fn dim(&self) -> usize {
         self.nets[0].dim()
     }

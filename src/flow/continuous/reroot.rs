@@ -1,6 +1,7 @@
 //! A work-around for burn-autodiff 0.21's graph bookkeeping in long computations that use the
 //! same parameters many times (ODE solves, objectives over many times).
 
+use crate::backend::FlowBackend;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 
@@ -15,14 +16,14 @@ use burn::prelude::*;
 /// step, a solve's forward pass took time quadratic in its number of steps (4.2 s instead of
 /// 0.44 s for 50 RK4 steps of the 2-D gated field, batch 256). The copies are ordinary nodes,
 /// which the merges keep track of.
-pub fn rerooted<B: Backend, M: Module<B>>(module: M) -> M {
+pub fn rerooted<B: FlowBackend, M: Module<B>>(module: M) -> M {
     module.map(&mut Reroot)
 }
 
 /// Replaces each float parameter by `parameter · 1`.
 struct Reroot;
 
-impl<B: Backend> ModuleMapper<B> for Reroot {
+impl<B: FlowBackend> ModuleMapper<B> for Reroot {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         Param::from_mapped_value(id, tensor.mul_scalar(1.0), mapper)

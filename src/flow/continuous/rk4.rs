@@ -1,7 +1,7 @@
 //! Classical fourth-order Runge–Kutta with fixed steps.
 
 use super::solver::{Dynamics, State};
-use burn::prelude::*;
+use crate::backend::FlowBackend;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the fixed-step RK4 solver (the published sampler uses 50 steps).
@@ -23,7 +23,7 @@ impl Rk4Config {
     }
 
     /// Integrates `state` from `t0` to `t1`; its global error is O(h⁴).
-    pub(super) fn solve<B: Backend>(
+    pub(super) fn solve<B: FlowBackend>(
         &self,
         f: &impl Dynamics<B>,
         mut y: State<B>,

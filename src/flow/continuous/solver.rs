@@ -5,14 +5,15 @@
 //! solve gives the exact gradient of the discrete solution (no adjoint equation).
 
 use super::{Dopri5Config, Rk4Config};
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The right-hand side of an augmented ODE: at time t and points x (`[n, d]`), the rates
 /// `(dx/dt [n, d], dℓ/dt [n])`.
-pub trait Dynamics<B: Backend>: Fn(f64, Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {}
+pub trait Dynamics<B: FlowBackend>: Fn(f64, Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {}
 
-impl<B: Backend, F: Fn(f64, Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>)> Dynamics<B> for F {}
+impl<B: FlowBackend, F: Fn(f64, Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>)> Dynamics<B> for F {}
 
 /// Which solver integrates a continuous flow, with its settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ impl SolverConfig {
     }
 
     /// Integrates from `(x0, ℓ = 0)` at `t0` to `t1` (either direction): `(x(t1), ℓ(t1))`.
-    pub fn solve<B: Backend>(
+    pub fn solve<B: FlowBackend>(
         &self,
         dynamics: &impl Dynamics<B>,
         x0: Tensor<B, 2>,
@@ -68,14 +69,14 @@ impl SolverConfig {
 
 /// A point of the augmented ODE (or a rate of it).
 #[derive(Clone, Debug)]
-pub(super) struct State<B: Backend> {
+pub(super) struct State<B: FlowBackend> {
     /// Positions `[n, d]`.
     pub x: Tensor<B, 2>,
     /// Accumulated log-determinant `[n]`.
     pub log_det: Tensor<B, 1>,
 }
 
-impl<B: Backend> State<B> {
+impl<B: FlowBackend> State<B> {
     /// The rates of the dynamics at this state.
     pub fn rate(&self, dynamics: &impl Dynamics<B>, t: f64) -> State<B> {
         let (x, log_det) = dynamics(t, self.x.clone());

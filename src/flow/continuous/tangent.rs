@@ -10,6 +10,7 @@
 //! vᵀ(∂²y)v), whose sum over the basis vectors is the Laplacian of a scalar network: the
 //! divergence of a potential flow's velocity ∇Φ.
 
+use crate::backend::FlowBackend;
 use crate::flow::{Activation, Mlp};
 use burn::nn::Linear;
 use burn::prelude::*;
@@ -17,7 +18,7 @@ use burn::tensor::activation::{relu, sigmoid};
 
 impl Activation {
     /// The activation and its derivative at `a`, elementwise, sharing their common work.
-    pub fn apply_with_derivative<B: Backend, const D: usize>(
+    pub fn apply_with_derivative<B: FlowBackend, const D: usize>(
         self,
         a: Tensor<B, D>,
     ) -> (Tensor<B, D>, Tensor<B, D>) {
@@ -45,7 +46,7 @@ impl Activation {
 impl Activation {
     /// The activation and its first and second derivatives at `a`, elementwise (ReLU's second
     /// derivative is zero wherever it exists).
-    pub fn apply_with_two_derivatives<B: Backend, const D: usize>(
+    pub fn apply_with_two_derivatives<B: FlowBackend, const D: usize>(
         self,
         a: Tensor<B, D>,
     ) -> (Tensor<B, D>, Tensor<B, D>, Tensor<B, D>) {
@@ -76,7 +77,7 @@ impl Activation {
     }
 }
 
-impl<B: Backend> Mlp<B> {
+impl<B: FlowBackend> Mlp<B> {
     /// The MLP at `x` (`[n, d_in]`) with first and second directional derivatives along `m`
     /// directions at once (`v`: `[m, n, d_in]`): returns `(y, ẏ, ÿ)` with ẏ_j = (∂y) v_j and
     /// ÿ_j = v_jᵀ (∂²y) v_j, shapes `[n, d_out]` and twice `[m, n, d_out]`.
@@ -145,7 +146,7 @@ impl<B: Backend> Mlp<B> {
 
 /// A linear layer at `h` (`[n, w]`) with its tangents (`[m, n, w]`): `(h W + b, ḣ W)`, the
 /// tangents through one 2-D product.
-fn linear_with_tangents<B: Backend>(
+fn linear_with_tangents<B: FlowBackend>(
     layer: &Linear<B>,
     h: Tensor<B, 2>,
     dh: Tensor<B, 3>,
@@ -154,7 +155,7 @@ fn linear_with_tangents<B: Backend>(
 }
 
 /// Tangents (`[m, n, w]`) through a linear layer's weight: ḣ W (the bias has no tangent).
-fn tangents_times_weight<B: Backend>(layer: &Linear<B>, dh: Tensor<B, 3>) -> Tensor<B, 3> {
+fn tangents_times_weight<B: FlowBackend>(layer: &Linear<B>, dh: Tensor<B, 3>) -> Tensor<B, 3> {
     let [m, n, w] = dh.dims();
     let weight = layer.weight.val();
     let out = weight.dims()[1];
@@ -165,7 +166,7 @@ fn tangents_times_weight<B: Backend>(layer: &Linear<B>, dh: Tensor<B, 3>) -> Ten
 ///
 /// Written as a broadcast over one leading row (`[m, n·w] ⊙ [1, n·w]`), which burn's CPU
 /// backend runs about 100× faster than the same broadcast inside a 3-D tensor.
-pub(super) fn scale_tangents<B: Backend>(
+pub(super) fn scale_tangents<B: FlowBackend>(
     tangents: Tensor<B, 3>,
     factor: Tensor<B, 2>,
 ) -> Tensor<B, 3> {

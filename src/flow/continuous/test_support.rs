@@ -1,6 +1,7 @@
 //! Finite-difference checks shared by the tests of the continuous flows (f64).
 
 use super::{GatedField, GatedFieldConfig, TimeDependent};
+use crate::backend::FlowBackend;
 use crate::flow::testing::*;
 use crate::flow::{Activation, from_f64};
 use burn::backend::flex::FlexDevice;
@@ -15,12 +16,12 @@ pub fn times(n: usize, seed: u64) -> Vec<f64> {
 }
 
 /// A `[n]` tensor.
-pub fn tensor1<B: Backend<Device = FlexDevice>>(values: &[f64]) -> Tensor<B, 1> {
+pub fn tensor1<B: FlowBackend<Device = FlexDevice>>(values: &[f64]) -> Tensor<B, 1> {
     from_f64(values.to_vec(), [values.len()], &device())
 }
 
 /// A random-weight gated field (nonzero output layers) on any backend of the tests.
-pub fn random_field<B: Backend<Device = FlexDevice>>(
+pub fn random_field<B: FlowBackend<Device = FlexDevice>>(
     dim: usize,
     activation: Activation,
 ) -> GatedField<B> {

@@ -2,6 +2,7 @@
 //! the divergence of a vector field (exact or Hutchinson), and the spatial gradient and time
 //! derivative of a scalar network.
 
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 
 /// A differentiable map (x, t) ↦ y from `R^d × [0, 1]` to `R^k`, batched (`x`: `[n, d]`, one time
@@ -11,7 +12,7 @@ use burn::prelude::*;
 /// divergences, gradients or time derivatives can be backpropagated to the parameters (burn's
 /// own autodiff is first order only and cannot do this). The PDE residual's ∂_t f + ∇f · V is
 /// a single [`jvp`](TimeDependent::jvp) of f along the tangent (V, 1).
-pub trait TimeDependent<B: Backend> {
+pub trait TimeDependent<B: FlowBackend> {
     /// Dimension d of the spatial input x.
     fn dim(&self) -> usize;
 
@@ -115,7 +116,7 @@ mod tests {
             .collect()
     }
 
-    fn scalar_net<B: Backend<Device = FlexDevice>>() -> TimeMlp<B> {
+    fn scalar_net<B: FlowBackend<Device = FlexDevice>>() -> TimeMlp<B> {
         let config = TimeMlpConfig::new(3, vec![6, 6], 1);
         seeded(config.init(&device()).unwrap(), 0.6, 2)
     }
@@ -311,7 +312,7 @@ mod tests {
 
     /// A scalar network and a vector field trained together, as in the PDE objective.
     #[derive(Module, Debug)]
-    struct Pde<B: Backend> {
+    struct Pde<B: FlowBackend> {
         f: TimeMlp<B>,
         v: GatedField<B>,
     }

@@ -1,6 +1,7 @@
 //! An MLP on the concatenation [x, t], with tangents.
 
 use super::TimeDependent;
+use crate::backend::FlowBackend;
 use crate::flow::{Activation, Mlp, MlpConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -47,7 +48,7 @@ impl TimeMlpConfig {
     }
 
     /// Builds the network on `device`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<TimeMlp<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<TimeMlp<B>> {
         if self.dim == 0 || self.d_output == 0 || self.hidden.contains(&0) {
             return Err(crate::Error::InvalidArgument(format!(
                 "a time-dependent MLP needs positive sizes; got dim {}, hidden {:?}, output {}",
@@ -69,16 +70,16 @@ impl TimeMlpConfig {
 
 /// y = MLP([x, t]).
 #[derive(Module, Debug)]
-pub struct TimeMlp<B: Backend> {
+pub struct TimeMlp<B: FlowBackend> {
     mlp: Mlp<B>,
 }
 
 /// [x, t] as one `[n, d + 1]` tensor.
-fn with_time<B: Backend>(x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
+fn with_time<B: FlowBackend>(x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 2> {
     Tensor::cat(vec![x, t.unsqueeze_dim(1)], 1)
 }
 
-impl<B: Backend> TimeMlp<B> {
+impl<B: FlowBackend> TimeMlp<B> {
     /// A scalar network (one output) Φ as a potential: Φ, its spatial gradient ∇ₓΦ and its
     /// spatial Laplacian ΔₓΦ at each point, `([n], [n, d], [n])`, from d second-order tangents
     /// along the basis vectors of x in one pass ([`Mlp::jvp2`]).
@@ -101,7 +102,7 @@ impl<B: Backend> TimeMlp<B> {
     }
 }
 
-impl<B: Backend> TimeDependent<B> for TimeMlp<B> {
+impl<B: FlowBackend> TimeDependent<B> for TimeMlp<B> {
     fn dim(&self) -> usize {
         self.mlp
             .hidden

@@ -3,7 +3,7 @@
 use super::ZMatrix;
 use super::layer::InternalCoordinates;
 use super::z_matrix::FRAME_OUTPUTS;
-use burn::prelude::*;
+use crate::backend::FlowBackend;
 use serde::{Deserialize, Serialize};
 
 /// Scales that divide the deviations of the internal coordinates from the reference structure.
@@ -128,7 +128,10 @@ impl InternalCoordinatesConfig {
 
     /// Builds the layer; fails on an invalid configuration or a reference structure in which a
     /// row's bond angle or dihedral is undefined (coincident or collinear atoms).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<InternalCoordinates<B>> {
+    pub fn init<B: FlowBackend>(
+        &self,
+        device: &B::Device,
+    ) -> crate::Result<InternalCoordinates<B>> {
         self.validate()?;
         InternalCoordinates::new(self, device)
     }

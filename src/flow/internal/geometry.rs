@@ -5,18 +5,19 @@
 //! of Z-matrix rows. Norms are clamped away from zero so that degenerate geometry (coincident
 //! atoms, collinear triples) gives finite values and gradients instead of NaN.
 
+use crate::backend::FlowBackend;
 use burn::prelude::*;
 
 /// Smallest length (nm) a norm is clamped to.
 const MIN_NORM: f64 = 1e-12;
 
 /// Dot product along the last dimension.
-fn dot<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
+fn dot<B: FlowBackend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
     (a * b).sum_dim(D - 1)
 }
 
 /// Euclidean norm along the last dimension, at least [`MIN_NORM`].
-fn norm<B: Backend, const D: usize>(a: Tensor<B, D>) -> Tensor<B, D> {
+fn norm<B: FlowBackend, const D: usize>(a: Tensor<B, D>) -> Tensor<B, D> {
     a.powi_scalar(2)
         .sum_dim(D - 1)
         .clamp_min(MIN_NORM * MIN_NORM)
@@ -24,12 +25,12 @@ fn norm<B: Backend, const D: usize>(a: Tensor<B, D>) -> Tensor<B, D> {
 }
 
 /// `a` scaled to unit length.
-fn unit<B: Backend, const D: usize>(a: Tensor<B, D>) -> Tensor<B, D> {
+fn unit<B: FlowBackend, const D: usize>(a: Tensor<B, D>) -> Tensor<B, D> {
     a.clone() / norm(a)
 }
 
 /// Distance |a − b|.
-pub(super) fn distance<B: Backend, const D: usize>(
+pub(super) fn distance<B: FlowBackend, const D: usize>(
     a: Tensor<B, D>,
     b: Tensor<B, D>,
 ) -> Tensor<B, D> {
@@ -38,7 +39,7 @@ pub(super) fn distance<B: Backend, const D: usize>(
 
 /// The angle a–vertex–c in [0, π], as atan2(|u × w|, u · w) (accurate near 0 and π, where
 /// acos is not).
-pub(super) fn angle<B: Backend, const D: usize>(
+pub(super) fn angle<B: FlowBackend, const D: usize>(
     a: Tensor<B, D>,
     vertex: Tensor<B, D>,
     c: Tensor<B, D>,
@@ -51,7 +52,7 @@ pub(super) fn angle<B: Backend, const D: usize>(
 /// The dihedral a–b–c–d in [−π, π], IUPAC sign convention (positive when, looking along b → c,
 /// the bond b–a turns clockwise onto the bond c–d), as in mdtraj. Where it is undefined (b–a or
 /// c–d along the axis b–c, or coincident atoms) it is 0, with finite gradients.
-pub(super) fn dihedral<B: Backend, const D: usize>(
+pub(super) fn dihedral<B: FlowBackend, const D: usize>(
     a: Tensor<B, D>,
     b: Tensor<B, D>,
     c: Tensor<B, D>,
@@ -70,7 +71,7 @@ pub(super) fn dihedral<B: Backend, const D: usize>(
 /// The point d with |c − d| = `bond`, angle b–c–d = `angle` and dihedral a–b–c–d = `dihedral`
 /// (natural extension reference frame, Parsons et al. 2005): the inverse of [`distance`],
 /// [`angle`] and [`dihedral`]. Points are `[n, 3]`, internal coordinates `[n, 1]`.
-pub(super) fn place<B: Backend>(
+pub(super) fn place<B: FlowBackend>(
     a: Tensor<B, 2>,
     b: Tensor<B, 2>,
     c: Tensor<B, 2>,

@@ -3,6 +3,7 @@
 use super::geometry::{angle, dihedral, distance, place};
 use super::z_matrix::{FRAME_OUTPUTS, row_output};
 use super::{InternalCoordinatesConfig, ZMatrix, ZRow};
+use crate::backend::FlowBackend;
 use crate::flow::{Bijection, from_f64};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
@@ -33,7 +34,7 @@ const MIN_ANGLE: f64 = PI / 180.0;
 /// non-circular dihedral beyond ±π/scale) `forward` still returns a valid structure, the same as
 /// for some point inside, as in FAB.
 #[derive(Module, Debug)]
-pub struct InternalCoordinates<B: Backend> {
+pub struct InternalCoordinates<B: FlowBackend> {
     /// Internal coordinates of the reference structure, `[1, dim]`.
     offset: Tensor<B, 2>,
     /// Normalisation scales, `[1, dim]`.
@@ -56,14 +57,14 @@ pub struct InternalCoordinates<B: Backend> {
 
 /// The atoms of every Z-matrix row by role, as index tensors `[rows]`.
 #[derive(Module, Debug)]
-struct RowAtoms<B: Backend> {
+struct RowAtoms<B: FlowBackend> {
     atom: Tensor<B, 1, Int>,
     bond: Tensor<B, 1, Int>,
     angle: Tensor<B, 1, Int>,
     dihedral: Tensor<B, 1, Int>,
 }
 
-impl<B: Backend> RowAtoms<B> {
+impl<B: FlowBackend> RowAtoms<B> {
     /// The positions `[n, rows, 3]` of every row's atom, bond, angle and dihedral partner, from
     /// positions `[n, atoms, 3]`.
     fn positions(&self, points: &Tensor<B, 3>) -> [Tensor<B, 3>; 4] {
@@ -73,13 +74,13 @@ impl<B: Backend> RowAtoms<B> {
 }
 
 /// An index tensor of atoms.
-fn atom_index<B: Backend>(atoms: Vec<usize>, device: &B::Device) -> Tensor<B, 1, Int> {
+fn atom_index<B: FlowBackend>(atoms: Vec<usize>, device: &B::Device) -> Tensor<B, 1, Int> {
     let len = atoms.len();
     let atoms = atoms.into_iter().map(|a| a as i64).collect::<Vec<_>>();
     Tensor::from_data(TensorData::new(atoms, [len]), device)
 }
 
-impl<B: Backend> InternalCoordinates<B> {
+impl<B: FlowBackend> InternalCoordinates<B> {
     /// Builds the layer from a validated configuration.
     pub(super) fn new(
         config: &InternalCoordinatesConfig,
@@ -238,14 +239,14 @@ impl<B: Backend> InternalCoordinates<B> {
 }
 
 /// The values of a float tensor, as f64.
-fn values_of<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+fn values_of<B: FlowBackend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data()
         .convert::<f64>()
         .to_vec()
         .expect("a float tensor converts to f64")
 }
 
-impl<B: Backend> Bijection<B> for InternalCoordinates<B> {
+impl<B: FlowBackend> Bijection<B> for InternalCoordinates<B> {
     fn forward(&self, z: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 1>) {
         let q = z * self.scale.clone() + self.offset.clone();
         let column = |c: usize| q.clone().narrow(1, c, 1);

@@ -3,6 +3,7 @@
 use super::DreConfig;
 use super::model::{DreModel, log_ratio, logit, path_cost, trajectory};
 use super::training::{DreRow, DreTraining};
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::from_f64;
 use crate::flow::to_host;
 use crate::flow::{DivergenceMethod, Rk4Config, SolverConfig, carry};
@@ -10,7 +11,6 @@ use crate::job::{Outcome, StopFlag, drive};
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use std::path::Path;
@@ -106,7 +106,7 @@ fn rows(x: &[f64], dim: usize, which: &[usize]) -> Vec<f64> {
 }
 
 /// `f` on `x` (row-major, `dim` columns) in chunks, gathered on the host.
-fn chunked<B: Backend>(
+fn chunked<B: FlowBackend>(
     x: &[f64],
     dim: usize,
     device: &B::Device,
@@ -157,7 +157,7 @@ fn mean_and_error(values: &[f64]) -> Mean {
 /// interrupted (the checkpoint is saved; the same call resumes). `evaluate_at` (row-major) gets
 /// log q/p in [`DreResult::log_ratio`].
 #[allow(clippy::too_many_arguments)]
-pub fn estimate_ratio<B: AutodiffBackend>(
+pub fn estimate_ratio<B: AutodiffFlowBackend>(
     config: &DreConfig,
     pair: SamplePair,
     evaluate_at: &[f64],

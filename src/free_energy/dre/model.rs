@@ -3,6 +3,7 @@
 //! and the single-classifier baseline.
 
 use super::DreConfig;
+use crate::backend::FlowBackend;
 use crate::flow::{
     Activation, GatedField, GatedFieldConfig, Mlp, MlpConfig, Rk4Config, SolverConfig,
     TimeDependent, TimeMlp, TimeMlpConfig, rerooted,
@@ -12,7 +13,7 @@ use burn::tensor::activation::softplus;
 
 /// The networks, for samples of dimension `dim`.
 #[derive(Module, Debug)]
-pub struct DreModel<B: Backend> {
+pub struct DreModel<B: FlowBackend> {
     /// V_t(x), the velocity of the flow carrying P (t = 0) to Q (t = 1).
     pub field: GatedField<B>,
     /// Logit ≈ log(T#P / Q): the KL term of the forward map.
@@ -25,7 +26,7 @@ pub struct DreModel<B: Backend> {
     pub direct_classifier: Mlp<B>,
 }
 
-impl<B: Backend> DreModel<B> {
+impl<B: FlowBackend> DreModel<B> {
     /// Fresh networks (fields and logits start at zero).
     pub fn new(config: &DreConfig, dim: usize, device: &B::Device) -> crate::Result<Self> {
         let mut field = GatedFieldConfig::new(dim, config.field_hidden.clone());
@@ -48,7 +49,7 @@ impl<B: Backend> DreModel<B> {
 /// The positions at the nodes t_k = k/K of the flow's RK4 solve (K = `steps`): from t = 0 to 1
 /// when `forward` (x from P), from t = 1 to 0 otherwise (x from Q). Node k of the result is at
 /// time k/K when forward and (K − k)/K otherwise.
-pub fn trajectory<B: Backend>(
+pub fn trajectory<B: FlowBackend>(
     field: &GatedField<B>,
     x: Tensor<B, 2>,
     steps: usize,
@@ -81,7 +82,7 @@ pub fn trajectory<B: Backend>(
 
 /// Σ_k ‖x(t_k) − x(t_{k−1})‖²/h per trajectory, `[n]`: the kinetic action of the discrete path,
 /// at least W2²(P, T#P), with equality for the optimal map at constant speed.
-pub fn path_cost<B: Backend>(nodes: &[Tensor<B, 2>]) -> Tensor<B, 1> {
+pub fn path_cost<B: FlowBackend>(nodes: &[Tensor<B, 2>]) -> Tensor<B, 1> {
     let steps = nodes.len() - 1;
     nodes
         .windows(2)
@@ -97,7 +98,7 @@ const GAUSS_2: [f64; 2] = [0.211_324_865_405_187_1, 0.788_675_134_594_812_9];
 
 /// ∫ r(x, t) dt over the interval k (of `steps`) for each row of x, `[n]`: the logit of the
 /// classifier between the distributions at t_{k} and t_{k+1} (≈ log ρ_{k+1}/ρ_k).
-pub fn interval_logit<B: Backend>(
+pub fn interval_logit<B: FlowBackend>(
     ratio: &TimeMlp<B>,
     x: Tensor<B, 2>,
     k: usize,
@@ -116,7 +117,11 @@ pub fn interval_logit<B: Backend>(
 }
 
 /// log q/p(x) = ∫₀¹ r(x, t) dt, `[n]`: the interval logits summed (they telescope).
-pub fn log_ratio<B: Backend>(ratio: &TimeMlp<B>, x: Tensor<B, 2>, steps: usize) -> Tensor<B, 1> {
+pub fn log_ratio<B: FlowBackend>(
+    ratio: &TimeMlp<B>,
+    x: Tensor<B, 2>,
+    steps: usize,
+) -> Tensor<B, 1> {
     (0..steps)
         .map(|k| interval_logit(ratio, x.clone(), k, steps))
         .reduce(|a, b| a + b)
@@ -125,12 +130,15 @@ pub fn log_ratio<B: Backend>(ratio: &TimeMlp<B>, x: Tensor<B, 2>, steps: usize) 
 
 /// The logistic loss of a classifier whose logit `positive` should be large and `negative`
 /// small: mean softplus(−positive) + mean softplus(negative).
-pub fn logistic_loss<B: Backend>(positive: Tensor<B, 1>, negative: Tensor<B, 1>) -> Tensor<B, 1> {
+pub fn logistic_loss<B: FlowBackend>(
+    positive: Tensor<B, 1>,
+    negative: Tensor<B, 1>,
+) -> Tensor<B, 1> {
     softplus(positive.neg(), 1.0).mean() + softplus(negative, 1.0).mean()
 }
 
 /// A classifier's logit for each row, `[n]`.
-pub fn logit<B: Backend>(classifier: &Mlp<B>, x: Tensor<B, 2>) -> Tensor<B, 1> {
+pub fn logit<B: FlowBackend>(classifier: &Mlp<B>, x: Tensor<B, 2>) -> Tensor<B, 1> {
     classifier.forward(x).squeeze_dim(1)
 }
 

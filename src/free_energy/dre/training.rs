@@ -4,6 +4,7 @@
 
 use super::DreConfig;
 use super::model::{DreModel, interval_logit, logistic_loss, logit, path_cost, trajectory};
+use crate::backend::AutodiffFlowBackend;
 use crate::flow::from_f64;
 use crate::flow::to_host;
 use crate::job::Job;
@@ -13,7 +14,6 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use indicatif::ProgressBar;
 use rand::{Rng, RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,7 @@ pub struct DreRow {
 const HISTORY: &str = "dre_history.ron";
 
 /// Training of one pair of sample sets.
-pub struct DreTraining<B: AutodiffBackend> {
+pub struct DreTraining<B: AutodiffFlowBackend> {
     setup: DreSetup,
     p: Vec<f64>,
     q: Vec<f64>,
@@ -78,7 +78,7 @@ struct Nodes {
     backward: Vec<Vec<f64>>,
 }
 
-fn new_optimizer<B: AutodiffBackend>() -> OptimizerAdaptor<AdamW, DreModel<B>, B> {
+fn new_optimizer<B: AutodiffFlowBackend>() -> OptimizerAdaptor<AdamW, DreModel<B>, B> {
     AdamWConfig::new().with_weight_decay(0.0).init()
 }
 
@@ -89,7 +89,7 @@ fn fingerprint(p: &[f64], q: &[f64]) -> [f64; 4] {
     [a, b, c, d]
 }
 
-impl<B: AutodiffBackend> DreTraining<B> {
+impl<B: AutodiffFlowBackend> DreTraining<B> {
     /// Prepares training on the samples `p` and `q` (row-major, `dim` columns), resuming from
     /// the checkpoint in `run_dir` when there is one made from the same settings and data.
     pub fn new(
@@ -341,7 +341,7 @@ const NODE_CHUNK: usize = 4096;
 /// Consecutive non-finite steps after which training stops as diverged.
 const MAX_CONSECUTIVE_SKIPS: usize = 50;
 
-impl<B: AutodiffBackend> Job for DreTraining<B> {
+impl<B: AutodiffFlowBackend> Job for DreTraining<B> {
     fn done(&self) -> u64 {
         self.state.step as u64
     }
@@ -397,7 +397,7 @@ impl<B: AutodiffBackend> Job for DreTraining<B> {
     }
 }
 
-impl<B: AutodiffBackend> DreTraining<B> {
+impl<B: AutodiffFlowBackend> DreTraining<B> {
     /// Steps skipped in a row at the end of the history.
     fn consecutive_skips(&self) -> usize {
         let last_logged = self.history.last().map_or(0, |r| r.step + 1);
@@ -425,7 +425,7 @@ mod tests {
         let record = training.model().clone().valid();
         let mut all = Vec::new();
         struct Collect<'a>(&'a mut Vec<f64>);
-        impl<B: Backend> burn::module::ModuleVisitor<B> for Collect<'_> {
+        impl<B: crate::backend::FlowBackend> burn::module::ModuleVisitor<B> for Collect<'_> {
             fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
                 self.0
                     .extend(param.val().into_data().convert::<f64>().iter::<f64>());

@@ -1,5 +1,6 @@
 //! Collocation points: the flow's own trajectories, detached.
 
+use crate::backend::FlowBackend;
 use crate::flow::{ContinuousFlow, Rk4Config, SolverConfig, to_host};
 use burn::prelude::*;
 
@@ -10,7 +11,7 @@ use burn::prelude::*;
 /// Only positions: no divergence and, on a non-autodiff backend, no graph (call it with
 /// `model.flow.valid()` while training). Positions that blow up are returned as they are
 /// (non-finite) for the caller to mask.
-pub fn trajectory<B: Backend>(
+pub fn trajectory<B: FlowBackend>(
     flow: &ContinuousFlow<B>,
     n: usize,
     times: &[f64],

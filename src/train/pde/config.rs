@@ -1,8 +1,8 @@
 //! Configuration of a [`PdeModel`].
 
 use super::PdeModel;
+use crate::backend::FlowBackend;
 use crate::flow::{Activation, BaseConfig, ContinuousFlowConfig, MlpConfig, TimeMlpConfig};
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// How the energy f_t interpolates between the base (t = 0) and the target (t = 1).
@@ -63,7 +63,7 @@ impl PdeModelConfig {
 
     /// Builds the model on `device`. Fails for a base with no energy on R^d (the circular
     /// one) and for empty layer widths.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> crate::Result<PdeModel<B>> {
+    pub fn init<B: FlowBackend>(&self, device: &B::Device) -> crate::Result<PdeModel<B>> {
         if let BaseConfig::CircularGaussian(_) = self.flow.base {
             return Err(crate::Error::InvalidArgument(
                 "the PDE objective needs a base energy f₀ = −log base on all of R^d; the circular \

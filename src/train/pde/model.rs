@@ -2,6 +2,7 @@
 //! and the rate C(t).
 
 use super::{Energies, PdePoints, Residual, continuity_residual, gauss_legendre};
+use crate::backend::FlowBackend;
 use crate::flow::{
     ContinuousFlow, Density, DivergenceMethod, Mlp, TimeDependent, TimeMlp, from_f64, to_host,
 };
@@ -16,7 +17,7 @@ const LOG_Z_NODES: usize = 64;
 /// f_t = t·u + (1 − t)·f₀ + t(1 − t)·NN and the rate C(t) ≈ ∂_t log Z_t. Build it with
 /// [`PdeModelConfig::init`](super::PdeModelConfig::init).
 #[derive(Module, Debug)]
-pub struct PdeModel<B: Backend> {
+pub struct PdeModel<B: FlowBackend> {
     /// The sampler: base + gated field + solver.
     pub flow: ContinuousFlow<B>,
     /// NN(x, t), scalar; `None` for the linear interpolation.
@@ -25,7 +26,7 @@ pub struct PdeModel<B: Backend> {
     pub rate: Mlp<B>,
 }
 
-impl<B: Backend> PdeModel<B> {
+impl<B: FlowBackend> PdeModel<B> {
     /// C at each time of `t` (`[m]` → `[m]`).
     pub fn rate(&self, t: Tensor<B, 1>) -> Tensor<B, 1> {
         let [m] = t.dims();
@@ -148,13 +149,13 @@ const MIN_CHUNK_ROWS: usize = 256;
 /// Records the largest dimension of the float parameters visited.
 struct Widest(usize);
 
-impl<B: Backend> ModuleVisitor<B> for Widest {
+impl<B: FlowBackend> ModuleVisitor<B> for Widest {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         self.0 = self.0.max(param.dims().into_iter().max().unwrap_or(1));
     }
 }
 
-impl<B: Backend> Density<B> for PdeModel<B> {
+impl<B: FlowBackend> Density<B> for PdeModel<B> {
     fn dim(&self) -> usize {
         self.flow.dim()
     }

@@ -1,12 +1,12 @@
 //! The PDE objective: collocation, target evaluation, residual, loss.
 
 use super::{PdeModel, PdePoints, TargetEnergies, trajectory};
+use crate::backend::{AutodiffFlowBackend, FlowBackend};
 use crate::flow::DivergenceMethod;
 use crate::flow::to_host;
 use crate::{Error, Result};
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 /// The PDE (continuity) objective: weight × mean over `times` grid times t_k = k/(times − 1)
 /// and `batch` trajectories of |ε| + ε². Built from the configuration's `Pde(...)` objective
@@ -44,7 +44,7 @@ pub fn default_substeps() -> usize {
 }
 
 /// One evaluation of the objective.
-pub struct PdeLoss<B: Backend> {
+pub struct PdeLoss<B: FlowBackend> {
     /// weight × mean of |ε| + ε² over the usable points (`[1]`), for `backward`.
     pub loss: Tensor<B, 1>,
     /// Mean |ε| over the usable points.
@@ -87,7 +87,7 @@ impl PdeObjective {
 
     /// Collocation points for one step: `batch` fresh base samples carried along the flow's
     /// trajectory (no graph) to every grid time, and the target's u and ∇u there.
-    pub fn collocation<B: AutodiffBackend>(
+    pub fn collocation<B: AutodiffFlowBackend>(
         &self,
         model: &PdeModel<B>,
         target: &dyn Fn(&[f64]) -> TargetEnergies,
@@ -105,7 +105,7 @@ impl PdeObjective {
 
     /// The weighted loss at given points (a pure function of the model's parameters). Fails
     /// when every point is masked.
-    pub fn residual_loss<B: Backend>(
+    pub fn residual_loss<B: FlowBackend>(
         &self,
         model: &PdeModel<B>,
         points: &PdePoints<B>,
@@ -136,7 +136,7 @@ impl PdeObjective {
     /// The loss of one step: [`collocation`](Self::collocation) then
     /// [`residual_loss`](Self::residual_loss). `target` maps row-major points (`m × d`) to
     /// (u `[m]`, ∇u `[m × d]`).
-    pub fn loss<B: AutodiffBackend>(
+    pub fn loss<B: AutodiffFlowBackend>(
         &self,
         model: &PdeModel<B>,
         target: &dyn Fn(&[f64]) -> TargetEnergies,
@@ -147,7 +147,7 @@ impl PdeObjective {
     }
 }
 
-impl<B: AutodiffBackend> crate::train::objective::Objective<B> for PdeObjective {
+impl<B: AutodiffFlowBackend> crate::train::objective::Objective<B> for PdeObjective {
     fn loss(
         &mut self,
         step: &crate::train::objective::StepContext<'_, B>,

@@ -1,5 +1,6 @@
 //! Collocation points with the target's energies, non-finite ones masked.
 
+use crate::backend::FlowBackend;
 use crate::flow::from_f64;
 use crate::{Error, Result};
 use burn::prelude::*;
@@ -11,7 +12,7 @@ pub type TargetEnergies = Result<(Vec<f64>, Vec<f64>)>;
 /// The inputs of the residual at `m` collocation points, on the device. A point whose position,
 /// u or ∇u is not finite is masked: its values are replaced by zeros (so the residual stays
 /// finite) and its `mask` entry is 0.
-pub struct PdePoints<B: Backend> {
+pub struct PdePoints<B: FlowBackend> {
     /// Positions `[m, d]` (no graph).
     pub x: Tensor<B, 2>,
     /// Times `[m]`.
@@ -30,7 +31,7 @@ pub struct PdePoints<B: Backend> {
     pub target_evaluations: u64,
 }
 
-impl<B: Backend> PdePoints<B> {
+impl<B: FlowBackend> PdePoints<B> {
     /// Evaluates `target` (row-major points `k × d` → (u `[k]`, ∇u `[k × d]`)) at the points of
     /// `x` (`[m × d]`) whose coordinates are all finite, once for all of them, and masks the
     /// rest and those where u or ∇u is not finite. Fails on a target error or wrong lengths.

@@ -1,11 +1,12 @@
 //! The continuity residual ε = ∂_t f_t − ∇·V_t + ∇f_t · V_t + C(t), as tensor ops, with the
 //! exact divergence or two independent Hutchinson estimates of it.
 
+use crate::backend::FlowBackend;
 use crate::flow::TimeDependent;
 use burn::prelude::*;
 
 /// The energies at `m` collocation points: f₀ and u with their spatial gradients.
-pub struct Energies<B: Backend> {
+pub struct Energies<B: FlowBackend> {
     /// f₀ = −log base (`[m]`).
     pub base: Tensor<B, 1>,
     /// ∇f₀ (`[m, d]`).
@@ -18,7 +19,7 @@ pub struct Energies<B: Backend> {
 
 /// The continuity residual at `m` points.
 #[derive(Clone, Debug)]
-pub enum Residual<B: Backend> {
+pub enum Residual<B: FlowBackend> {
     /// ε with the exact divergence (`[m]`).
     Exact(Tensor<B, 1>),
     /// Two estimates of ε (`[m]` each) whose Hutchinson divergences come from independent
@@ -26,7 +27,7 @@ pub enum Residual<B: Backend> {
     Hutchinson(Tensor<B, 1>, Tensor<B, 1>),
 }
 
-impl<B: Backend> Residual<B> {
+impl<B: FlowBackend> Residual<B> {
     /// The loss at each point: |ε| + ε², or with two estimates |(ε₁ + ε₂)/2| + ε₁ε₂. The
     /// product of independent estimates is unbiased for ε² (and its gradient for that of ε²);
     /// the absolute value is biased upward by the probes' noise (no unbiased estimate of |ε|
@@ -82,7 +83,7 @@ impl<B: Backend> Residual<B> {
 /// over the first k and over the last k, in the same pass. ∂_t NN + ∇NN·V is one tangent of NN
 /// along (V, 1). Everything is differentiable with respect to the parameters of V, NN, C and
 /// the base.
-pub fn continuity_residual<B: Backend>(
+pub fn continuity_residual<B: FlowBackend>(
     field: &dyn TimeDependent<B>,
     interpolation: Option<&dyn TimeDependent<B>>,
     x: Tensor<B, 2>,

@@ -18,6 +18,7 @@ use super::{PdeModel, PdePoints, TargetEnergies, gauss_legendre};
 use crate::Result;
 use crate::analysis::blocking::blocked;
 use crate::analysis::normalised_weights;
+use crate::backend::FlowBackend;
 use crate::flow::{TimeDependent, from_f64, to_host};
 use burn::prelude::*;
 
@@ -53,7 +54,7 @@ struct Node {
 /// times (the flow's solver between consecutive nodes); `target` maps row-major points to
 /// (u, ∇u). Points where the flow or target is not finite get zero weight. Fails when
 /// `n < ERROR_BLOCKS` or a node has no usable point.
-pub fn rate_integrals<B: Backend>(
+pub fn rate_integrals<B: FlowBackend>(
     model: &PdeModel<B>,
     n: usize,
     nodes: usize,
@@ -133,7 +134,7 @@ pub fn rate_integrals<B: Backend>(
 }
 
 /// −f_t = −(t·u + (1 − t)·f₀ + t(1 − t)·NN) at the points (masked ones get a finite value).
-fn log_path_density<B: Backend>(
+fn log_path_density<B: FlowBackend>(
     model: &PdeModel<B>,
     points: &PdePoints<B>,
 ) -> Result<Tensor<B, 1>> {

@@ -1,5 +1,6 @@
 //! Parameter gradients of the residual loss against central differences (f64).
 
+use crate::backend::FlowBackend;
 use crate::flow::testing::*;
 use crate::train::pde::{Interpolation, PdeModel, PdeModelConfig, PdeObjective, PdePoints};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -8,13 +9,13 @@ use burn::prelude::*;
 /// Counts the float parameters of a module.
 struct Count(usize);
 
-impl<B: Backend> ModuleVisitor<B> for Count {
+impl<B: FlowBackend> ModuleVisitor<B> for Count {
     fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<B, D>>) {
         self.0 += 1;
     }
 }
 
-fn count<B: Backend, M: Module<B>>(module: &M) -> usize {
+fn count<B: FlowBackend, M: Module<B>>(module: &M) -> usize {
     let mut c = Count(0);
     module.visit(&mut c);
     c.0

@@ -1,12 +1,12 @@
 //! The residual with Hutchinson divergences: the product of the two estimates is unbiased for
 //! ε², and so is its parameter gradient for that of ε².
 
+use crate::backend::AutodiffFlowBackend;
 use crate::flow::testing::*;
 use crate::flow::{DivergenceMethod, Probe, to_host};
 use crate::train::pde::{Interpolation, PdeModel, PdeModelConfig, PdePoints, Residual};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 
 const D: usize = 3;
 /// Distinct collocation points.
@@ -93,9 +93,9 @@ fn the_product_has_the_gradient_of_the_squared_residual() {
 }
 
 /// All parameter gradients of `loss`, flattened in visiting order.
-fn gradients<B: AutodiffBackend>(model: &PdeModel<B>, loss: Tensor<B, 1>) -> Vec<f64> {
-    struct Collect<'a, B: AutodiffBackend>(&'a B::Gradients, Vec<f64>);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
+fn gradients<B: AutodiffFlowBackend>(model: &PdeModel<B>, loss: Tensor<B, 1>) -> Vec<f64> {
+    struct Collect<'a, B: AutodiffFlowBackend>(&'a B::Gradients, Vec<f64>);
+    impl<B: AutodiffFlowBackend> ModuleVisitor<B> for Collect<'_, B> {
         fn visit_float<const N: usize>(&mut self, param: &Param<Tensor<B, N>>) {
             if let Some(g) = param.val().grad(self.0) {
                 self.1.extend(to_host(g.flatten::<1>(0, N - 1)));

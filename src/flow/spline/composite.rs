@@ -1,19 +1,37 @@
-//! Monotone rational-quadratic splines (Gregory & Delbourgo 1982, as used by Durkan et al. 2019,
-//! "Neural Spline Flows"), batched over points and coordinates with burn tensor ops.
+//! The splines in burn's tensor ops, batched over points and coordinates: the implementation of
+//! [`super::FlowBackend::rq_spline`] on backends without a fused one, and the reference the fused
+//! kernel is tested against.
 //!
 //! Each spline maps the unit interval onto itself through K bins; coupling layers scale it to
 //! their own intervals. Bins are found by comparisons and read with `gather`, so everything is
 //! differentiable with respect to the spline parameters.
 
-use super::positive::positive_from_raw;
+use super::{MIN_BIN_SIZE, MIN_DERIVATIVE};
+use crate::flow::positive::positive_from_raw;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-/// Smallest width and height of a bin, as a fraction of the interval.
-pub(crate) const MIN_BIN_SIZE: f64 = 1e-3;
-
-/// Smallest derivative at a knot.
-const MIN_DERIVATIVE: f64 = 1e-3;
+/// `[2, n, m]`: values and log-derivatives of the splines with packed parameters `params`
+/// `[n, m, 3K]` at `t` `[n, m]` (see [`super::rational_quadratic`]), or of their inverses.
+pub(super) fn apply<B: Backend>(
+    params: Tensor<B, 3>,
+    t: Tensor<B, 2>,
+    inverse: bool,
+) -> Tensor<B, 3> {
+    let k = params.dims()[2] / 3;
+    let splines = RationalQuadratic::new(
+        params.clone().slice_dim(2, 0..k),
+        params.clone().slice_dim(2, k..2 * k),
+        params.clone().slice_dim(2, 2 * k..3 * k - 1),
+        params.slice_dim(2, 3 * k - 1..3 * k).squeeze_dim::<2>(2),
+    );
+    let (v, log_derivative) = if inverse {
+        splines.inverse(t)
+    } else {
+        splines.forward(t)
+    };
+    Tensor::stack(vec![v, log_derivative], 0)
+}
 
 /// Derivatives at knots from unconstrained values, at least `MIN_DERIVATIVE`; `raw = 0` gives a
 /// derivative of 1 (an identity spline).
@@ -41,7 +59,7 @@ fn knots<B: Backend>(raw_sizes: Tensor<B, 3>) -> Tensor<B, 3> {
 }
 
 /// A batch of increasing splines of [0, 1] onto itself, one per point and coordinate (`[n, m]`).
-pub(crate) struct RationalQuadratic<B: Backend> {
+struct RationalQuadratic<B: Backend> {
     /// Input knots `[n, m, K + 1]`.
     xs: Tensor<B, 3>,
     /// Output knots `[n, m, K + 1]`.
@@ -65,7 +83,7 @@ impl<B: Backend> RationalQuadratic<B> {
     /// Splines from unconstrained bin widths and heights `[n, m, K]` (zeros: equal bins),
     /// unconstrained interior knot derivatives `[n, m, K − 1]` and one unconstrained derivative
     /// `[n, m]` shared by both ends (zeros: derivatives 1, so all zeros give the identity).
-    pub(crate) fn new(
+    fn new(
         raw_widths: Tensor<B, 3>,
         raw_heights: Tensor<B, 3>,
         raw_interior_derivatives: Tensor<B, 3>,
@@ -108,7 +126,7 @@ impl<B: Backend> RationalQuadratic<B> {
     }
 
     /// `(v, ln dv/du)` for inputs `u` in [0, 1], `[n, m]`.
-    pub(crate) fn forward(&self, u: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    fn forward(&self, u: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let bin = self.locate(&u, false);
         let slope = bin.height.clone() / bin.width.clone();
         let xi = (u - bin.x0.clone()) / bin.width.clone();
@@ -121,7 +139,7 @@ impl<B: Backend> RationalQuadratic<B> {
 
     /// `(u, ln du/dv)` for outputs `v` in [0, 1], `[n, m]`: the root of the bin's quadratic in
     /// the form that does not cancel (Durkan et al. 2019, appendix A.3).
-    pub(crate) fn inverse(&self, v: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    fn inverse(&self, v: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let bin = self.locate(&v, true);
         let slope = bin.height.clone() / bin.width.clone();
         let rise = v - bin.y0.clone();
@@ -155,87 +173,5 @@ impl<B: Backend> Bin<B> {
             + self.d0.clone() * rest.powi_scalar(2);
         let denominator = self.denominator(&slope, xi_rest);
         slope.log().mul_scalar(2.0) + numerator.log() - denominator.log().mul_scalar(2.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::flow::testing::*;
-
-    /// m random splines with K bins, shared by every point of a batch of n.
-    fn splines(n: usize, m: usize, k: usize, scale: f64) -> RationalQuadratic<TestBackend> {
-        let raw = |len: usize, seed: u64| {
-            let one = points(1, m * len, scale, seed);
-            let all: Vec<f64> = (0..n).flat_map(|_| one.iter().copied()).collect();
-            crate::flow::from_f64(all, [n, m, len], &device())
-        };
-        let ends = crate::flow::from_f64(
-            (0..n).flat_map(|_| vec![-0.7; m]).collect(),
-            [n, m],
-            &device(),
-        );
-        RationalQuadratic::new(raw(k, 1), raw(k, 2), raw(k - 1, 3), ends)
-    }
-
-    #[test]
-    fn zero_parameters_give_the_identity() {
-        let zeros = |k: usize| Tensor::zeros([4, 2, k], &device());
-        let spline = RationalQuadratic::<TestBackend>::new(
-            zeros(5),
-            zeros(5),
-            zeros(4),
-            Tensor::zeros([4, 2], &device()),
-        );
-        let u = points(4, 2, 0.5, 7)
-            .iter()
-            .map(|x| x + 0.5)
-            .collect::<Vec<_>>();
-        let (v, log_deriv) = spline.forward(tensor(&u, 4, 2));
-        for (a, b) in u.iter().zip(values(v)) {
-            assert!((a - b).abs() < 1e-15, "{a} became {b}");
-        }
-        assert!(values(log_deriv).iter().all(|l| l.abs() < 1e-14));
-    }
-
-    #[test]
-    fn increasing_onto_the_unit_interval_and_invertible() {
-        let n = 401;
-        let spline = splines(n, 2, 6, 2.0);
-        // Both coordinates on a grid of [0, 1], ends and knots included.
-        let grid: Vec<f64> = (0..n)
-            .flat_map(|i| [i as f64 / (n - 1) as f64; 2])
-            .collect();
-        let (v, log_deriv) = spline.forward(tensor(&grid, n, 2));
-        let v = values(v);
-        for c in 0..2 {
-            assert!(v[c].abs() < 1e-15 && (v[2 * (n - 1) + c] - 1.0).abs() < 1e-15);
-            assert!((1..n).all(|i| v[2 * i + c] > v[2 * (i - 1) + c]));
-        }
-        let (u, log_deriv_inverse) = spline.inverse(tensor(&v, n, 2));
-        for (a, b) in grid.iter().zip(values(u)) {
-            assert!((a - b).abs() < 1e-12, "round trip: {a} became {b}");
-        }
-        for (f, i) in values(log_deriv).iter().zip(values(log_deriv_inverse)) {
-            assert!((f + i).abs() < 1e-10);
-        }
-    }
-
-    #[test]
-    fn log_derivative_matches_differences() {
-        let n = 50;
-        let spline = splines(3 * n, 1, 4, 1.5);
-        let h = 1e-6;
-        let u: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
-        let batch: Vec<f64> = [-h, 0.0, h]
-            .iter()
-            .flat_map(|s| u.iter().map(move |x| x + s))
-            .collect();
-        let (v, log_deriv) = spline.forward(tensor(&batch, 3 * n, 1));
-        let (v, log_deriv) = (values(v), values(log_deriv));
-        for i in 0..n {
-            let by_differences = ((v[2 * n + i] - v[i]) / (2.0 * h)).ln();
-            assert!((by_differences - log_deriv[n + i]).abs() < 1e-7);
-        }
     }
 }

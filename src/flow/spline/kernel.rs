@@ -1,0 +1,340 @@
+//! One rational-quadratic spline at one point, with its reverse-mode derivatives written out by
+//! hand: the fused CPU implementation of [`super::FlowBackend::rq_spline`] and its backward.
+//!
+//! A spline's parameters are one row of `3K` unconstrained values, `[widths (K) | heights (K) |
+//! interior derivatives (K − 1) | end derivative (1)]`, mapped exactly as the tensor
+//! implementation in `composite.rs` maps them (softmax bin sizes of at least `MIN_BIN_SIZE`, knot
+//! derivatives `MIN_DERIVATIVE + softplus(raw + c)`), so the two agree to rounding; the tests
+//! check the values and every derivative against burn's autodiff of that implementation.
+
+use super::{MIN_BIN_SIZE, MIN_DERIVATIVE};
+use crate::flow::positive::{SOFTPLUS_LINEAR_ABOVE, positive_offset};
+use num_traits::Float;
+
+/// Work space for one spline of K bins, reused from point to point.
+pub(super) struct Scratch<F> {
+    /// Softmax probabilities of the widths and of the heights.
+    p_x: Vec<F>,
+    p_y: Vec<F>,
+    /// Input and output knots, `K + 1` each.
+    x: Vec<F>,
+    y: Vec<F>,
+    /// Gradients with respect to the bin sizes.
+    g_size: Vec<F>,
+}
+
+impl<F: Float> Scratch<F> {
+    /// Work space for splines of `bins` bins.
+    pub(super) fn new(bins: usize) -> Self {
+        Scratch {
+            p_x: vec![F::zero(); bins],
+            p_y: vec![F::zero(); bins],
+            x: vec![F::zero(); bins + 1],
+            y: vec![F::zero(); bins + 1],
+            g_size: vec![F::zero(); bins],
+        }
+    }
+}
+
+fn real<F: Float>(value: f64) -> F {
+    F::from(value).expect("a float constant")
+}
+
+/// Softmax probabilities `p` of `raw` and the knots: exactly 0, the running sums of the bin sizes
+/// `MIN_BIN_SIZE + (1 − K·MIN_BIN_SIZE) p`, exactly 1.
+fn knots<F: Float>(raw: &[F], p: &mut [F], knots: &mut [F]) {
+    let k = raw.len();
+    let max = raw.iter().fold(F::neg_infinity(), |m, &r| m.max(r));
+    let mut total = F::zero();
+    for (pi, &r) in p.iter_mut().zip(raw) {
+        *pi = (r - max).exp();
+        total = total + *pi;
+    }
+    let scale = real::<F>(1.0 - k as f64 * MIN_BIN_SIZE);
+    let min = real::<F>(MIN_BIN_SIZE);
+    knots[0] = F::zero();
+    let mut sum = F::zero();
+    for i in 0..k {
+        p[i] = p[i] / total;
+        if i + 1 < k {
+            sum = sum + (p[i] * scale + min);
+            knots[i + 1] = sum;
+        }
+    }
+    knots[k] = F::one();
+}
+
+/// The knot derivative `MIN_DERIVATIVE + softplus(raw + c)` and its derivative with respect to
+/// `raw`.
+fn derivative<F: Float>(raw: F) -> (F, F) {
+    let x = raw + real(positive_offset(MIN_DERIVATIVE));
+    let softplus = if x > real(SOFTPLUS_LINEAR_ABOVE) {
+        x
+    } else {
+        x.exp().ln_1p()
+    };
+    let sigmoid = F::one() / (F::one() + (-x).exp());
+    (real::<F>(MIN_DERIVATIVE) + softplus, sigmoid)
+}
+
+/// The bin that holds a point and the spline's shape there.
+#[derive(Clone, Copy)]
+struct Bin<F> {
+    index: usize,
+    x0: F,
+    width: F,
+    y0: F,
+    height: F,
+    d0: F,
+    d1: F,
+    /// d d₀/d raw and d d₁/d raw.
+    d0_slope: F,
+    d1_slope: F,
+}
+
+/// The number of interior knots at or below `t`: the bin index, in 0..K.
+fn bin_index<F: Float>(knots: &[F], t: F) -> usize {
+    knots[1..knots.len() - 1]
+        .iter()
+        .filter(|&&knot| t >= knot)
+        .count()
+}
+
+/// The raw derivative at knot `i` (0..=K): the shared end value at both ends.
+fn raw_derivative<F: Float>(params: &[F], k: usize, i: usize) -> F {
+    if i == 0 || i == k {
+        params[3 * k - 1]
+    } else {
+        params[2 * k + i - 1]
+    }
+}
+
+/// Knots of `params` into `scratch`, and the bin of `t` (an input, or an output when `inverse`).
+fn locate<F: Float>(params: &[F], t: F, inverse: bool, scratch: &mut Scratch<F>) -> Bin<F> {
+    let k = scratch.p_x.len();
+    knots(&params[..k], &mut scratch.p_x, &mut scratch.x);
+    knots(&params[k..2 * k], &mut scratch.p_y, &mut scratch.y);
+    let index = bin_index(if inverse { &scratch.y } else { &scratch.x }, t);
+    let (d0, d0_slope) = derivative(raw_derivative(params, k, index));
+    let (d1, d1_slope) = derivative(raw_derivative(params, k, index + 1));
+    Bin {
+        index,
+        x0: scratch.x[index],
+        width: scratch.x[index + 1] - scratch.x[index],
+        y0: scratch.y[index],
+        height: scratch.y[index + 1] - scratch.y[index],
+        d0,
+        d1,
+        d0_slope,
+        d1_slope,
+    }
+}
+
+/// Gradients of a scalar with respect to the input and the bin's quantities.
+struct BinGradient<F> {
+    u: F,
+    x0: F,
+    width: F,
+    y0: F,
+    height: F,
+    d0: F,
+    d1: F,
+}
+
+impl<F: Float> Bin<F> {
+    /// `(v, ln dv/du)` at position ξ = (u − x₀)/w in the bin.
+    fn evaluate(&self, xi: F) -> (F, F) {
+        let two = real::<F>(2.0);
+        let s = self.height / self.width;
+        let q = xi * (F::one() - xi);
+        let denominator = s + (self.d0 + self.d1 - two * s) * q;
+        let numerator = self.height * (s * xi * xi + self.d0 * q);
+        let rest = F::one() - xi;
+        let m = self.d1 * xi * xi + two * s * q + self.d0 * rest * rest;
+        (
+            self.y0 + numerator / denominator,
+            two * s.ln() + m.ln() - two * denominator.ln(),
+        )
+    }
+
+    /// ξ where the spline takes the value `v`: the root of the bin's quadratic in the form that
+    /// does not cancel (Durkan et al. 2019, appendix A.3).
+    fn solve(&self, v: F) -> F {
+        let two = real::<F>(2.0);
+        let s = self.height / self.width;
+        let rise = v - self.y0;
+        let curvature = self.d0 + self.d1 - two * s;
+        let a = self.height * (s - self.d0) + rise * curvature;
+        let b = self.height * self.d0 - rise * curvature;
+        let c = -s * rise;
+        let discriminant = (b * b - real::<F>(4.0) * a * c).max(F::zero());
+        two * c / (-b - discriminant.sqrt())
+    }
+
+    /// The gradient of `g_v·v + g_log·ln dv/du` at ξ with respect to u and the bin's quantities
+    /// (the reverse of [`Bin::evaluate`], step by step).
+    fn adjoint(&self, xi: F, g_v: F, g_log: F) -> BinGradient<F> {
+        let two = real::<F>(2.0);
+        let (w, h, d0, d1) = (self.width, self.height, self.d0, self.d1);
+        let s = h / w;
+        let rest = F::one() - xi;
+        let q = xi * rest;
+        let c = d0 + d1 - two * s;
+        let denominator = s + c * q;
+        let numerator = h * (s * xi * xi + d0 * q);
+        let m = d1 * xi * xi + two * s * q + d0 * rest * rest;
+
+        let mut g = BinGradient {
+            u: F::zero(),
+            x0: F::zero(),
+            width: F::zero(),
+            y0: g_v,
+            height: F::zero(),
+            d0: F::zero(),
+            d1: F::zero(),
+        };
+        let g_numerator = g_v / denominator;
+        let g_denominator =
+            -g_v * numerator / (denominator * denominator) - two * g_log / denominator;
+        let g_m = g_log / m;
+        let mut g_s = two * g_log / s;
+        // m = d₁ξ² + 2sq + d₀(1 − ξ)²
+        g.d1 = g_m * xi * xi;
+        g_s = g_s + g_m * two * q;
+        let mut g_q = g_m * two * s;
+        g.d0 = g_m * rest * rest;
+        let mut g_xi = g_m * two * (d1 * xi - d0 * rest);
+        // numerator = h (sξ² + d₀q)
+        g.height = g_numerator * (s * xi * xi + d0 * q);
+        g_s = g_s + g_numerator * h * xi * xi;
+        g_xi = g_xi + g_numerator * h * two * s * xi;
+        g.d0 = g.d0 + g_numerator * h * q;
+        g_q = g_q + g_numerator * h * d0;
+        // denominator = s + c q, c = d₀ + d₁ − 2s
+        g_s = g_s + g_denominator;
+        let g_c = g_denominator * q;
+        g_q = g_q + g_denominator * c;
+        g.d0 = g.d0 + g_c;
+        g.d1 = g.d1 + g_c;
+        g_s = g_s - two * g_c;
+        // q = ξ(1 − ξ)
+        g_xi = g_xi + g_q * (F::one() - two * xi);
+        // s = h / w
+        g.height = g.height + g_s / w;
+        g.width = -g_s * s / w;
+        // ξ = (u − x₀) / w
+        g.u = g_xi / w;
+        g.x0 = -g_xi / w;
+        g.width = g.width - g_xi * xi / w;
+        g
+    }
+}
+
+/// `(v, ln |dv/du|)` of the spline with parameters `params` at `t`: v = f(t) or, when `inverse`,
+/// v = f⁻¹(t).
+pub(super) fn apply<F: Float>(
+    params: &[F],
+    t: F,
+    inverse: bool,
+    scratch: &mut Scratch<F>,
+) -> (F, F) {
+    let bin = locate(params, t, inverse, scratch);
+    if inverse {
+        let xi = bin.solve(t);
+        let (_, log_derivative) = bin.evaluate(xi);
+        (bin.x0 + xi * bin.width, -log_derivative)
+    } else {
+        bin.evaluate((t - bin.x0) / bin.width)
+    }
+}
+
+/// The backward of [`apply`]: given the gradients `g_v` and `g_log` of a loss with respect to its
+/// two outputs, writes the loss's gradient with respect to `params` into `g_params` and returns
+/// the one with respect to `t`.
+pub(super) fn backward<F: Float>(
+    params: &[F],
+    t: F,
+    inverse: bool,
+    (g_v, g_log): (F, F),
+    scratch: &mut Scratch<F>,
+    g_params: &mut [F],
+) -> F {
+    let bin = locate(params, t, inverse, scratch);
+    let (g_bin, g_t) = if inverse {
+        // u = f⁻¹(t), ℓ = −ln f'(u): with a = g_u − g_ℓ ∂ ln f'/∂u, the loss moves by
+        // a·du − g_ℓ ∂ ln f'/∂θ dθ and du = (dt − ∂f/∂θ dθ)/f'.
+        let xi = bin.solve(t);
+        let (_, log_slope) = bin.evaluate(xi);
+        let slope = log_slope.exp();
+        let curvature = bin.adjoint(xi, F::zero(), F::one()).u;
+        let a = g_v - g_log * curvature;
+        (bin.adjoint(xi, -a / slope, -g_log), a / slope)
+    } else {
+        let g = bin.adjoint((t - bin.x0) / bin.width, g_v, g_log);
+        let g_t = g.u;
+        (g, g_t)
+    };
+    let k = scratch.p_x.len();
+    softmax_backward(
+        &scratch.p_x,
+        bin.index,
+        g_bin.x0,
+        g_bin.width,
+        &mut scratch.g_size,
+        &mut g_params[..k],
+    );
+    softmax_backward(
+        &scratch.p_y,
+        bin.index,
+        g_bin.y0,
+        g_bin.height,
+        &mut scratch.g_size,
+        &mut g_params[k..2 * k],
+    );
+    for value in &mut g_params[2 * k..] {
+        *value = F::zero();
+    }
+    for (knot, g, slope) in [
+        (bin.index, g_bin.d0, bin.d0_slope),
+        (bin.index + 1, g_bin.d1, bin.d1_slope),
+    ] {
+        let slot = if knot == 0 || knot == k {
+            3 * k - 1
+        } else {
+            2 * k + knot - 1
+        };
+        g_params[slot] = g_params[slot] + g * slope;
+    }
+    g_t
+}
+
+/// The gradient with respect to the raw sizes when the loss depends on the knot `index` (the sum
+/// of the sizes below it) with gradient `g_start` and on the bin's size with gradient `g_size`.
+/// (Using size `index` for the bin's width, where the tensor implementation takes 1 minus the
+/// knot below, changes every size's gradient by the same amount, which the softmax cancels.)
+fn softmax_backward<F: Float>(
+    p: &[F],
+    index: usize,
+    g_start: F,
+    g_size: F,
+    g_sizes: &mut [F],
+    g_raw: &mut [F],
+) {
+    let scale = real::<F>(1.0 - p.len() as f64 * MIN_BIN_SIZE);
+    for (j, g) in g_sizes.iter_mut().enumerate() {
+        *g = if j < index {
+            g_start
+        } else if j == index {
+            g_size
+        } else {
+            F::zero()
+        };
+    }
+    let mean = p
+        .iter()
+        .zip(g_sizes.iter())
+        .fold(F::zero(), |acc, (&pj, &gj)| acc + pj * gj);
+    for ((out, &pj), &gj) in g_raw.iter_mut().zip(p).zip(g_sizes.iter()) {
+        *out = scale * pj * (gj - mean);
+    }
+}
