@@ -31,6 +31,8 @@ use boltzflow_plugin::{
 use config::Config;
 use forcefield::ForceField;
 use serde::Serialize;
+use std::sync::Mutex;
+use terms::Workspace;
 
 pub use boltzflow_plugin::BOLTZMANN;
 
@@ -40,6 +42,9 @@ pub struct Molecular {
     /// 1/(k_B T) in mol/kJ.
     beta: f64,
     metadata: Metadata,
+    /// Workspaces of earlier calls, reused (one per concurrent call), so that a call of one
+    /// conformation, an MD step, allocates nothing.
+    workspaces: Mutex<Vec<Workspace>>,
 }
 
 /// Resolved parameters, recorded in the metadata.
@@ -121,6 +126,7 @@ impl Molecular {
             beta: 1.0 / kbt,
             metadata,
             force_field,
+            workspaces: Mutex::new(Vec::new()),
         })
     }
 
@@ -145,8 +151,7 @@ impl Energy for Molecular {
     }
 
     fn energy(&self, x: &[f64], grad: Option<&mut [f64]>) -> f64 {
-        let mut ws = self.force_field.workspace();
-        self.reduced(x, &mut ws, grad)
+        self.with_workspace(|ws| self.reduced(x, ws, grad))
     }
 
     fn energy_batch(
@@ -156,28 +161,42 @@ impl Energy for Molecular {
         grad: Option<&mut [f64]>,
     ) -> Result<(), PluginError> {
         let dim = self.dim();
-        let mut ws = self.force_field.workspace();
-        match grad {
+        self.with_workspace(|ws| match grad {
             Some(grad) => {
                 for ((u, x), g) in u
                     .iter_mut()
                     .zip(x.chunks_exact(dim))
                     .zip(grad.chunks_exact_mut(dim))
                 {
-                    *u = self.reduced(x, &mut ws, Some(g));
+                    *u = self.reduced(x, ws, Some(g));
                 }
             }
             None => {
                 for (u, x) in u.iter_mut().zip(x.chunks_exact(dim)) {
-                    *u = self.reduced(x, &mut ws, None);
+                    *u = self.reduced(x, ws, None);
                 }
             }
-        }
+        });
         Ok(())
     }
 }
 
 impl Molecular {
+    /// Runs `f` with a workspace from the pool (a new one if every pooled one is in use), then
+    /// returns it to the pool.
+    fn with_workspace<R>(&self, f: impl FnOnce(&mut Workspace) -> R) -> R {
+        let pooled = self.workspaces.lock().map(|mut pool| pool.pop());
+        let mut ws = match pooled {
+            Ok(Some(ws)) => ws,
+            _ => self.force_field.workspace(),
+        };
+        let result = f(&mut ws);
+        if let Ok(mut pool) = self.workspaces.lock() {
+            pool.push(ws);
+        }
+        result
+    }
+
     /// u = E/k_BT and ∇u for one conformation, with a reusable workspace.
     fn reduced(&self, x: &[f64], ws: &mut terms::Workspace, grad: Option<&mut [f64]>) -> f64 {
         match grad {
