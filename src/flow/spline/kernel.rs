@@ -77,16 +77,22 @@ fn derivative<F: Float>(raw: F) -> (F, F) {
     (real::<F>(MIN_DERIVATIVE) + softplus, sigmoid)
 }
 
-/// The bin that holds a point and the spline's shape there.
+/// A bin of a spline: its lower-left corner, its size and the derivatives at its two knots (or
+/// the gradient of a scalar with respect to each).
 #[derive(Clone, Copy)]
-struct Bin<F> {
-    index: usize,
+struct Shape<F> {
     x0: F,
     width: F,
     y0: F,
     height: F,
     d0: F,
     d1: F,
+}
+
+/// The bin that holds a point.
+struct Bin<F> {
+    index: usize,
+    shape: Shape<F>,
     /// d d₀/d raw and d d₁/d raw.
     d0_slope: F,
     d1_slope: F,
@@ -100,12 +106,13 @@ fn bin_index<F: Float>(knots: &[F], t: F) -> usize {
         .count()
 }
 
-/// The raw derivative at knot `i` (0..=K): the shared end value at both ends.
-fn raw_derivative<F: Float>(params: &[F], k: usize, i: usize) -> F {
+/// Where in a row of `3K` parameters the raw derivative at knot `i` (0..=K) is: the interior
+/// ones in order, the shared end value for both ends.
+fn derivative_slot(k: usize, i: usize) -> usize {
     if i == 0 || i == k {
-        params[3 * k - 1]
+        3 * k - 1
     } else {
-        params[2 * k + i - 1]
+        2 * k + i - 1
     }
 }
 
@@ -115,33 +122,24 @@ fn locate<F: Float>(params: &[F], t: F, inverse: bool, scratch: &mut Scratch<F>)
     knots(&params[..k], &mut scratch.p_x, &mut scratch.x);
     knots(&params[k..2 * k], &mut scratch.p_y, &mut scratch.y);
     let index = bin_index(if inverse { &scratch.y } else { &scratch.x }, t);
-    let (d0, d0_slope) = derivative(raw_derivative(params, k, index));
-    let (d1, d1_slope) = derivative(raw_derivative(params, k, index + 1));
+    let (d0, d0_slope) = derivative(params[derivative_slot(k, index)]);
+    let (d1, d1_slope) = derivative(params[derivative_slot(k, index + 1)]);
     Bin {
         index,
-        x0: scratch.x[index],
-        width: scratch.x[index + 1] - scratch.x[index],
-        y0: scratch.y[index],
-        height: scratch.y[index + 1] - scratch.y[index],
-        d0,
-        d1,
+        shape: Shape {
+            x0: scratch.x[index],
+            width: scratch.x[index + 1] - scratch.x[index],
+            y0: scratch.y[index],
+            height: scratch.y[index + 1] - scratch.y[index],
+            d0,
+            d1,
+        },
         d0_slope,
         d1_slope,
     }
 }
 
-/// Gradients of a scalar with respect to the input and the bin's quantities.
-struct BinGradient<F> {
-    u: F,
-    x0: F,
-    width: F,
-    y0: F,
-    height: F,
-    d0: F,
-    d1: F,
-}
-
-impl<F: Float> Bin<F> {
+impl<F: Float> Shape<F> {
     /// `(v, ln dv/du)` at position ξ = (u − x₀)/w in the bin.
     fn evaluate(&self, xi: F) -> (F, F) {
         let two = real::<F>(2.0);
@@ -172,8 +170,8 @@ impl<F: Float> Bin<F> {
     }
 
     /// The gradient of `g_v·v + g_log·ln dv/du` at ξ with respect to u and the bin's quantities
-    /// (the reverse of [`Bin::evaluate`], step by step).
-    fn adjoint(&self, xi: F, g_v: F, g_log: F) -> BinGradient<F> {
+    /// (the reverse of [`Shape::evaluate`], step by step).
+    fn adjoint(&self, xi: F, g_v: F, g_log: F) -> (F, Shape<F>) {
         let two = real::<F>(2.0);
         let (w, h, d0, d1) = (self.width, self.height, self.d0, self.d1);
         let s = h / w;
@@ -184,8 +182,7 @@ impl<F: Float> Bin<F> {
         let numerator = h * (s * xi * xi + d0 * q);
         let m = d1 * xi * xi + two * s * q + d0 * rest * rest;
 
-        let mut g = BinGradient {
-            u: F::zero(),
+        let mut g = Shape {
             x0: F::zero(),
             width: F::zero(),
             y0: g_v,
@@ -223,10 +220,9 @@ impl<F: Float> Bin<F> {
         g.height = g.height + g_s / w;
         g.width = -g_s * s / w;
         // ξ = (u − x₀) / w
-        g.u = g_xi / w;
         g.x0 = -g_xi / w;
         g.width = g.width - g_xi * xi / w;
-        g
+        (g_xi / w, g)
     }
 }
 
@@ -238,7 +234,7 @@ pub(super) fn apply<F: Float>(
     inverse: bool,
     scratch: &mut Scratch<F>,
 ) -> (F, F) {
-    let bin = locate(params, t, inverse, scratch);
+    let bin = locate(params, t, inverse, scratch).shape;
     if inverse {
         let xi = bin.solve(t);
         let (_, log_derivative) = bin.evaluate(xi);
@@ -260,50 +256,45 @@ pub(super) fn backward<F: Float>(
     g_params: &mut [F],
 ) -> F {
     let bin = locate(params, t, inverse, scratch);
-    let (g_bin, g_t) = if inverse {
+    let shape = bin.shape;
+    let (g_t, g) = if inverse {
         // u = f⁻¹(t), ℓ = −ln f'(u): with a = g_u − g_ℓ ∂ ln f'/∂u, the loss moves by
         // a·du − g_ℓ ∂ ln f'/∂θ dθ and du = (dt − ∂f/∂θ dθ)/f'.
-        let xi = bin.solve(t);
-        let (_, log_slope) = bin.evaluate(xi);
+        let xi = shape.solve(t);
+        let (_, log_slope) = shape.evaluate(xi);
         let slope = log_slope.exp();
-        let curvature = bin.adjoint(xi, F::zero(), F::one()).u;
+        let (curvature, _) = shape.adjoint(xi, F::zero(), F::one());
         let a = g_v - g_log * curvature;
-        (bin.adjoint(xi, -a / slope, -g_log), a / slope)
+        (a / slope, shape.adjoint(xi, -a / slope, -g_log).1)
     } else {
-        let g = bin.adjoint((t - bin.x0) / bin.width, g_v, g_log);
-        let g_t = g.u;
-        (g, g_t)
+        shape.adjoint((t - shape.x0) / shape.width, g_v, g_log)
     };
     let k = scratch.p_x.len();
     softmax_backward(
         &scratch.p_x,
         bin.index,
-        g_bin.x0,
-        g_bin.width,
+        g.x0,
+        g.width,
         &mut scratch.g_size,
         &mut g_params[..k],
     );
     softmax_backward(
         &scratch.p_y,
         bin.index,
-        g_bin.y0,
-        g_bin.height,
+        g.y0,
+        g.height,
         &mut scratch.g_size,
         &mut g_params[k..2 * k],
     );
     for value in &mut g_params[2 * k..] {
         *value = F::zero();
     }
-    for (knot, g, slope) in [
-        (bin.index, g_bin.d0, bin.d0_slope),
-        (bin.index + 1, g_bin.d1, bin.d1_slope),
+    for (knot, g_d, slope) in [
+        (bin.index, g.d0, bin.d0_slope),
+        (bin.index + 1, g.d1, bin.d1_slope),
     ] {
-        let slot = if knot == 0 || knot == k {
-            3 * k - 1
-        } else {
-            2 * k + knot - 1
-        };
-        g_params[slot] = g_params[slot] + g * slope;
+        let slot = derivative_slot(k, knot);
+        g_params[slot] = g_params[slot] + g_d * slope;
     }
     g_t
 }
