@@ -14,8 +14,7 @@
 //! circular dihedrals, linear tails at ±5 elsewhere) with residual 256-unit conditioners and
 //! random masks, a random periodic shift every 2 layers, then the internal → Cartesian layer.
 
-use boltzflow::backend::AutodiffFlowBackend;
-use boltzflow::backend::{DeviceKind, OnDevice, run_on};
+use boltzflow::backend::{AutodiffFlowBackend, DeviceKind, OnDevice, run_on};
 use boltzflow::flow::{
     BuildContext, BuiltFlow, Density, FlowConfig, FlowSpec, InternalSpec, Precision, set_precision,
 };
@@ -47,7 +46,7 @@ fn main() -> boltzflow::Result<()> {
             )));
         }
     };
-    run_on(device, Benchmark { precision, device })
+    boltzflow::parallel::on_pool(|| run_on(device, Benchmark { precision, device }))
 }
 
 /// The timed work, on whichever backend [`run_on`] picks.

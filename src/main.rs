@@ -57,17 +57,20 @@ fn main() -> ExitCode {
         Command::FreeEnergy(_) => boltzflow::parallel::single_process("free-energy"),
         Command::Analyze(_) => boltzflow::parallel::single_process("analyze"),
     };
-    let result = parallel.and_then(|()| match command {
-        Command::Plugins => plugins::run(),
-        Command::Info(args) => info::run(args),
-        Command::Energy(args) => energy::run(args),
-        Command::SampleExact(args) => sample_exact::run(args),
-        Command::Train(args) => train::run(args),
-        Command::Md(args) => md::run(args),
-        Command::Sample(args) => sample::run(args),
-        Command::FreeEnergy(args) => free_energy::run(args),
-        Command::Analyze(args) => analyze::run(args),
-        Command::PluginWorker => plugin_worker::run(),
+    // The command runs on a worker of rayon's pool (see `on_pool`).
+    let result = parallel.and_then(|()| {
+        boltzflow::parallel::on_pool(move || match command {
+            Command::Plugins => plugins::run(),
+            Command::Info(args) => info::run(args),
+            Command::Energy(args) => energy::run(args),
+            Command::SampleExact(args) => sample_exact::run(args),
+            Command::Train(args) => train::run(args),
+            Command::Md(args) => md::run(args),
+            Command::Sample(args) => sample::run(args),
+            Command::FreeEnergy(args) => free_energy::run(args),
+            Command::Analyze(args) => analyze::run(args),
+            Command::PluginWorker => plugin_worker::run(),
+        })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -167,6 +167,26 @@ pub fn world() -> Result<Box<dyn Ranks>> {
     }
 }
 
+/// Stack size of rayon's worker threads when a command runs on them: the main thread's usual
+/// 8 MiB (rayon's default is 2 MiB).
+const WORKER_STACK_BYTES: usize = 8 << 20;
+
+/// Runs `work` on a thread of rayon's global pool, so that the parallel loops inside it (burn's
+/// CPU ops, batched energies) start from a worker, instead of each loop being handed from an
+/// outside thread to the pool and waited for (a futex wake-up and a context switch per loop).
+/// Under an MPI launcher, where each rank sizes its pool when MPI starts and MPI is called from
+/// the thread that started it, `work` runs on the calling thread.
+pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    if launched_size().is_some_and(|n| n > 1) {
+        return work();
+    }
+    // Fails only if the pool was built already, which leaves it as it is.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(WORKER_STACK_BYTES)
+        .build_global();
+    rayon::scope(|_| work())
+}
+
 /// Refuses a launch of several MPI processes for `boltzflow COMMAND`, a command that runs as
 /// one process (every copy would do the same work and write the same files).
 pub fn single_process(command: &str) -> Result<()> {
