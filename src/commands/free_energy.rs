@@ -2,8 +2,7 @@
 //! of them (exponential averaging, BAR, MBAR, and density ratios through a transport flow).
 
 use super::{check_memory, progress_bar};
-use crate::backend::AutodiffFlowBackend;
-use crate::backend::{DeviceKind, OnDevice, run_on};
+use crate::backend::{AutodiffFlowBackend, DeviceKind, OnDevice, run_on};
 use crate::config::read_ron_file;
 use crate::energy::BOLTZMANN;
 use crate::free_energy::dre::DreResult;

@@ -7,8 +7,7 @@
 
 use super::{check_memory, report_nonfinite};
 use crate::analysis::ForwardSummary;
-use crate::backend::AutodiffFlowBackend;
-use crate::backend::{DeviceKind, OnDevice, run_on};
+use crate::backend::{AutodiffFlowBackend, DeviceKind, OnDevice, run_on};
 use crate::densities::{FlowDensity, McmcSpace};
 use crate::energy::System;
 use crate::io::{ExtraEstimates, RunInfo, WeightedSamples, Weights, check_output, write_samples};

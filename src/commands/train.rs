@@ -1,7 +1,6 @@
 //! `boltzflow train`: trains a flow into a run folder, resuming from its checkpoint.
 
-use crate::backend::AutodiffFlowBackend;
-use crate::backend::{DeviceKind, OnDevice, run_on};
+use crate::backend::{AutodiffFlowBackend, DeviceKind, OnDevice, run_on};
 use crate::job::{Outcome, StopFlag};
 use crate::train::Trainer;
 use crate::{Error, Result};

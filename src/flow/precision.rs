@@ -1,6 +1,5 @@
 //! Choosing the float precision of flows (f32 or f64).
 
-use crate::backend::FlowBackend;
 use burn::prelude::*;
 use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
@@ -30,10 +29,7 @@ impl Precision {
 /// burn fixes a device's default float type when the first tensor is created on it, so call this
 /// first. Setting the precision that is already in force is not an error; asking for another
 /// one after the first tensor is.
-pub fn set_precision<B: FlowBackend>(
-    device: &B::Device,
-    precision: Precision,
-) -> crate::Result<()> {
+pub fn set_precision<B: Backend>(device: &B::Device, precision: Precision) -> crate::Result<()> {
     let wanted = precision.dtype();
     match burn::tensor::set_default_dtypes::<B>(device, wanted, DType::I64) {
         Ok(()) => Ok(()),
@@ -54,7 +50,7 @@ pub fn set_precision<B: FlowBackend>(
 /// A tensor of the device's float precision from f64 values (row-major) and a shape.
 ///
 /// Use this rather than `Tensor::from_floats`, which rounds through f32 first.
-pub fn from_f64<B: FlowBackend, const D: usize>(
+pub fn from_f64<B: Backend, const D: usize>(
     values: Vec<f64>,
     shape: [usize; D],
     device: &B::Device,

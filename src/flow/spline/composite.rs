@@ -6,7 +6,7 @@
 //! their own intervals. Bins are found by comparisons and read with `gather`, so everything is
 //! differentiable with respect to the spline parameters.
 
-use super::{MIN_BIN_SIZE, MIN_DERIVATIVE};
+use super::{MIN_BIN_SIZE, MIN_DERIVATIVE, size_scale};
 use crate::flow::positive::positive_from_raw;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -45,7 +45,7 @@ fn knots<B: Backend>(raw_sizes: Tensor<B, 3>) -> Tensor<B, 3> {
     let [n, m, k] = raw_sizes.dims();
     let device = raw_sizes.device();
     let sizes = softmax(raw_sizes, 2)
-        .mul_scalar(1.0 - k as f64 * MIN_BIN_SIZE)
+        .mul_scalar(size_scale(k))
         .add_scalar(MIN_BIN_SIZE);
     let inner = sizes.cumsum(2).slice_dim(2, 0..k - 1);
     Tensor::cat(

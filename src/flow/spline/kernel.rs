@@ -7,20 +7,24 @@
 //! derivatives `MIN_DERIVATIVE + softplus(raw + c)`), so the two agree to rounding; the tests
 //! check the values and every derivative against burn's autodiff of that implementation.
 
-use super::{MIN_BIN_SIZE, MIN_DERIVATIVE};
+use super::{MIN_BIN_SIZE, MIN_DERIVATIVE, size_scale};
 use crate::flow::positive::{SOFTPLUS_LINEAR_ABOVE, positive_offset};
 use num_traits::Float;
 
 /// Work space for one spline of K bins, reused from point to point.
 pub(super) struct Scratch<F> {
-    /// Softmax probabilities of the widths and of the heights.
+    /// Softmax probabilities of the widths.
     p_x: Vec<F>,
+    /// Softmax probabilities of the heights.
     p_y: Vec<F>,
-    /// Input and output knots, `K + 1` each.
+    /// Input knots, `K + 1`.
     x: Vec<F>,
+    /// Output knots, `K + 1`.
     y: Vec<F>,
     /// Gradients with respect to the bin sizes.
     g_size: Vec<F>,
+    /// The c of a knot derivative `MIN_DERIVATIVE + softplus(raw + c)`.
+    offset: F,
 }
 
 impl<F: Float> Scratch<F> {
@@ -32,6 +36,7 @@ impl<F: Float> Scratch<F> {
             x: vec![F::zero(); bins + 1],
             y: vec![F::zero(); bins + 1],
             g_size: vec![F::zero(); bins],
+            offset: real(positive_offset(MIN_DERIVATIVE)),
         }
     }
 }
@@ -42,7 +47,7 @@ fn real<F: Float>(value: f64) -> F {
 
 /// Softmax probabilities `p` of `raw` and the knots: exactly 0, the running sums of the bin sizes
 /// `MIN_BIN_SIZE + (1 − K·MIN_BIN_SIZE) p`, exactly 1.
-fn knots<F: Float>(raw: &[F], p: &mut [F], knots: &mut [F]) {
+fn knots<F: Float>(raw: &[F], p: &mut [F], out: &mut [F]) {
     let k = raw.len();
     let max = raw.iter().fold(F::neg_infinity(), |m, &r| m.max(r));
     let mut total = F::zero();
@@ -50,24 +55,24 @@ fn knots<F: Float>(raw: &[F], p: &mut [F], knots: &mut [F]) {
         *pi = (r - max).exp();
         total = total + *pi;
     }
-    let scale = real::<F>(1.0 - k as f64 * MIN_BIN_SIZE);
+    let scale = real::<F>(size_scale(k));
     let min = real::<F>(MIN_BIN_SIZE);
-    knots[0] = F::zero();
+    out[0] = F::zero();
     let mut sum = F::zero();
     for i in 0..k {
         p[i] = p[i] / total;
         if i + 1 < k {
             sum = sum + (p[i] * scale + min);
-            knots[i + 1] = sum;
+            out[i + 1] = sum;
         }
     }
-    knots[k] = F::one();
+    out[k] = F::one();
 }
 
-/// The knot derivative `MIN_DERIVATIVE + softplus(raw + c)` and its derivative with respect to
-/// `raw`.
-fn derivative<F: Float>(raw: F) -> (F, F) {
-    let x = raw + real(positive_offset(MIN_DERIVATIVE));
+/// The knot derivative `MIN_DERIVATIVE + softplus(raw + offset)` and its derivative with respect
+/// to `raw`.
+fn derivative<F: Float>(raw: F, offset: F) -> (F, F) {
+    let x = raw + offset;
     let softplus = if x > real(SOFTPLUS_LINEAR_ABOVE) {
         x
     } else {
@@ -122,8 +127,8 @@ fn locate<F: Float>(params: &[F], t: F, inverse: bool, scratch: &mut Scratch<F>)
     knots(&params[..k], &mut scratch.p_x, &mut scratch.x);
     knots(&params[k..2 * k], &mut scratch.p_y, &mut scratch.y);
     let index = bin_index(if inverse { &scratch.y } else { &scratch.x }, t);
-    let (d0, d0_slope) = derivative(params[derivative_slot(k, index)]);
-    let (d1, d1_slope) = derivative(params[derivative_slot(k, index + 1)]);
+    let (d0, d0_slope) = derivative(params[derivative_slot(k, index)], scratch.offset);
+    let (d1, d1_slope) = derivative(params[derivative_slot(k, index + 1)], scratch.offset);
     Bin {
         index,
         shape: Shape {
@@ -263,8 +268,8 @@ pub(super) fn backward<F: Float>(
         let xi = shape.solve(t);
         let (_, log_slope) = shape.evaluate(xi);
         let slope = log_slope.exp();
-        let (curvature, _) = shape.adjoint(xi, F::zero(), F::one());
-        let a = g_v - g_log * curvature;
+        let (dlog_slope_du, _) = shape.adjoint(xi, F::zero(), F::one());
+        let a = g_v - g_log * dlog_slope_du;
         (a / slope, shape.adjoint(xi, -a / slope, -g_log).1)
     } else {
         shape.adjoint((t - shape.x0) / shape.width, g_v, g_log)
@@ -311,7 +316,7 @@ fn softmax_backward<F: Float>(
     g_sizes: &mut [F],
     g_raw: &mut [F],
 ) {
-    let scale = real::<F>(1.0 - p.len() as f64 * MIN_BIN_SIZE);
+    let scale = real::<F>(size_scale(p.len()));
     for (j, g) in g_sizes.iter_mut().enumerate() {
         *g = if j < index {
             g_start

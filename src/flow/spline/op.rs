@@ -57,7 +57,8 @@ pub trait AutodiffFlowBackend: AutodiffBackend<InnerBackend: FlowBackend> + Flow
 
 impl<B> AutodiffFlowBackend for B where B: AutodiffBackend<InnerBackend: FlowBackend> + FlowBackend {}
 
-fn float<B: Backend, const D: usize>(primitive: FloatTensor<B>) -> Tensor<B, D> {
+/// A float tensor from a backend primitive.
+pub(super) fn float<B: Backend, const D: usize>(primitive: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
@@ -68,6 +69,11 @@ const CHUNK: usize = 256;
 fn batch_shape(params: &FlexTensor, inputs: &FlexTensor) -> [usize; 3] {
     let [n, m, width] = params.shape().dims::<3>();
     assert_eq!(inputs.shape().dims::<2>(), [n, m], "one input per spline");
+    assert_eq!(
+        inputs.dtype(),
+        params.dtype(),
+        "inputs of the parameters' precision"
+    );
     assert!(width >= 6 && width % 3 == 0, "3K spline parameters, K ≥ 2");
     [n, m, width / 3]
 }
@@ -186,7 +192,7 @@ impl<B: FlowBackend, C: CheckpointStrategy> FlowBackend for Autodiff<B, C> {
         struct Spline;
 
         impl<B: FlowBackend> Backward<B, 2> for Spline {
-            type State = (FloatTensor<B>, FloatTensor<B>, bool);
+            type State = (SplineBackward<B>, FloatTensor<B>, FloatTensor<B>, bool);
 
             fn backward(
                 self,
@@ -194,9 +200,7 @@ impl<B: FlowBackend, C: CheckpointStrategy> FlowBackend for Autodiff<B, C> {
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let backward =
-                    B::rq_spline_backward().expect("recorded only with a fused backward");
-                let (params, inputs, inverse) = ops.state;
+                let (backward, params, inputs, inverse) = ops.state;
                 let grad = grads.consume::<B>(&ops.node);
                 let (g_params, g_inputs) = backward(params, inputs, inverse, grad);
                 let [params_node, inputs_node] = ops.parents;
@@ -209,20 +213,21 @@ impl<B: FlowBackend, C: CheckpointStrategy> FlowBackend for Autodiff<B, C> {
             }
         }
 
-        if B::rq_spline_backward().is_none() {
+        let Some(backward) = B::rq_spline_backward() else {
             return composite::apply::<Self>(float(params), float(inputs), inverse)
                 .into_primitive()
                 .tensor();
-        }
+        };
         let output = B::rq_spline(params.primitive.clone(), inputs.primitive.clone(), inverse);
         match Spline
             .prepare::<C>([params.node.clone(), inputs.node.clone()])
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => {
-                prep.finish((params.primitive, inputs.primitive, inverse), output)
-            }
+            OpsKind::Tracked(prep) => prep.finish(
+                (backward, params.primitive, inputs.primitive, inverse),
+                output,
+            ),
             OpsKind::UnTracked(prep) => prep.finish(output),
         }
     }
