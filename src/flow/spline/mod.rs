@@ -3,7 +3,9 @@
 //! itself, as one backend operation ([`FlowBackend::rq_spline`]) with a fused CPU kernel and a
 //! tensor implementation for every other backend.
 
+mod autodiff;
 mod composite;
+mod cpu;
 mod kernel;
 mod op;
 
