@@ -158,8 +158,8 @@ fn launched_size() -> Option<usize> {
 /// `mpi` feature), else [`Single`]. A launch of several processes by a build without the
 /// feature is an error: each would think it is alone and write the same files.
 ///
-/// Under MPI, each rank's thread pool (for the plugin's batches) gets the machine's cores
-/// divided by the ranks on this machine, unless `RAYON_NUM_THREADS` says otherwise.
+/// Under MPI, each rank's thread pool gets the machine's cores divided by the ranks on this
+/// machine, unless `RAYON_NUM_THREADS` says otherwise (see [`on_pool`]).
 pub fn world() -> Result<Box<dyn Ranks>> {
     match launched_size() {
         Some(n) if n > 1 => start_mpi(n),
@@ -174,14 +174,12 @@ const WORKER_STACK_BYTES: usize = 8 << 20;
 /// Runs `work` on a thread of rayon's global pool, so that the parallel loops inside it (burn's
 /// CPU ops, batched energies) start from a worker, instead of each loop being handed from an
 /// outside thread to the pool and waited for (a futex wake-up and a context switch per loop).
-/// Under an MPI launcher, where each rank sizes its pool when MPI starts and MPI is called from
-/// the thread that started it, `work` runs on the calling thread.
+/// Under an MPI launcher each rank's pool gets its share of the machine's cores, and MPI, started
+/// inside `work`, is called from that one worker thread throughout.
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if launched_size().is_some_and(|n| n > 1) {
-        return work();
-    }
     // Fails only if the pool was built already, which leaves it as it is.
     let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(pool_threads())
         .stack_size(WORKER_STACK_BYTES)
         .build_global();
     rayon::scope(|_| work())
@@ -202,7 +200,6 @@ pub fn single_process(command: &str) -> Result<()> {
 /// MPI's world, for a launch of `n` > 1 processes.
 #[cfg(feature = "mpi")]
 fn start_mpi(_n: usize) -> Result<Box<dyn Ranks>> {
-    share_cores();
     Ok(Box::new(mpi_world::MpiWorld::init()?))
 }
 
@@ -216,7 +213,6 @@ fn start_mpi(n: usize) -> Result<Box<dyn Ranks>> {
 }
 
 /// Environment variables with the number of ranks on this machine (Open MPI, MPICH's Hydra).
-#[cfg(feature = "mpi")]
 const LAUNCHER_LOCAL_SIZE_VARS: [&str; 2] = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"];
 
 /// Environment variables with this process's rank among the ranks on its machine (Open MPI,
@@ -248,22 +244,19 @@ pub fn gpu_index() -> usize {
     }
 }
 
-/// Gives this rank's thread pool its share of the machine's cores (at least one), unless
-/// `RAYON_NUM_THREADS` is set.
-#[cfg(feature = "mpi")]
-fn share_cores() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
-        return;
+/// The threads of this process's pool: under an MPI launcher, the machine's cores divided by the
+/// ranks on this machine (at least one), unless `RAYON_NUM_THREADS` is set; otherwise rayon's
+/// default (`RAYON_NUM_THREADS`, else every core), shown as 0.
+fn pool_threads() -> usize {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() || launched_size().is_none_or(|n| n < 2) {
+        return 0;
     }
     let local: usize = LAUNCHER_LOCAL_SIZE_VARS
         .iter()
         .find_map(|v| std::env::var(v).ok()?.parse().ok())
         .unwrap_or(1);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    // Fails only if the pool was built already, which leaves it as it is.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads((cores / local.max(1)).max(1))
-        .build_global();
+    (cores / local.max(1)).max(1)
 }
 
 #[cfg(test)]
