@@ -16,7 +16,9 @@ minimises it (the mean difference), and the RMS of the differences divided by th
 bins' standard errors (about 1 when the learned surface is within the MD noise). Then the
 learned density's basin populations (C7eq/beta, alphaR, phi > 0, as `analyze` defines them),
 summed over the grid, and FAB's Ramachandran KL of the MD histogram to the learned bin
-densities (the same formula as `analyze --reference`, without the noise of samples).
+densities (the same formula as `analyze --reference`, without the noise of samples), and that
+KL's floor: its value for as many independent draws from the learned density as the MD has
+frames.
 """
 import argparse
 import sys
@@ -95,6 +97,20 @@ def main():
     q = p / (p.sum() * area)
     kl = np.sum(md_density * np.log((md_density + 1e-10) / (q + 1e-10))) * area
     print(f"Ramachandran KL(MD histogram || learned bin density), FAB's formula: {kl:.4f}")
+
+    # The noise floor of that KL: the same formula for histograms of as many independent draws
+    # from the learned bin density itself as the MD has frames. MD frames are correlated, so
+    # the MD histogram's own floor is higher than this.
+    with h5py.File(args.md_h5, "r") as f:
+        frames = len(f["dihedrals/phi"])
+    rng = np.random.default_rng(0)
+    floors = []
+    for _ in range(20):
+        counts = rng.multinomial(frames, (p / p.sum()).ravel()).reshape(bins, bins)
+        drawn = counts / (frames * area)
+        floors.append(np.sum(drawn * np.log((drawn + 1e-10) / (q + 1e-10))) * area)
+    print(f"the same KL for {frames} independent draws from the learned density: "
+          f"{np.mean(floors):.4f} +- {np.std(floors):.4f} (the floor that the MD's frames allow)")
 
 
 if __name__ == "__main__":

@@ -224,6 +224,10 @@ impl RunDir {
         let config = manifest.train_config()?;
         let owner = format!("the run in {}", dir.display());
         let system_file = manifest.system.reread(&owner)?;
+        // The run's precision on the CPU before its system loads, since a learned energy builds
+        // its model there in the precision already chosen; if this process chose one before
+        // (a run whose system is this learned one), that choice stays.
+        let _ = set_precision::<crate::backend::Cpu>(&Default::default(), config.precision);
         let system = system_file.load()?;
         manifest.system.check_dim(&system, &owner)?;
         if !run.checkpoint().exists() {

@@ -12,6 +12,7 @@ use boltzflow::flow::{from_f64, to_host};
 use boltzflow::job::{Outcome, StopFlag};
 use boltzflow::train::Trainer;
 use burn::backend::Autodiff;
+use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
 type B = Autodiff<Cpu>;
@@ -548,6 +549,10 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
         info.contains("tabulated on 64^2 points of the torus from the model"),
         "{info}"
     );
+    // The computed table is kept in the run folder, and the next load reads it.
+    assert!(dir.path().join("run/table_64.h5").is_file());
+    let info = common::boltzflow_ok(&["info", "--system", &path("table.ron")]);
+    assert!(info.contains("(kept in the run folder)"), "{info}");
     // On the grid of the surface that training wrote into run.h5, the table is read from it.
     std::fs::write(path("stored.ron"), "System(learned: \"run\", table: 128)").unwrap();
     let info = common::boltzflow_ok(&["info", "--system", &path("stored.ron")]);
@@ -596,4 +601,27 @@ fn a_learned_surface_of_angles_is_tabulated_for_dynamics() {
     let (x, shape) = common::read_h5(&dir.path().join("md.h5"), "samples/x");
     assert_eq!(shape[1], 2);
     assert!(x.iter().all(|v| v.is_finite()));
+    // FAB on the table, with a flow on the torus: its samples are angles in [−π, π).
+    std::fs::write(
+        path("fab.ron"),
+        "Train(system: \"table.ron\", flow: Torus(layers: 2, hidden: [8], bins: 4), seed: 0, \
+         steps: 6, batch_size: 64, objectives: [Fab(ais: (intermediate: 1, schedule: Linear, \
+         kernel: Hmc(step_size: 0.1, leapfrog_steps: 2, target_acceptance: 0.65)), \
+         buffer: (capacity: 1024, min_length: 64, updates_per_batch: 1))], \
+         checkpoint_every: 3, eval_samples: 0)",
+    )
+    .unwrap();
+    common::boltzflow_ok(&["train", &path("fab.ron"), "--out", &path("fab")]);
+    common::boltzflow_ok(&[
+        "sample",
+        "--run",
+        &path("fab"),
+        "-n",
+        "200",
+        "--output",
+        &path("fab.h5"),
+    ]);
+    let (x, shape) = common::read_h5(&dir.path().join("fab.h5"), "samples/x");
+    assert_eq!(shape, vec![200, 2]);
+    assert!(x.iter().all(|v| (-PI..PI).contains(v)), "{x:?}");
 }

@@ -1,5 +1,6 @@
-//! Every system file shipped under examples/systems loads through the plugin ABI and reports what
-//! its benchmark needs; every run configuration under examples reads and validates.
+//! Every system file shipped under examples/systems loads through the plugin ABI (a learned one
+//! is only read) and reports what its benchmark needs; every run configuration under examples
+//! reads and validates.
 
 mod common;
 
@@ -42,9 +43,22 @@ fn every_shipped_system_loads_with_an_exact_log_z() {
         angles.metadata().angles.as_deref(),
         Some(&["phi".to_owned(), "psi".to_owned()][..])
     );
+    // And one learned surface, which loads once its training run exists (not in a fresh
+    // checkout): here it is only read.
+    let learned = boltzflow::config::SystemFile::read(
+        &workspace().join("examples/systems/alanine_dipeptide_vapo.ron"),
+    )
+    .unwrap();
+    assert!(matches!(
+        learned.source,
+        boltzflow::config::SystemSource::Learned {
+            table: Some(256),
+            ..
+        }
+    ));
     assert_eq!(
         shipped,
-        expected.len() + 1,
+        expected.len() + 2,
         "a system file is not covered by this test"
     );
     for (file, dim, sampler) in expected {

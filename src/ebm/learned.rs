@@ -7,7 +7,7 @@ use crate::backend::Cpu;
 use crate::energy::EnergySource;
 use crate::flow::Density;
 use crate::flow::{Precision, from_f64, set_precision, to_host};
-use crate::io::{dataset_exists, read_array, read_u64_attr};
+use crate::io::{OutputFile, dataset_exists, read_array, read_u64_attr};
 use crate::run::RunDir;
 use crate::train::{Checkpoint, ModelConfig};
 use crate::{Error, Result};
@@ -54,27 +54,54 @@ enum LearnedConfig {
 }
 
 impl LearnedEnergy {
-    /// The model's energies at `nodes` as the run stored them: a potential flow's run writes
-    /// −log q on the torus's grid into `run.h5` when it ends, after its last checkpoint
-    /// (`energy/energy` at `energy/grid`); `None` when that file holds no surface at these
-    /// points, or one written at another step than the checkpoint's.
-    fn stored_surface(&self, nodes: &[f64]) -> Result<Option<Vec<f64>>> {
-        let curves = self.run.join("run.h5");
-        if !curves.is_file() || !dataset_exists(&curves, "energy/grid")? {
+    /// The model's energies at `nodes` as stored in `file`: a potential flow's run writes
+    /// −log q on the torus's grid into `run.h5` when it ends, after its last checkpoint, and a
+    /// table computed at load time is kept in the run folder ([`table_cache`]), both as
+    /// `energy/energy` at `energy/grid` with the step in `training/steps_done`; `None` when the
+    /// file holds no surface at these points, or one of another step than the checkpoint's.
+    fn stored_surface(&self, file: &Path, nodes: &[f64]) -> Result<Option<Vec<f64>>> {
+        if !file.is_file() || !dataset_exists(file, "energy/grid")? {
             return Ok(None);
         }
-        let step = Checkpoint::of_run(&self.run).state()?.step as u64;
-        if read_u64_attr(&curves, "training", "steps_done")? != Some(step) {
+        if read_u64_attr(file, "training", "steps_done")? != Some(self.step()?) {
             return Ok(None);
         }
-        let (grid, _) = read_array(&curves, "energy/grid")?;
+        let (grid, _) = read_array(file, "energy/grid")?;
         let same =
             grid.len() == nodes.len() && grid.iter().zip(nodes).all(|(a, b)| (a - b).abs() < 1e-12);
         Ok(match same {
-            true => Some(read_array(&curves, "energy/energy")?.0),
+            true => Some(read_array(file, "energy/energy")?.0),
             false => None,
         })
     }
+
+    /// The checkpoint's step.
+    fn step(&self) -> Result<u64> {
+        Ok(Checkpoint::of_run(&self.run).state()?.step as u64)
+    }
+
+    /// Keeps a table computed from the model in the run folder (atomically), so that the next
+    /// process that loads it at the same step reads it instead of solving again. A folder that
+    /// cannot be written costs only that: the table is used all the same.
+    fn keep_table(&self, nodes: &[f64], values: &[f64], dim: usize, n: usize) {
+        let path = table_cache(&self.run, n);
+        let written = (|| -> Result<PathBuf> {
+            let out = OutputFile::create(&path)?;
+            out.write_array("energy/grid", nodes, &[values.len(), dim])?;
+            out.write_array("energy/energy", values, &[values.len()])?;
+            out.set_u64("training", "steps_done", self.step()?)?;
+            out.commit()
+        })();
+        if let Err(e) = written {
+            eprintln!("note: the table was not kept for later runs ({e})");
+        }
+    }
+}
+
+/// Where a table of `n` points per axis computed from a run's model is kept: in the run
+/// folder, beside `run.h5`.
+fn table_cache(run: &Path, n: usize) -> PathBuf {
+    run.join(format!("table_{n}.h5"))
 }
 
 /// The model built from a [`LearnedConfig`], or the table that replaces it.
@@ -91,7 +118,8 @@ impl LearnedEnergy {
     ///
     /// With `table: Some(n)`, a potential flow of one or two angles is tabulated now: −log q at
     /// the n^dim points of the torus's grid (read from the surface the run wrote into `run.h5`
-    /// when it is on that grid, n = 128, and from the checkpoint's step; else computed), then
+    /// when it is on that grid, n = 128, and from the checkpoint's step; else computed once and
+    /// kept in the run folder as `table_{n}.h5` for the next process), then
     /// a periodic cubic B-spline through them ([`PeriodicSpline`]) is the energy, with its
     /// gradient in closed form. Each evaluation then costs nanoseconds instead of an ODE solve
     /// per point and per periodic image (tens of milliseconds with the gradient), which is what
@@ -99,6 +127,9 @@ impl LearnedEnergy {
     /// 256 points off the grid: the largest difference is in the system's description, and a
     /// table that differs by more than 0.01 k_BT is refused.
     pub fn open(run_dir: &Path, table: Option<usize>) -> Result<Self> {
+        // f64 on the CPU unless this process chose a precision before (a flow trained or
+        // sampled on this system); before the run opens, which would choose its own.
+        let _ = set_precision::<Cpu>(&Default::default(), Precision::F64);
         let opened = RunDir::open(run_dir)?;
         let checkpoint = opened.run.checkpoint();
         let config = match checkpoint.model_config::<ModelConfig>()? {
@@ -166,18 +197,32 @@ impl LearnedEnergy {
                 TABLE_POINTS.end()
             )));
         }
+        // The model at `x`, with a bar when there are many points (tens of minutes for 256²).
         let exact = |x: &[f64]| -> Result<Vec<f64>> {
             let mut u = vec![0.0; x.len() / dim];
+            let bar = crate::progress::bar(
+                u.len() > TABLE_CHUNK,
+                u.len() as u64,
+                "tabulating the learned energy [{bar:40}] {pos}/{len} ({eta} left)",
+            );
             for (points, u) in x.chunks(TABLE_CHUNK * dim).zip(u.chunks_mut(TABLE_CHUNK)) {
                 self.energy_raw(points, u, None)?;
+                bar.inc(u.len() as u64);
             }
+            bar.finish_and_clear();
             Ok(u)
         };
         let nodes = Grid::torus(dim, n)?.points();
-        let (values, source) = match self.stored_surface(&nodes)? {
-            Some(values) => (values, "the surface in run.h5"),
-            None => (exact(&nodes)?, "the model"),
-        };
+        let (values, source) =
+            if let Some(values) = self.stored_surface(&self.run.join("run.h5"), &nodes)? {
+                (values, "the surface in run.h5")
+            } else if let Some(values) = self.stored_surface(&table_cache(&self.run, n), &nodes)? {
+                (values, "the model (kept in the run folder)")
+            } else {
+                let values = exact(&nodes)?;
+                self.keep_table(&nodes, &values, dim, n);
+                (values, "the model")
+            };
         let spline = PeriodicSpline::fit(&values, dim, n)?;
         // Off the grid: a quasi-random (golden-ratio) sequence over the torus.
         let checks: Vec<f64> = (1..=TABLE_CHECKS)
@@ -218,8 +263,6 @@ impl LearnedEnergy {
             .map_err(|_| Error::InvalidArgument("a learned energy's model was poisoned".into()))?;
         if slot.is_none() {
             let device = Default::default();
-            // Keep the precision a flow may already have chosen in this process.
-            let _ = set_precision::<Cpu>(&device, Precision::F64);
             let checkpoint = Checkpoint::of_run(&self.run);
             *slot = Some(match &self.config {
                 LearnedConfig::Energy(c) => {

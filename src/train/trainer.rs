@@ -186,6 +186,8 @@ impl<'r, B: AutodiffFlowBackend> Trainer<'r, B> {
         let base_dir = config_path.parent().unwrap_or(Path::new("."));
         let system_path =
             system_override.map_or_else(|| base_dir.join(&config.system), Path::to_owned);
+        // Before the system: a learned energy builds its model in the precision already chosen.
+        set_precision::<B>(&device, config.precision)?;
         let (system_file, system) = load_system(&system_path)?;
         let manifest = RunManifest {
             config: text,
@@ -207,7 +209,6 @@ impl<'r, B: AutodiffFlowBackend> Trainer<'r, B> {
         } else {
             (RunDir::unlocked(run_dir), false)
         };
-        set_precision::<B>(&device, config.precision)?;
         let checkpoint = run.checkpoint();
         let resuming = checkpoint.exists();
         let mut objectives = build_all::<B>(&config, base_dir, &system, ranks)?;
