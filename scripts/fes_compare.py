@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """A learned (phi, psi) free-energy surface against the histogram free energy of MD samples.
 
-Usage: fes_compare.py RUN_DIR/run.h5 MD_ANALYSIS.h5 [--cutoff 15]
+Usage: fes_compare.py RUN_DIR/run.h5 MD_ANALYSIS.h5 [MORE_MD_ANALYSES.h5 ...] [--cutoff 15]
 
 RUN_DIR/run.h5 is a potential-flow (or energy-model) run trained on two angles: its
 /energy/grid holds the bin centres of a uniform grid over [-pi, pi)^2 and /energy/energy the
 normalised -log p there. MD_ANALYSIS.h5 is a samples file after `boltzflow analyze`: its
-/histograms/fes_phi_psi/free_energy (kJ/mol, min 0, [i, j] = phi bin i, psi bin j) and stderr.
+/histograms/phi_psi density and stderr ([i, j] = phi bin i, psi bin j), the temperature of
+/histograms/fes_phi_psi, and the basin populations in /estimates.
 
 The learned density is averaged over the grid points inside each histogram bin (the grid must
 refine the histogram's bins by a whole factor), so that both are bin averages. F = -k_B T ln p.
@@ -15,10 +16,21 @@ difference with both surfaces shifted to their minimum, and with the one additiv
 minimises it (the mean difference), and the RMS of the differences divided by the MD
 bins' standard errors (about 1 when the learned surface is within the MD noise). Then the
 learned density's basin populations (C7eq/beta, alphaR, phi > 0, as `analyze` defines them),
-summed over the grid, and FAB's Ramachandran KL of the MD histogram to the learned bin
+summed over the grid (with their distances to the MD's in its standard errors), and FAB's Ramachandran KL of the MD histogram to the learned bin
 densities (the same formula as `analyze --reference`, without the noise of samples), and that
 KL's floor: its value for as many independent draws from the learned density as the MD has
 frames.
+
+Several MD files (independent runs of the same system and temperature, each analysed with the
+same bins) are pooled as one reference: their (phi, psi) densities and basin populations are
+averaged with weights proportional to their frame counts, and their standard errors combined
+as those of independent runs' weighted mean.
+
+--training FILES names the analysed MD files the surface was trained on (pooled the same
+way). The learned populations carry their training data's statistical error, so the distance
+of each population to the reference is then also given in the standard error of the difference
+of two independent estimates, sqrt(se_training^2 + se_reference^2), and the learned
+populations are compared with the training data's (how well the model fits its data).
 """
 import argparse
 import sys
@@ -27,24 +39,71 @@ import h5py
 import numpy as np
 
 BOLTZMANN = 0.0083144626  # kJ/mol/K, the plugins' value
+POPULATIONS = ("pop_c7eq_beta", "pop_alpha_r", "pop_phi_pos")
+
+
+def pooled_md(paths):
+    """The frame-weighted mean of several analysed MD files' (phi, psi) densities and basin
+    populations, with the standard errors of a weighted mean of independent runs."""
+    runs = []
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            if "histograms/phi_psi" not in f:
+                sys.exit(f"{path}: no (phi, psi) histogram; run `boltzflow analyze` on it first")
+            temperature = f["histograms/fes_phi_psi"].attrs.get("temperature_kelvin")
+            if temperature is None:
+                sys.exit(f"{path}: the (phi, psi) histogram has no temperature; kJ/mol need one")
+            estimates = f["estimates"].attrs
+            runs.append({
+                "frames": len(f["dihedrals/phi"]),
+                "temperature": float(temperature),
+                "density": f["histograms/phi_psi/density"][()],
+                "stderr": f["histograms/phi_psi/stderr"][()],
+                "populations": {name: (float(estimates[name]), float(estimates[name + "_stderr"]))
+                                for name in POPULATIONS},
+            })
+    first = runs[0]
+    for path, run in zip(paths, runs):
+        if run["temperature"] != first["temperature"] or run["density"].shape != first["density"].shape:
+            sys.exit(f"{path}: its temperature or bins differ from {paths[0]}'s; analyse every "
+                     "file of one system with the same --bins")
+    frames = sum(run["frames"] for run in runs)
+    weights = [run["frames"] / frames for run in runs]
+
+    def mean(values, errors):
+        value = sum(w * v for w, v in zip(weights, values))
+        error = np.sqrt(sum((w * e) ** 2 for w, e in zip(weights, errors)))
+        return value, error
+
+    density, stderr = mean([r["density"] for r in runs], [r["stderr"] for r in runs])
+    populations = {
+        name: mean([r["populations"][name][0] for r in runs],
+                   [r["populations"][name][1] for r in runs])
+        for name in POPULATIONS
+    }
+    return {"frames": frames, "temperature": first["temperature"], "density": density,
+            "stderr": stderr, "populations": populations}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_h5")
-    parser.add_argument("md_h5")
+    parser.add_argument("md_h5", nargs="+")
     parser.add_argument("--cutoff", type=float, default=15.0, help="kJ/mol")
+    parser.add_argument("--training", nargs="+", default=[],
+                        help="the analysed MD files the surface was trained on")
     args = parser.parse_args()
 
-    with h5py.File(args.md_h5, "r") as f:
-        group = f["histograms/fes_phi_psi"]
-        f_md = group["free_energy"][()]
-        f_md_err = group["stderr"][()]
-        temperature = group.attrs.get("temperature_kelvin")
-    if temperature is None:
-        sys.exit(f"{args.md_h5}: the (phi, psi) histogram has no temperature; kJ/mol need one")
-    kbt = BOLTZMANN * float(temperature)
-    bins = f_md.shape[0]
+    md = pooled_md(args.md_h5)
+    kbt = BOLTZMANN * md["temperature"]
+    bins = md["density"].shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_md = -kbt * np.log(md["density"])
+        f_md -= f_md[np.isfinite(f_md)].min()
+        f_md_err = kbt * md["stderr"] / md["density"]
+    print(f"MD reference: {md['frames']} frames from {len(args.md_h5)} file(s); populations "
+          + ", ".join(f"{name} {value:.4f} +- {err:.4f}"
+                      for name, (value, err) in md["populations"].items()))
 
     with h5py.File(args.run_h5, "r") as f:
         grid = f["energy/grid"][()]
@@ -89,10 +148,20 @@ def main():
         "pop_alpha_r": (phi < 0) & (psi_deg > -120) & (psi_deg < 50),
         "pop_phi_pos": phi >= 0,
     }
-    print("learned populations: " + ", ".join(
-        f"{name} {mass[where].sum():.4f}" for name, where in basins.items()))
-    with h5py.File(args.md_h5, "r") as f:
-        md_density = f["histograms/phi_psi/density"][()]
+    learned = {name: mass[where].sum() for name, where in basins.items()}
+    print("learned populations (distance to the MD's in its standard errors): " + ", ".join(
+        f"{name} {value:.4f} ({(value - md['populations'][name][0]) / md['populations'][name][1]:+.1f})"
+        for name, value in learned.items()))
+    if args.training:
+        training = pooled_md(args.training)["populations"]
+        print(f"training data ({len(args.training)} file(s)): " + ", ".join(
+            f"{name} {value:.4f} +- {err:.4f} (learned - training: "
+            f"{(learned[name] - value) / err:+.1f} of its standard errors)"
+            for name, (value, err) in training.items()))
+        print("learned - reference in the standard error of the difference: " + ", ".join(
+            f"{name} {(learned[name] - md['populations'][name][0]) / np.hypot(training[name][1], md['populations'][name][1]):+.1f}"
+            for name in POPULATIONS))
+    md_density = md["density"]
     area = (2 * np.pi / bins) ** 2
     q = p / (p.sum() * area)
     kl = np.sum(md_density * np.log((md_density + 1e-10) / (q + 1e-10))) * area
@@ -101,8 +170,7 @@ def main():
     # The noise floor of that KL: the same formula for histograms of as many independent draws
     # from the learned bin density itself as the MD has frames. MD frames are correlated, so
     # the MD histogram's own floor is higher than this.
-    with h5py.File(args.md_h5, "r") as f:
-        frames = len(f["dihedrals/phi"])
+    frames = md["frames"]
     rng = np.random.default_rng(0)
     floors = []
     for _ in range(20):

@@ -229,6 +229,55 @@ fn resumed_run_is_identical_to_an_uninterrupted_one() {
     assert!(err.contains("another configuration"), "{err}");
 }
 
+/// A seed given in place of the configuration's makes the run of a configuration with that
+/// seed (and other samples than the configuration's own seed), and a checkpoint written with it
+/// resumes only with the same seed.
+#[test]
+fn a_seed_on_the_command_line_replaces_the_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = md_config(dir.path(), "checkpoint_every: 700");
+    let stop = StopFlag::new();
+    let run = |seed: Option<u64>, name: &str| {
+        let out = dir.path().join(name);
+        MdRun::on_ranks(&config, None, seed, &out, &Single)
+            .unwrap()
+            .run(&stop, false)
+            .unwrap();
+        read_h5(&out, "samples/x")
+    };
+    let own = run(None, "own.h5");
+    let other = run(Some(6), "other.h5");
+    assert_ne!(own, other, "another seed gives other samples");
+    assert_eq!(
+        run(Some(5), "same.h5"),
+        own,
+        "the configuration's seed given again"
+    );
+    let written = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("seed: 5", "seed: 6");
+    let six = dir.path().join("six.ron");
+    std::fs::write(&six, written).unwrap();
+    let out = dir.path().join("six.h5");
+    MdRun::new(&six, None, &out)
+        .unwrap()
+        .run(&stop, false)
+        .unwrap();
+    assert_eq!(
+        read_h5(&out, "samples/x"),
+        other,
+        "a configuration with seed 6"
+    );
+
+    let parts = dir.path().join("parts.h5");
+    let mut started = MdRun::on_ranks(&config, None, Some(6), &parts, &Single).unwrap();
+    assert_eq!(started.run_steps(10, &stop, false).unwrap(), None);
+    let err = MdRun::new(&config, None, &parts).err().unwrap().to_string();
+    assert!(err.contains("another configuration"), "{err}");
+    let resumed = MdRun::on_ranks(&config, None, Some(6), &parts, &Single).unwrap();
+    assert!(resumed.resumed() && resumed.step() == 10);
+}
+
 /// The replicas spread over 2 and 3 ranks (threads standing in for MPI processes): the same
 /// file as on one process, bit for bit; a checkpoint written by 3 ranks resumes on 2.
 #[test]
@@ -244,19 +293,19 @@ fn ranks_write_the_file_of_one_process() {
 
     let two = dir.path().join("two.h5");
     run_on_threads(2, |ranks| {
-        MdRun::on_ranks(&config, None, &two, ranks)
+        MdRun::on_ranks(&config, None, None, &two, ranks)
             .unwrap()
             .run(&stop, false)
             .unwrap()
     });
     let parts = dir.path().join("parts.h5");
     run_on_threads(3, |ranks| {
-        let mut run = MdRun::on_ranks(&config, None, &parts, ranks).unwrap();
+        let mut run = MdRun::on_ranks(&config, None, None, &parts, ranks).unwrap();
         assert_eq!(run.state().md.n(), 3, "9 replicas over 3 ranks");
         assert_eq!(run.run_steps(1000, &stop, false).unwrap(), None);
     });
     run_on_threads(2, |ranks| {
-        let mut run = MdRun::on_ranks(&config, None, &parts, ranks).unwrap();
+        let mut run = MdRun::on_ranks(&config, None, None, &parts, ranks).unwrap();
         assert!(run.resumed() && run.step() == 1000);
         run.run(&stop, false).unwrap()
     });

@@ -16,6 +16,10 @@ pub struct Args {
     /// A system file to use instead of the configuration's (a λ-state, say).
     #[arg(long)]
     pub system: Option<PathBuf>,
+    /// A random seed to use instead of the configuration's: independent runs of the same
+    /// configuration (for example an MD reference and an independent one to test against).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// HDF5 file to write: /samples (lowest temperature of every walker, walker-major),
     /// /trajectory (walker, time_ps, step) and /md (settings, ns/day, exchange acceptance).
     #[arg(long)]
@@ -27,7 +31,13 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let ranks = crate::parallel::world()?;
     let ranks = ranks.as_ref();
-    let mut run = MdRun::on_ranks(&args.config, args.system.as_deref(), &args.output, ranks)?;
+    let mut run = MdRun::on_ranks(
+        &args.config,
+        args.system.as_deref(),
+        args.seed,
+        &args.output,
+        ranks,
+    )?;
     super::check_memory(
         usize::try_from(run.frame_bytes()).unwrap_or(usize::MAX),
         "this run (its `steps` / `save_every` frames, kept in memory)",

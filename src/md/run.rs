@@ -93,19 +93,32 @@ impl MdRun<'static> {
     /// resuming from the checkpoint beside it if there is one (it must come from the same
     /// configuration and system). `system` replaces the configuration's system file.
     pub fn new(config_path: &Path, system: Option<&Path>, output: &Path) -> Result<Self> {
-        MdRun::on_ranks(config_path, system, output, &Single)
+        MdRun::on_ranks(config_path, system, None, output, &Single)
     }
 }
 
 impl<'r> MdRun<'r> {
-    /// Like [`MdRun::new`], with the replicas spread over `ranks`.
+    /// Like [`MdRun::new`], with the replicas spread over `ranks`, and with `seed` (when given)
+    /// in place of the configuration's: the same configuration then makes independent runs.
+    /// The configuration stored in the output and checkpoint is then the effective one, so a
+    /// checkpoint resumes only with the same seed.
     pub fn on_ranks(
         config_path: &Path,
         system: Option<&Path>,
+        seed: Option<u64>,
         output: &Path,
         ranks: &'r dyn Ranks,
     ) -> Result<Self> {
-        let (config, config_text): (MdConfig, String) = read_ron_file(config_path)?;
+        let (mut config, mut config_text): (MdConfig, String) = read_ron_file(config_path)?;
+        if let Some(seed) = seed {
+            config.seed = seed;
+            config_text = format!(
+                "// {} with the seed {seed} given on the command line\n{}\n",
+                config_path.display(),
+                ron::ser::to_string_pretty(&config, ron::ser::PrettyConfig::default())
+                    .map_err(|e| Error::InvalidArgument(format!("the MD configuration: {e}")))?
+            );
+        }
         let in_config = |e: Error| Error::Config {
             path: config_path.to_owned(),
             message: e.to_string(),

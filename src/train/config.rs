@@ -527,8 +527,8 @@ pub enum SampleSource {
     /// Samples from an HDF5 file: `/x`, `/positions` or `/samples/x` (relative to the
     /// configuration's folder).
     File {
-        /// The file.
-        path: PathBuf,
+        /// The file, or a list of files pooled in order.
+        path: SampleFiles,
     },
     /// Dihedral angles from the output of `boltzflow analyze` (`/dihedrals/<name>`, radians),
     /// one coordinate per name, each wrapped into [cut, cut + 2π): a learned model works on the
@@ -536,8 +536,9 @@ pub enum SampleSource {
     /// ψ: `cuts: [0.0, -2.1]`, between the φ < 0 and φ > 0 basins and below αR).
     /// Unweighted samples only (`/samples/log_w`, when present, must be constant).
     Dihedrals {
-        /// The analysed samples file.
-        path: PathBuf,
+        /// The analysed samples file, or a list of them pooled in order (for example
+        /// independent MD runs: `path: ["md_seed1.h5", "md_seed2.h5"]`).
+        path: SampleFiles,
         /// The dihedrals, in order (for example `["phi", "psi"]`).
         names: Vec<String>,
         /// Where each angle's range [cut, cut + 2π) starts (default −π for each).
@@ -546,11 +547,37 @@ pub enum SampleSource {
     },
 }
 
+/// The samples files of a [`SampleSource`]: one path, or a list whose samples are pooled in
+/// the order given (`path: "md.h5"` or `path: ["md_seed1.h5", "md_seed2.h5"]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SampleFiles {
+    /// One file.
+    One(PathBuf),
+    /// Several files, pooled in order.
+    Many(Vec<PathBuf>),
+}
+
+impl SampleFiles {
+    /// The files, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            SampleFiles::One(path) => std::slice::from_ref(path),
+            SampleFiles::Many(paths) => paths,
+        }
+    }
+}
+
 impl SampleSource {
-    /// Checks the counts and cuts.
+    /// Checks the counts, cuts and file lists.
     pub fn validate(&self) -> crate::Result<()> {
         let fail = |m: String| Err(crate::Error::InvalidArgument(m));
         match self {
+            SampleSource::File { path } | SampleSource::Dihedrals { path, .. }
+                if path.paths().is_empty() =>
+            {
+                fail("the samples' `path` is an empty list; name at least one file".to_owned())
+            }
             SampleSource::Exact { n } if *n == 0 || *n > MAX_SAMPLES => fail(format!(
                 "`Exact(n: {n})` must ask for 1 to {MAX_SAMPLES} samples"
             )),

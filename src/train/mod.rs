@@ -30,7 +30,8 @@ pub use batch::{Batch, check_training_points, draw_rows};
 pub use checkpoint::{Checkpoint, HistoryRow, TrainState};
 pub use clip::clip_global_norm;
 pub use config::{
-    BufferConfig, ModelKind, ObjectiveConfig, OptimizerConfig, SampleSource, TrainConfig,
+    BufferConfig, ModelKind, ObjectiveConfig, OptimizerConfig, SampleFiles, SampleSource,
+    TrainConfig,
 };
 pub use fab::{Fab, FabState};
 pub use forward_kl::ForwardKl;

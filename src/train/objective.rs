@@ -7,7 +7,7 @@
 use super::batch::Batch;
 use super::fab::{Fab, FabState};
 use super::model::Trainable;
-use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleSource, TrainConfig};
+use super::{ForwardKl, ObjectiveConfig, ReverseKl, SampleFiles, SampleSource, TrainConfig};
 use crate::backend::AutodiffFlowBackend;
 use crate::ebm::{CdSettings, ContrastiveDivergence, Vapo, WassersteinFlow};
 use crate::energy::System;
@@ -248,7 +248,7 @@ fn training_samples(
 ) -> Result<Vec<f64>> {
     Ok(match samples {
         SampleSource::Exact { n } => system.sample_exact(*n, Stream::TrainingSet.seed(seed))?,
-        SampleSource::File { path } => {
+        SampleSource::File { path } => pooled(path, |path| {
             let points = read_points(&base_dir.join(path))?;
             if points.dim != system.dim() {
                 return Err(Error::Shape {
@@ -257,9 +257,9 @@ fn training_samples(
                     found: format!("{}", points.dim),
                 });
             }
-            points.data
-        }
-        SampleSource::Dihedrals { path, names, cuts } => {
+            Ok(points.data)
+        })?,
+        SampleSource::Dihedrals { path, names, cuts } => pooled(path, |path| {
             if names.len() != system.dim() {
                 return Err(Error::Shape {
                     what: format!("dihedrals {names:?} of {}", path.display()),
@@ -267,9 +267,18 @@ fn training_samples(
                     found: format!("{}", names.len()),
                 });
             }
-            read_dihedrals(&base_dir.join(path), names, cuts)?
-        }
+            read_dihedrals(&base_dir.join(path), names, cuts)
+        })?,
     })
+}
+
+/// The points of every file of `files`, read by `read` and concatenated in order.
+fn pooled(files: &SampleFiles, read: impl Fn(&Path) -> Result<Vec<f64>>) -> Result<Vec<f64>> {
+    let mut points = Vec::new();
+    for path in files.paths() {
+        points.extend(read(path)?);
+    }
+    Ok(points)
 }
 
 /// The dihedrals `names` of an analysed samples file as points (`n × names.len()`), each
@@ -322,6 +331,33 @@ mod tests {
         out.write_array("samples/log_w", log_w, &[log_w.len()])
             .unwrap();
         out.commit().unwrap()
+    }
+
+    /// A list of files is pooled in the order given; a single path and a list both parse, and
+    /// an empty list is refused.
+    #[test]
+    fn sample_files_are_pooled_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.h5", &[-1.0], &[0.5], &[0.0]);
+        write(dir.path(), "b.h5", &[1.0, 2.0], &[-0.5, -1.5], &[0.0; 2]);
+        let source: SampleSource =
+            ron::from_str(r#"Dihedrals(path: ["b.h5", "a.h5"], names: ["phi", "psi"])"#).unwrap();
+        let SampleSource::Dihedrals { path, names, cuts } = &source else {
+            panic!("parsed {source:?}")
+        };
+        let points = pooled(path, |p| read_dihedrals(&dir.path().join(p), names, cuts)).unwrap();
+        assert_eq!(points, [1.0, -0.5, 2.0, -1.5, -1.0, 0.5]);
+
+        let one: SampleSource = ron::from_str(r#"File(path: "x.h5")"#).unwrap();
+        assert_eq!(
+            one,
+            SampleSource::File {
+                path: SampleFiles::One("x.h5".into())
+            }
+        );
+        let empty: SampleSource = ron::from_str(r#"File(path: [])"#).unwrap();
+        let error = empty.validate().unwrap_err().to_string();
+        assert!(error.contains("empty list"), "{error}");
     }
 
     /// The angles come out as points, each wrapped into [cut, cut + 2π); weighted samples and
