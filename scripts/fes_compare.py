@@ -26,6 +26,10 @@ same bins) are pooled as one reference: their (phi, psi) densities and basin pop
 averaged with weights proportional to their frame counts, and their standard errors combined
 as those of independent runs' weighted mean.
 
+--samples FILE names a samples file drawn from the learned energy (`boltzflow sample` of the
+run: /samples/x holds (phi, psi)); FAB's Ramachandran KL of the MD histogram to the histogram of
+those samples is printed too (it adds the samples' own noise to the KL of the bin densities).
+
 --training FILES names the analysed MD files the surface was trained on (pooled the same
 way). The learned populations carry their training data's statistical error, so the distance
 of each population to the reference is then also given in the standard error of the difference
@@ -90,6 +94,7 @@ def main():
     parser.add_argument("run_h5")
     parser.add_argument("md_h5", nargs="+")
     parser.add_argument("--cutoff", type=float, default=15.0, help="kJ/mol")
+    parser.add_argument("--samples", help="samples drawn from the learned energy")
     parser.add_argument("--training", nargs="+", default=[],
                         help="the analysed MD files the surface was trained on")
     args = parser.parse_args()
@@ -166,6 +171,18 @@ def main():
     q = p / (p.sum() * area)
     kl = np.sum(md_density * np.log((md_density + 1e-10) / (q + 1e-10))) * area
     print(f"Ramachandran KL(MD histogram || learned bin density), FAB's formula: {kl:.4f}")
+
+    if args.samples:
+        with h5py.File(args.samples, "r") as f:
+            drawn = f["samples/x"][()]
+        if drawn.ndim != 2 or drawn.shape[1] != 2:
+            sys.exit(f"{args.samples}: /samples/x is not (phi, psi) pairs")
+        edges = np.linspace(-np.pi, np.pi, bins + 1)
+        wrapped = np.mod(drawn + np.pi, 2 * np.pi) - np.pi
+        hist, _, _ = np.histogram2d(wrapped[:, 0], wrapped[:, 1], bins=[edges, edges], density=True)
+        kl_samples = np.sum(md_density * np.log((md_density + 1e-10) / (hist + 1e-10))) * area
+        print(f"Ramachandran KL(MD histogram || histogram of {len(drawn)} samples of the learned "
+              f"energy): {kl_samples:.4f}")
 
     # The noise floor of that KL: the same formula for histograms of as many independent draws
     # from the learned bin density itself as the MD has frames. MD frames are correlated, so
