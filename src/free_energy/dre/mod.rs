@@ -44,9 +44,11 @@
 mod config;
 mod estimate;
 mod model;
+mod ratio;
 mod training;
 
 pub use config::DreConfig;
 pub use estimate::{DreResult, Mapped, Mean, SamplePair, estimate_ratio};
 pub use model::{DreModel, interval_logit, log_ratio, path_cost, trajectory};
+pub use ratio::RatioNetwork;
 pub use training::{DreRow, DreSetup, DreTraining};

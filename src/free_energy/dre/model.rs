@@ -3,10 +3,11 @@
 //! and the single-classifier baseline.
 
 use super::DreConfig;
+use super::ratio::RatioNetwork;
 use crate::backend::FlowBackend;
 use crate::flow::{
     Activation, GatedField, GatedFieldConfig, Mlp, MlpConfig, Rk4Config, SolverConfig,
-    TimeDependent, TimeMlp, TimeMlpConfig, rerooted,
+    TimeDependent, rerooted,
 };
 use burn::prelude::*;
 use burn::tensor::activation::softplus;
@@ -21,7 +22,7 @@ pub struct DreModel<B: FlowBackend> {
     /// Logit ≈ log(T⁻¹#Q / P): the KL term of the inverse map.
     pub backward_classifier: Mlp<B>,
     /// r(x, t) ≈ ∂ₜ log ρ_t(x).
-    pub ratio: TimeMlp<B>,
+    pub ratio: RatioNetwork<B>,
     /// Logit ≈ log(Q / P) from one classifier between the two sample sets (the baseline).
     pub direct_classifier: Mlp<B>,
 }
@@ -40,7 +41,12 @@ impl<B: FlowBackend> DreModel<B> {
             field: field.init(device)?,
             forward_classifier: classifier(),
             backward_classifier: classifier(),
-            ratio: TimeMlpConfig::new(dim, config.ratio_hidden.clone(), 1).init(device)?,
+            ratio: RatioNetwork::new(
+                dim,
+                config.ratio_hidden.clone(),
+                config.ratio_quadratic_rank,
+                device,
+            )?,
             direct_classifier: classifier(),
         })
     }
@@ -99,7 +105,7 @@ const GAUSS_2: [f64; 2] = [0.211_324_865_405_187_1, 0.788_675_134_594_812_9];
 /// ∫ r(x, t) dt over the interval k (of `steps`) for each row of x, `[n]`: the logit of the
 /// classifier between the distributions at t_{k} and t_{k+1} (≈ log ρ_{k+1}/ρ_k).
 pub fn interval_logit<B: FlowBackend>(
-    ratio: &TimeMlp<B>,
+    ratio: &RatioNetwork<B>,
     x: Tensor<B, 2>,
     k: usize,
     steps: usize,
@@ -112,13 +118,13 @@ pub fn interval_logit<B: FlowBackend>(
         .map(|c| Tensor::full([n], (k as f64 + c) * h, &device))
         .collect();
     let both = ratio.forward(Tensor::cat(vec![x.clone(), x], 0), Tensor::cat(times, 0));
-    let [first, second] = [0, 1].map(|i| both.clone().slice([i * n..(i + 1) * n, 0..1]));
-    (first + second).mul_scalar(h / 2.0).squeeze_dim(1)
+    let [first, second] = [0, 1].map(|i| both.clone().narrow(0, i * n, n));
+    (first + second).mul_scalar(h / 2.0)
 }
 
 /// log q/p(x) = ∫₀¹ r(x, t) dt, `[n]`: the interval logits summed (they telescope).
 pub fn log_ratio<B: FlowBackend>(
-    ratio: &TimeMlp<B>,
+    ratio: &RatioNetwork<B>,
     x: Tensor<B, 2>,
     steps: usize,
 ) -> Tensor<B, 1> {

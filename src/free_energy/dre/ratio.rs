@@ -1,0 +1,129 @@
+//! The ratio network r(x, t) ≈ ∂ₜ log ρ_t(x): an MLP on [x, t], and optionally a quadratic
+//! form in x whose coefficients depend on t.
+//!
+//! Why the quadratic form: log q/p(x) = ∫₀¹ r(x, t) dt is needed at every sample of P and of Q,
+//! but r is trained at time t only on the samples of ρ_t. Samples of Q lie in the tails of the
+//! early ρ_t (near P), and samples of P in the tails of the late ones, so the estimate depends
+//! on how r extrapolates. A swish MLP grows linearly far from its data, while the log-ratio of
+//! two Boltzmann densities near their minima (harmonic wells, Gaussians) grows quadratically:
+//! the MLP compresses the log-ratio at the extreme samples, and the logistic loss answers the
+//! noise of an under-fitted ratio with a biased mean. The term Σ_j c_j(t)·(u_j·x)², with
+//! learned directions u_j and a small MLP for c(t), extrapolates like those log-ratios, and
+//! represents the Gaussian case exactly (for the optimal-transport path between two Gaussians
+//! with commuting covariances, ∂ₜ log ρ_t is such a form in fixed directions plus a function of
+//! t).
+
+use crate::backend::FlowBackend;
+use crate::flow::{Activation, Mlp, MlpConfig, TimeDependent, TimeMlp, TimeMlpConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+
+/// Hidden width of the MLP t ↦ c(t) of the quadratic form.
+const COEFFICIENT_HIDDEN: usize = 64;
+
+/// r(x, t) = MLP([x, t]) + Σ_j c_j(t)·(u_j·x)², the second term present when its rank is > 0.
+#[derive(Module, Debug)]
+pub struct RatioNetwork<B: FlowBackend> {
+    /// The MLP on [x, t].
+    mlp: TimeMlp<B>,
+    /// The directions u_j (rows of the weight), when the quadratic form is on.
+    directions: Option<Linear<B>>,
+    /// t ↦ c(t), one coefficient per direction (starting at zero).
+    coefficients: Option<Mlp<B>>,
+}
+
+impl<B: FlowBackend> RatioNetwork<B> {
+    /// A network on `dim`-dimensional x with the MLP's hidden widths `hidden` and a quadratic
+    /// form of rank `quadratic_rank` (0: none, at most `dim`). It starts as the zero function.
+    pub fn new(
+        dim: usize,
+        hidden: Vec<usize>,
+        quadratic_rank: usize,
+        device: &B::Device,
+    ) -> crate::Result<Self> {
+        if quadratic_rank > dim {
+            return Err(crate::Error::InvalidArgument(format!(
+                "Dre: `ratio_quadratic_rank` is {quadratic_rank}, more than the samples' \
+                 dimension {dim} (a quadratic form in {dim} coordinates has at most rank {dim})"
+            )));
+        }
+        let quadratic = quadratic_rank > 0;
+        Ok(RatioNetwork {
+            mlp: TimeMlpConfig::new(dim, hidden, 1).init(device)?,
+            directions: quadratic.then(|| {
+                LinearConfig::new(dim, quadratic_rank)
+                    .with_bias(false)
+                    .init(device)
+            }),
+            coefficients: quadratic.then(|| {
+                MlpConfig::new(1, vec![COEFFICIENT_HIDDEN], quadratic_rank)
+                    .with_activation(Activation::Silu)
+                    .init(device)
+            }),
+        })
+    }
+
+    /// r at each row of `x` (`[n, d]`) and time `t` (`[n]`), `[n]`.
+    pub fn forward(&self, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 1> {
+        let mlp = self.mlp.forward(x.clone(), t.clone()).squeeze_dim(1);
+        match (&self.directions, &self.coefficients) {
+            (Some(directions), Some(coefficients)) => {
+                let projections = directions.forward(x).powi_scalar(2);
+                let c = coefficients.forward(t.unsqueeze_dim(1));
+                mlp + (projections * c).sum_dim(1).squeeze_dim(1)
+            }
+            _ => mlp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::testing::*;
+    use burn::module::Param;
+
+    /// The quadratic term is what its formula says: with the coefficient network's output
+    /// weights set to one (the MLP's output layer stays zero), r(x, t) = Σ_j c_j(t)(u_j·x)².
+    #[test]
+    fn the_quadratic_form_is_a_sum_of_squared_projections() {
+        let device = device();
+        let mut net = RatioNetwork::<TestBackend>::new(3, vec![4], 2, &device).unwrap();
+        assert!(RatioNetwork::<TestBackend>::new(3, vec![4], 4, &device).is_err());
+        let x = tensor(&points(5, 3, 1.0, 3), 5, 3);
+        let t = Tensor::<TestBackend, 1>::from_floats([0.1, 0.3, 0.5, 0.7, 0.9], &device);
+        assert!(
+            values(net.forward(x.clone(), t.clone()))
+                .iter()
+                .all(|v| *v == 0.0)
+        );
+        let directions = net.directions.clone().unwrap();
+        let mut coefficients = net.coefficients.clone().unwrap();
+        let shape = coefficients.output.weight.dims();
+        coefficients.output.weight = Param::from_tensor(Tensor::ones(shape, &device));
+        net.coefficients = Some(coefficients);
+        let c = values(
+            net.coefficients
+                .as_ref()
+                .unwrap()
+                .forward(t.clone().unsqueeze_dim(1)),
+        );
+        let u = values(directions.weight.val());
+        let xs = values(x.clone());
+        let got = values(net.forward(x, t));
+        for i in 0..5 {
+            let expected: f64 = (0..2)
+                .map(|j| {
+                    let projection: f64 = (0..3).map(|a| xs[i * 3 + a] * u[a * 2 + j]).sum();
+                    c[i * 2 + j] * projection * projection
+                })
+                .sum();
+            assert!(
+                (got[i] - expected).abs() < 1e-9,
+                "{i}: {} vs {expected}",
+                got[i]
+            );
+            assert!(expected.abs() > 1e-6);
+        }
+    }
+}
