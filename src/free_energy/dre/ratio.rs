@@ -26,10 +26,26 @@ const COEFFICIENT_HIDDEN: usize = 64;
 pub struct RatioNetwork<B: FlowBackend> {
     /// The MLP on [x, t].
     mlp: TimeMlp<B>,
-    /// The directions u_j (rows of the weight), when the quadratic form is on.
-    directions: Option<Linear<B>>,
+    /// The quadratic form, when on.
+    quadratic: Option<QuadraticForm<B>>,
+}
+
+/// Σ_j c_j(t)·(u_j·x)².
+#[derive(Module, Debug)]
+pub struct QuadraticForm<B: FlowBackend> {
+    /// The directions u_j (the weight's columns).
+    directions: Linear<B>,
     /// t ↦ c(t), one coefficient per direction (starting at zero).
-    coefficients: Option<Mlp<B>>,
+    coefficients: Mlp<B>,
+}
+
+impl<B: FlowBackend> QuadraticForm<B> {
+    /// The form at each row of `x` (`[n, d]`) and time `t` (`[n]`), `[n]`.
+    fn forward(&self, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 1> {
+        let projections = self.directions.forward(x).powi_scalar(2);
+        let c = self.coefficients.forward(t.unsqueeze_dim(1));
+        (projections * c).sum_dim(1).squeeze_dim(1)
+    }
 }
 
 impl<B: FlowBackend> RatioNetwork<B> {
@@ -47,18 +63,15 @@ impl<B: FlowBackend> RatioNetwork<B> {
                  dimension {dim} (a quadratic form in {dim} coordinates has at most rank {dim})"
             )));
         }
-        let quadratic = quadratic_rank > 0;
         Ok(RatioNetwork {
             mlp: TimeMlpConfig::new(dim, hidden, 1).init(device)?,
-            directions: quadratic.then(|| {
-                LinearConfig::new(dim, quadratic_rank)
+            quadratic: (quadratic_rank > 0).then(|| QuadraticForm {
+                directions: LinearConfig::new(dim, quadratic_rank)
                     .with_bias(false)
-                    .init(device)
-            }),
-            coefficients: quadratic.then(|| {
-                MlpConfig::new(1, vec![COEFFICIENT_HIDDEN], quadratic_rank)
+                    .init(device),
+                coefficients: MlpConfig::new(1, vec![COEFFICIENT_HIDDEN], quadratic_rank)
                     .with_activation(Activation::Silu)
-                    .init(device)
+                    .init(device),
             }),
         })
     }
@@ -66,13 +79,9 @@ impl<B: FlowBackend> RatioNetwork<B> {
     /// r at each row of `x` (`[n, d]`) and time `t` (`[n]`), `[n]`.
     pub fn forward(&self, x: Tensor<B, 2>, t: Tensor<B, 1>) -> Tensor<B, 1> {
         let mlp = self.mlp.forward(x.clone(), t.clone()).squeeze_dim(1);
-        match (&self.directions, &self.coefficients) {
-            (Some(directions), Some(coefficients)) => {
-                let projections = directions.forward(x).powi_scalar(2);
-                let c = coefficients.forward(t.unsqueeze_dim(1));
-                mlp + (projections * c).sum_dim(1).squeeze_dim(1)
-            }
-            _ => mlp,
+        match &self.quadratic {
+            Some(form) => mlp + form.forward(x, t),
+            None => mlp,
         }
     }
 }
@@ -97,18 +106,12 @@ mod tests {
                 .iter()
                 .all(|v| *v == 0.0)
         );
-        let directions = net.directions.clone().unwrap();
-        let mut coefficients = net.coefficients.clone().unwrap();
-        let shape = coefficients.output.weight.dims();
-        coefficients.output.weight = Param::from_tensor(Tensor::ones(shape, &device));
-        net.coefficients = Some(coefficients);
-        let c = values(
-            net.coefficients
-                .as_ref()
-                .unwrap()
-                .forward(t.clone().unsqueeze_dim(1)),
-        );
-        let u = values(directions.weight.val());
+        let mut form = net.quadratic.clone().unwrap();
+        let shape = form.coefficients.output.weight.dims();
+        form.coefficients.output.weight = Param::from_tensor(Tensor::ones(shape, &device));
+        net.quadratic = Some(form.clone());
+        let c = values(form.coefficients.forward(t.clone().unsqueeze_dim(1)));
+        let u = values(form.directions.weight.val());
         let xs = values(x.clone());
         let got = values(net.forward(x, t));
         for i in 0..5 {
