@@ -47,6 +47,24 @@ fn write_config(dir: &Path, states: &[(&str, Option<&Path>)], extra: &str) -> Pa
     path
 }
 
+/// Runs `boltzflow free-energy CONFIG --output OUT`, which must succeed; returns what it printed.
+fn free_energy(config: &Path, out: &Path) -> String {
+    boltzflow_ok(&[
+        "free-energy",
+        config.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// Asserts `value` within `tolerance`, relative, of `exact`; shows what the run printed if not.
+fn assert_relative_error(name: &str, value: f64, exact: f64, tolerance: f64, printed: &str) {
+    assert!(
+        (value / exact - 1.0).abs() < tolerance,
+        "{name} {value}, exact {exact}\n{printed}"
+    );
+}
+
 #[test]
 fn gmm2_to_gmm4_from_exact_samples_recovers_zero() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,12 +72,7 @@ fn gmm2_to_gmm4_from_exact_samples_recovers_zero() {
     let b = exact_samples(dir.path(), "gmm4", 20000, 2);
     let config = write_config(dir.path(), &[("gmm2", Some(&a)), ("gmm4", Some(&b))], "");
     let out = dir.path().join("fe.h5");
-    let printed = boltzflow_ok(&[
-        "free-energy",
-        config.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let printed = free_energy(&config, &out);
     assert!(printed.contains("mbar"), "{printed}");
     for estimator in ["bar", "mbar"] {
         let group = format!("free_energy/{estimator}");
@@ -175,12 +188,7 @@ fn correlated_samples_are_thinned_by_their_statistical_inefficiency() {
         ", estimators: [Mbar]",
     );
     let out = dir.path().join("fe.h5");
-    boltzflow_ok(&[
-        "free-energy",
-        config.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    free_energy(&config, &out);
     let g = read_attr(&out, "free_energy/states/0", "statistical_inefficiency");
     // The estimate of g is noisy (and the largest of the two walkers' is taken).
     assert!((3.5..6.5).contains(&g), "g = {g}");
@@ -270,15 +278,7 @@ fn density_ratio_estimator_on_gaussians_with_a_known_answer() {
          subsample: false",
     );
     let out = dir.path().join("fe.h5");
-    let run = || {
-        boltzflow_ok(&[
-            "free-energy",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-    };
-    let printed = run();
+    let printed = free_energy(&config, &out);
     let group = "free_energy/dre";
     let mapped = read_attr(&out, group, "mapped_bar_delta_f");
     let mapped_stderr = read_attr(&out, group, "mapped_bar_delta_f_stderr");
@@ -287,11 +287,7 @@ fn density_ratio_estimator_on_gaussians_with_a_known_answer() {
         "mapped BAR {mapped} ± {mapped_stderr}, exact 0\n{printed}"
     );
     let value = |name: &str| read_h5(&out, &format!("{group}/{name}")).0[0];
-    let mutual_information = value("kl_forward");
-    assert!(
-        (mutual_information / 1.0217 - 1.0).abs() < 0.05,
-        "KL(P‖Q) {mutual_information}, exact 1.0217\n{printed}"
-    );
+    assert_relative_error("KL(P‖Q)", value("kl_forward"), 1.0217, 0.05, &printed);
     let kl_reverse = value("kl_reverse");
     assert!(
         (0.5..1.1).contains(&(kl_reverse / 2.5339)),
@@ -328,7 +324,7 @@ fn density_ratio_estimator_on_gaussians_with_a_known_answer() {
     assert!(log_ratio.iter().all(|v| v.is_finite()));
     // Rerun: the finished training is resumed, not redone, and says the same.
     std::fs::remove_file(&out).unwrap();
-    run();
+    free_energy(&config, &out);
     assert_eq!(read_attr(&out, group, "mapped_bar_delta_f"), mapped);
     assert_eq!(read_attr(&out, group, "delta_f"), delta_f);
 
@@ -342,23 +338,10 @@ fn density_ratio_estimator_on_gaussians_with_a_known_answer() {
     let config = quadratic_dir.join("fe.ron");
     std::fs::write(&config, quadratic_config).unwrap();
     let out = quadratic_dir.join("fe.h5");
-    let printed = boltzflow_ok(&[
-        "free-energy",
-        config.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    let printed = free_energy(&config, &out);
     let value = |name: &str| read_h5(&out, &format!("{group}/{name}")).0[0];
-    let kl_reverse = value("kl_reverse");
-    assert!(
-        (kl_reverse / 2.5339 - 1.0).abs() < 0.1,
-        "KL(Q‖P) {kl_reverse}, exact 2.5339\n{printed}"
-    );
-    let mutual_information = value("kl_forward");
-    assert!(
-        (mutual_information / 1.0217 - 1.0).abs() < 0.05,
-        "KL(P‖Q) {mutual_information}, exact 1.0217\n{printed}"
-    );
+    assert_relative_error("KL(Q‖P)", value("kl_reverse"), 2.5339, 0.1, &printed);
+    assert_relative_error("KL(P‖Q)", value("kl_forward"), 1.0217, 0.05, &printed);
     let quadratic_spread = value("residual_sd");
     assert!(
         quadratic_spread < spread / 2.0,
