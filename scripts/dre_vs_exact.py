@@ -12,8 +12,8 @@ Gaussian benchmark's).
 
 For each state's samples it prints the means of the exact and the estimated log q/p, the
 least-squares line estimate = slope * exact + intercept with the spread about it (slope 1 and
-spread 0 for an exact ratio; a slope below 1 is a compressed ratio, the signature of a network
-that extrapolates too flatly into the other state's tails), and the mean error in four bands
+spread 0 for an exact ratio; a slope below 1 is a compressed ratio, as a network that
+extrapolates too flatly into the other state's tails gives), and the mean error in four bands
 of the exact value (between its 1st, 10th, 50th, 90th and 99th percentiles). All samples are
 used, those the networks trained on included.
 """

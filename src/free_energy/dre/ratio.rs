@@ -6,12 +6,13 @@
 //! early ρ_t (near P), and samples of P in the tails of the late ones, so the estimate depends
 //! on how r extrapolates. A swish MLP grows linearly far from its data, while the log-ratio of
 //! two Boltzmann densities near their minima (harmonic wells, Gaussians) grows quadratically:
-//! the MLP compresses the log-ratio at the extreme samples, and the logistic loss answers the
-//! noise of an under-fitted ratio with a biased mean. The term Σ_j c_j(t)·(u_j·x)², with
+//! the MLP compresses the log-ratio at the extreme samples. The term Σ_j c_j(t)·(u_j·x)², with
 //! learned directions u_j and a small MLP for c(t), extrapolates like those log-ratios, and
 //! represents the Gaussian case exactly (for the optimal-transport path between two Gaussians
 //! with commuting covariances, ∂ₜ log ρ_t is such a form in fixed directions plus a function of
-//! t).
+//! t). It is not a cure for every compressed ratio: on the 16-D quantum double well between two
+//! masses, whose log-ratio is exactly quadratic, it mended Q's side and left P's compressed
+//! (BENCHMARKS.md).
 
 use crate::backend::FlowBackend;
 use crate::flow::{Activation, Mlp, MlpConfig, TimeDependent, TimeMlp, TimeMlpConfig};
